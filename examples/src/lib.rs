@@ -1,0 +1,1 @@
+//! Demo programs; see the examples.

@@ -1,0 +1,19 @@
+//! The `#[trace]` attribute of [functrace](https://docs.rs/functrace).
+//!
+//! Use it through the `functrace` crate (`use functrace::trace;`), which documents the output.
+//! With the `trace` feature off the attribute validates its arguments and returns the item
+//! token-for-token unchanged, so a build without the feature is the build without the attribute.
+//!
+//! Layout follows `tracing-attributes`: [`attr`] parses the arguments, [`expand`] generates code.
+
+mod attr;
+mod expand;
+
+use proc_macro::TokenStream;
+
+/// Traces every call of the function it is put on: an enter line, and an exit line with the
+/// elapsed time, indented by call depth and prefixed with the task id. See the `functrace` crate.
+#[proc_macro_attribute]
+pub fn trace(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::expand(args.into(), item.into(), cfg!(feature = "trace")).into()
+}

@@ -1,0 +1,110 @@
+//! The async side: a future that owns its frame and makes it current around every poll
+//! (the `Instrumented` pattern), so depth and task id follow the future across worker
+//! threads and never leak into other tasks polled by the same worker.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use crate::call::{self, Call};
+use crate::context::{with_local, Frame, Root};
+use crate::line::Exit;
+
+enum State {
+    /// Not polled yet: the parent frame is the one current at the first poll.
+    Unpolled,
+    Running(Call),
+    /// Tracing was muted at the first poll.
+    Untraced,
+    Done,
+}
+
+pin_project! {
+    /// The body of a traced `async fn`. Prints the enter line at its first poll and the exit
+    /// line when it completes, panics (`(panicked)`) or is dropped unfinished (`(cancelled)`).
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Traced<F> {
+        #[pin]
+        inner: F,
+        name: &'static str,
+        state: State,
+    }
+
+    impl<F> PinnedDrop for Traced<F> {
+        fn drop(this: Pin<&mut Self>) {
+            if let State::Running(call) = this.project().state {
+                with_local(|local| call.exit(local, Exit::Cancelled));
+            }
+        }
+    }
+}
+
+impl<F> Traced<F> {
+    /// Wraps the body of the traced async fn `name` (its full path).
+    pub fn new(name: &'static str, inner: F) -> Traced<F> {
+        Traced {
+            inner,
+            name,
+            state: State::Unpolled,
+        }
+    }
+}
+
+impl<F: Future> Future for Traced<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let previous = match this.state {
+            State::Unpolled => {
+                match with_local(|local| call::enter(local, this.name, Root::Async)).flatten() {
+                    Some((call, previous)) => {
+                        *this.state = State::Running(call);
+                        previous
+                    }
+                    None => {
+                        *this.state = State::Untraced;
+                        return this.inner.poll(cx);
+                    }
+                }
+            }
+            State::Running(call) => with_local(|local| local.replace(Some(call.frame))).flatten(),
+            State::Untraced | State::Done => return this.inner.poll(cx),
+        };
+        let mut polling = Polling {
+            state: this.state,
+            previous,
+        };
+        let poll = this.inner.poll(cx);
+        if poll.is_ready() {
+            polling.finish(Exit::Returned);
+        }
+        poll
+    }
+}
+
+/// Restores the frame that was current before the poll, even if the poll panics; a panic
+/// ends the call with a `(panicked)` exit line.
+struct Polling<'a> {
+    state: &'a mut State,
+    previous: Option<Frame>,
+}
+
+impl Polling<'_> {
+    fn finish(&mut self, how: Exit) {
+        if let State::Running(call) = std::mem::replace(self.state, State::Done) {
+            with_local(|local| call.exit(local, how));
+        }
+    }
+}
+
+impl Drop for Polling<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.finish(Exit::Panicked);
+        }
+        with_local(|local| local.replace(self.previous));
+    }
+}

@@ -1,0 +1,98 @@
+//! Which call chain did this function run in? Put [`#[trace]`](trace) on functions, build with
+//! `--features trace`, and read an indented enter/exit tree, one line per event, prefixed with
+//! the id of the task (or thread) that made the call:
+//!
+//! ```text
+//! t[01]:    ->chains::a1
+//! t[01]:        ->chains::b1
+//! t[01]:            ->chains::d
+//! t[01]:            <-chains::d 2.1µs
+//! t[01]:        <-chains::b1 9.8µs
+//! t[01]:    <-chains::a1 14.0µs
+//! ```
+//!
+//! # Using it
+//!
+//! ```toml
+//! [dependencies]
+//! functrace = "0.1"
+//!
+//! [features]
+//! trace = ["functrace/trace"]
+//! ```
+//!
+//! ```
+//! use functrace::trace;
+//!
+//! #[trace]
+//! fn d() {}
+//!
+//! #[trace]
+//! async fn fetch(id: u64) -> u64 { id }
+//! # d();
+//! ```
+//!
+//! Without the `trace` feature the attribute returns the function unchanged: the compiled
+//! program is the one you would get without the attribute.
+//!
+//! # The line format
+//!
+//! Every line is `t[NN]:` + 4 spaces per depth level + an event, written whole (one `write`
+//! per line, so lines of concurrent threads never tear):
+//!
+//! - enter: `->path::to::function`
+//! - exit: `<-path::to::function ELAPSED`, where ELAPSED is `850ns`, `2.1µs`, `14.0ms` or `3.2s`
+//!   (wall time from entering to leaving; for an async fn, from its first poll to completion),
+//!   followed by ` (panicked)` when the call unwound, or ` (cancelled)` when its future was
+//!   dropped before completing.
+//!
+//! The function path is `module_path!()` + `::` + the fn name, fixed at compile time.
+//!
+//! `NN` is a small display id, two digits at least, handed out in order of first appearance
+//! (`t[01]` is normally `main`), so `grep 't\[03\]'` isolates one task:
+//!
+//! - a sync call with no traced caller belongs to its tokio task if it runs inside one, else to
+//!   its thread (each thread has its own id);
+//! - a traced future first polled with no traced caller belongs to its tokio task, or starts a
+//!   new task if it runs outside any (under `block_on`); so `tokio::spawn(traced())` from inside
+//!   a traced function prints under a new id at depth 1;
+//! - anything called or awaited from a traced call is one level deeper under the same id, even
+//!   when a multi-thread runtime moves the task to another worker, and `join!(a(), b())` in a
+//!   traced async fn prints both one level deeper under the caller's id.
+//!
+//! # Choosing the output at run time
+//!
+//! | variable        | values                                    | default  |
+//! |-----------------|-------------------------------------------|----------|
+//! | `FUNCTRACE_OUT` | `stderr`, `stdout`, `null`, or a file path (appended to) | `stderr` |
+//! | `FUNCTRACE`     | `off` (or `0`, `false`) mutes a traced build | on       |
+//!
+//! The environment is read at the first traced call, unless a [`Builder`] was installed before.
+//! A sink that fails to write (closed pipe, full disk) loses the line, counts it
+//! ([`dropped_lines`]), and the program goes on.
+
+#![deny(missing_docs)]
+
+pub use functrace_macros::trace;
+
+mod output;
+pub use output::{dropped_lines, Builder, MemorySink, Output, Sink};
+
+#[cfg(feature = "trace")]
+mod call;
+#[cfg(feature = "trace")]
+mod context;
+#[cfg(feature = "trace")]
+mod future;
+#[cfg(feature = "trace")]
+mod guard;
+#[cfg(feature = "trace")]
+mod line;
+
+/// What `#[trace]` expands to. Not a public API.
+#[cfg(feature = "trace")]
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::future::Traced;
+    pub use crate::guard::Guard;
+}

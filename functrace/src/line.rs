@@ -1,0 +1,144 @@
+//! Assembling one trace line by hand (no `core::fmt`: it would triple the cost of a call).
+//!
+//! `t[01]:` + four spaces per depth level + `->name`, or `<-name 2.1µs` with an optional
+//! ` (panicked)` / ` (cancelled)` mark, then `\n`.
+
+use std::time::Duration;
+
+use crate::context::Frame;
+
+const INDENT: &[u8] = &[b' '; 4 * 32];
+
+/// How a call ended, as its exit line tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Exit {
+    Returned,
+    Panicked,
+    Cancelled,
+}
+
+pub(crate) fn enter(buf: &mut Vec<u8>, frame: Frame, name: &str) {
+    prefix(buf, frame);
+    buf.extend_from_slice(b"->");
+    buf.extend_from_slice(name.as_bytes());
+    buf.push(b'\n');
+}
+
+pub(crate) fn exit(buf: &mut Vec<u8>, frame: Frame, name: &str, elapsed: Duration, how: Exit) {
+    prefix(buf, frame);
+    buf.extend_from_slice(b"<-");
+    buf.extend_from_slice(name.as_bytes());
+    buf.push(b' ');
+    duration(buf, elapsed);
+    buf.extend_from_slice(match how {
+        Exit::Returned => b"",
+        Exit::Panicked => b" (panicked)",
+        Exit::Cancelled => b" (cancelled)",
+    });
+    buf.push(b'\n');
+}
+
+fn prefix(buf: &mut Vec<u8>, frame: Frame) {
+    buf.clear();
+    buf.extend_from_slice(b"t[");
+    if frame.task < 10 {
+        buf.push(b'0');
+    }
+    buf.extend_from_slice(itoa::Buffer::new().format(frame.task).as_bytes());
+    buf.extend_from_slice(b"]:");
+    let mut spaces = 4 * frame.depth as usize;
+    while spaces > 0 {
+        let chunk = spaces.min(INDENT.len());
+        buf.extend_from_slice(&INDENT[..chunk]);
+        spaces -= chunk;
+    }
+}
+
+/// `850ns`, `2.1µs`, `14.0ms`, `3.2s`: three significant-ish digits, one decimal.
+fn duration(buf: &mut Vec<u8>, elapsed: Duration) {
+    let nanos = elapsed.as_nanos().min(u128::from(u64::MAX)) as u64;
+    let (scaled, unit): (u64, &[u8]) = match nanos {
+        0..=999 => {
+            buf.extend_from_slice(itoa::Buffer::new().format(nanos).as_bytes());
+            buf.extend_from_slice(b"ns");
+            return;
+        }
+        1_000..=999_999 => (nanos / 100, "µs".as_bytes()),
+        1_000_000..=999_999_999 => (nanos / 100_000, b"ms"),
+        _ => (nanos / 100_000_000, b"s"),
+    };
+    buf.extend_from_slice(itoa::Buffer::new().format(scaled / 10).as_bytes());
+    buf.push(b'.');
+    buf.push(b'0' + (scaled % 10) as u8);
+    buf.extend_from_slice(unit);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(f: impl FnOnce(&mut Vec<u8>)) -> String {
+        let mut buf = Vec::new();
+        f(&mut buf);
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn enter_line() {
+        let frame = Frame { task: 3, depth: 2 };
+        assert_eq!(
+            text(|b| enter(b, frame, "chains::b1")),
+            "t[03]:        ->chains::b1\n"
+        );
+    }
+
+    #[test]
+    fn exit_lines_with_marks() {
+        let frame = Frame {
+            task: 123,
+            depth: 1,
+        };
+        let d = Duration::from_nanos(2_150);
+        assert_eq!(
+            text(|b| exit(b, frame, "m::f", d, Exit::Returned)),
+            "t[123]:    <-m::f 2.1µs\n"
+        );
+        assert_eq!(
+            text(|b| exit(b, frame, "m::f", d, Exit::Panicked)),
+            "t[123]:    <-m::f 2.1µs (panicked)\n"
+        );
+        assert_eq!(
+            text(|b| exit(b, frame, "m::f", d, Exit::Cancelled)),
+            "t[123]:    <-m::f 2.1µs (cancelled)\n"
+        );
+    }
+
+    #[test]
+    fn durations() {
+        let cases = [
+            (0, "0ns"),
+            (999, "999ns"),
+            (1_000, "1.0µs"),
+            (14_049, "14.0µs"),
+            (999_999, "999.9µs"),
+            (1_000_000, "1.0ms"),
+            (25_470_000, "25.4ms"),
+            (3_210_000_000, "3.2s"),
+            (4_000_000_000_000, "4000.0s"),
+        ];
+        for (nanos, want) in cases {
+            assert_eq!(
+                text(|b| duration(b, Duration::from_nanos(nanos))),
+                want,
+                "{nanos}"
+            );
+        }
+    }
+
+    #[test]
+    fn deep_indentation_is_not_capped() {
+        let frame = Frame { task: 1, depth: 40 };
+        let line = text(|b| enter(b, frame, "f"));
+        assert_eq!(line, format!("t[01]:{}->f\n", " ".repeat(160)));
+    }
+}

@@ -1,0 +1,272 @@
+//! Where trace lines go: the [`Sink`] trait, the built-in sinks, and the process-wide choice
+//! made by [`Builder`] or, when nothing was installed, by the environment.
+//!
+//! The traced call reads the current sink through a per-thread cache invalidated by a global
+//! generation counter, so the hot path costs one atomic load, never a lock.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+
+/// A destination for trace lines.
+pub trait Sink: Send + Sync + 'static {
+    /// Writes one whole line, newline included. A failed write is counted by the caller
+    /// (see [`dropped_lines`]) and the line is lost; the traced program goes on.
+    fn write_line(&self, line: &[u8]) -> io::Result<()>;
+
+    /// False for a sink that discards everything: then lines are not even assembled.
+    fn wants_lines(&self) -> bool {
+        true
+    }
+}
+
+/// The built-in destinations.
+#[derive(Clone)]
+pub enum Output {
+    /// Standard error, one `write` per line (the default).
+    Stderr,
+    /// Standard output, one `write` per line.
+    Stdout,
+    /// A file, created if missing and appended to, one `write` per line (`O_APPEND`, so lines
+    /// of several threads or processes never tear).
+    File(PathBuf),
+    /// Nothing: frames are still kept, lines are not assembled.
+    Null,
+    /// An in-memory buffer, for tests.
+    Memory(MemorySink),
+    /// Any other sink.
+    Custom(Arc<dyn Sink>),
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Output::Stderr => f.write_str("Stderr"),
+            Output::Stdout => f.write_str("Stdout"),
+            Output::File(path) => f.debug_tuple("File").field(path).finish(),
+            Output::Null => f.write_str("Null"),
+            Output::Memory(_) => f.write_str("Memory"),
+            Output::Custom(_) => f.write_str("Custom"),
+        }
+    }
+}
+
+impl Output {
+    /// Parses `FUNCTRACE_OUT`: `stderr`, `stdout`, `null`, or a file path.
+    pub fn parse(value: &str) -> Output {
+        match value {
+            "" | "stderr" => Output::Stderr,
+            "stdout" => Output::Stdout,
+            "null" => Output::Null,
+            path => Output::File(PathBuf::from(path)),
+        }
+    }
+
+    fn open(self) -> io::Result<Arc<dyn Sink>> {
+        Ok(match self {
+            Output::Stderr => Arc::new(StderrSink),
+            Output::Stdout => Arc::new(StdoutSink),
+            Output::File(path) => Arc::new(FileSink(
+                OpenOptions::new().create(true).append(true).open(path)?,
+            )),
+            Output::Null => Arc::new(NullSink),
+            Output::Memory(memory) => Arc::new(memory),
+            Output::Custom(sink) => sink,
+        })
+    }
+}
+
+struct StderrSink;
+impl Sink for StderrSink {
+    fn write_line(&self, line: &[u8]) -> io::Result<()> {
+        io::stderr().write_all(line)
+    }
+}
+
+struct StdoutSink;
+impl Sink for StdoutSink {
+    fn write_line(&self, line: &[u8]) -> io::Result<()> {
+        io::stdout().lock().write_all(line)
+    }
+}
+
+struct FileSink(File);
+impl Sink for FileSink {
+    fn write_line(&self, line: &[u8]) -> io::Result<()> {
+        (&self.0).write_all(line)
+    }
+}
+
+struct NullSink;
+impl Sink for NullSink {
+    fn write_line(&self, _: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+    fn wants_lines(&self) -> bool {
+        false
+    }
+}
+
+/// An in-memory sink: clones share one buffer. For tests and for collecting a trace to
+/// inspect in-process.
+#[derive(Clone, Default)]
+pub struct MemorySink(Arc<Mutex<Vec<u8>>>);
+
+impl MemorySink {
+    /// An empty buffer.
+    pub fn new() -> MemorySink {
+        MemorySink::default()
+    }
+
+    /// Everything written so far, as text.
+    pub fn contents(&self) -> String {
+        String::from_utf8_lossy(&self.buffer()).into_owned()
+    }
+
+    /// The lines written so far, without their newlines.
+    pub fn lines(&self) -> Vec<String> {
+        self.contents().lines().map(str::to_owned).collect()
+    }
+
+    /// Empties the buffer.
+    pub fn clear(&self) {
+        self.buffer().clear();
+    }
+
+    fn buffer(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        // A panic while holding the lock cannot leave a half line: extend is all or nothing.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Sink for MemorySink {
+    fn write_line(&self, line: &[u8]) -> io::Result<()> {
+        self.buffer().extend_from_slice(line);
+        Ok(())
+    }
+}
+
+/// Chooses the output and whether tracing is on, then [`install`](Builder::install)s the
+/// choice for the whole process.
+///
+/// ```
+/// functrace::Builder::from_env()
+///     .output(functrace::Output::Stdout)
+///     .install()
+///     .expect("trace output");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    output: Output,
+    enabled: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            output: Output::Stderr,
+            enabled: true,
+        }
+    }
+}
+
+impl Builder {
+    /// Stderr, enabled: the defaults, ignoring the environment.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// The defaults overridden by `FUNCTRACE_OUT` (`stderr`, `stdout`, `null` or a file path)
+    /// and `FUNCTRACE` (`off` or `0` mutes a traced build).
+    pub fn from_env() -> Builder {
+        let mut builder = Builder::new();
+        if let Ok(out) = std::env::var("FUNCTRACE_OUT") {
+            builder.output = Output::parse(&out);
+        }
+        if let Ok(switch) = std::env::var("FUNCTRACE") {
+            builder.enabled = !matches!(switch.as_str(), "off" | "0" | "false");
+        }
+        builder
+    }
+
+    /// Where lines go.
+    pub fn output(mut self, output: Output) -> Builder {
+        self.output = output;
+        self
+    }
+
+    /// Whether traced functions print anything (a muted traced build keeps only a branch).
+    pub fn enabled(mut self, enabled: bool) -> Builder {
+        self.enabled = enabled;
+        self
+    }
+
+    /// Makes this the process-wide choice, replacing any earlier one. Fails only when a file
+    /// output cannot be opened; the previous choice then stays.
+    pub fn install(self) -> io::Result<()> {
+        let sink = self.open()?;
+        // From now on the environment is not consulted: this choice stands.
+        FROM_ENV.get_or_init(|| ());
+        set_chosen(sink);
+        Ok(())
+    }
+
+    fn open(self) -> io::Result<Option<Arc<dyn Sink>>> {
+        self.enabled.then(|| self.output.open()).transpose()
+    }
+}
+
+static CHOSEN: RwLock<Option<Arc<dyn Sink>>> = RwLock::new(None);
+/// Bumped on every install; 0 means "nothing chosen yet". Threads compare it with the
+/// generation of their cached sink.
+static GENERATION: AtomicUsize = AtomicUsize::new(0);
+static FROM_ENV: OnceLock<()> = OnceLock::new();
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+fn set_chosen(sink: Option<Arc<dyn Sink>>) {
+    let mut chosen = CHOSEN.write().unwrap_or_else(PoisonError::into_inner);
+    *chosen = sink;
+    GENERATION.fetch_add(1, Ordering::Release);
+}
+
+/// The current generation, choosing from the environment on first use.
+#[cfg_attr(not(feature = "trace"), allow(dead_code))]
+pub(crate) fn generation() -> usize {
+    let generation = GENERATION.load(Ordering::Acquire);
+    if generation != 0 {
+        return generation;
+    }
+    FROM_ENV.get_or_init(|| {
+        let sink = Builder::from_env().open().unwrap_or_else(|err| {
+            let _ = writeln!(
+                io::stderr(),
+                "functrace: cannot open FUNCTRACE_OUT ({err}); writing to stderr"
+            );
+            Some(Arc::new(StderrSink))
+        });
+        set_chosen(sink);
+    });
+    GENERATION.load(Ordering::Acquire)
+}
+
+/// The sink chosen now (`None`: tracing is muted).
+#[cfg_attr(not(feature = "trace"), allow(dead_code))]
+pub(crate) fn chosen() -> Option<Arc<dyn Sink>> {
+    CHOSEN
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+}
+
+#[cfg_attr(not(feature = "trace"), allow(dead_code))]
+pub(crate) fn count_dropped() {
+    DROPPED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// How many lines were lost because a sink failed to write (closed pipe, full disk) or a sink
+/// itself traced a call while writing.
+pub fn dropped_lines() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}
