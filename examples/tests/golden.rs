@@ -1,0 +1,83 @@
+//! The examples' exact output, elapsed times masked, pinned by files in `tests/golden/`.
+//! `chains` is compared line for line; `tasks` and `threads` race, so they are compared task
+//! by task (see `support::canonical`), after checking that each task's lines form a tree.
+//! Without the `trace` feature the examples must print no trace line at all.
+
+#[path = "../../functrace/tests/support/mod.rs"]
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The example binary that `cargo test` built next to this test, with the same features.
+fn example(name: &str) -> PathBuf {
+    let test_exe = std::env::current_exe().expect("test path");
+    let profile_dir = test_exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    profile_dir.join("examples").join(name)
+}
+
+/// Runs an example and returns its trace lines (stderr, the default output).
+fn run(name: &str) -> Vec<String> {
+    let output = Command::new(example(name))
+        .env_remove("FUNCTRACE")
+        .env_remove("FUNCTRACE_OUT")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run example {name}: {e}"));
+    assert!(output.status.success(), "{name} failed: {output:?}");
+    String::from_utf8(output.stderr)
+        .expect("utf-8")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(feature = "trace")]
+mod traced {
+    use super::*;
+
+    fn golden(name: &str) -> String {
+        let path = format!("{}/tests/golden/{name}.txt", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn chains_prints_the_pinned_tree() {
+        let lines = run("chains");
+        let masked: Vec<String> = lines.iter().map(|l| support::mask(l)).collect();
+        assert_eq!(masked.join("\n") + "\n", golden("chains"));
+    }
+
+    fn check_concurrent(name: &str) {
+        let lines = run(name);
+        assert_eq!(support::task_ids(&lines), [1, 2, 3], "{lines:#?}");
+        assert!(
+            lines[0].starts_with("t[01]:    ->"),
+            "main's task comes first: {lines:#?}"
+        );
+        for (_, task) in support::by_task(&lines) {
+            support::assert_well_nested(&task);
+        }
+        assert_eq!(support::canonical(&lines), golden(name));
+    }
+
+    #[test]
+    fn tasks_prints_one_tree_per_task() {
+        check_concurrent("tasks");
+    }
+
+    #[test]
+    fn threads_prints_one_tree_per_thread() {
+        check_concurrent("threads");
+    }
+}
+
+#[cfg(not(feature = "trace"))]
+#[test]
+fn without_the_feature_examples_print_nothing() {
+    for name in ["chains", "tasks", "threads"] {
+        assert_eq!(run(name), Vec::<String>::new(), "{name}");
+    }
+}

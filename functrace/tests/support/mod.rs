@@ -1,0 +1,168 @@
+//! Reading trace lines back in tests: parse, mask elapsed times, split by task, check nesting.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
+
+/// One parsed line: `t[NN]:` + 4 spaces per depth + `->name` or `<-name ELAPSED[ (mark)]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub task: String,
+    pub depth: usize,
+    pub enter: bool,
+    pub name: String,
+    pub mark: Option<String>,
+}
+
+fn fail<T>(line: &str) -> T {
+    panic!("malformed trace line: {line:?}")
+}
+
+/// Parses a line, panicking with the line on anything malformed (a torn line fails here).
+pub fn parse(line: &str) -> Event {
+    let rest = line.strip_prefix("t[").unwrap_or_else(|| fail(line));
+    let (task, rest) = rest.split_once("]:").unwrap_or_else(|| fail(line));
+    if task.len() < 2 || !task.bytes().all(|b| b.is_ascii_digit()) {
+        fail::<()>(line);
+    }
+    let body = rest.trim_start_matches(' ');
+    let spaces = rest.len() - body.len();
+    if spaces == 0 || spaces % 4 != 0 {
+        fail::<()>(line);
+    }
+    let (enter, body) = match (body.strip_prefix("->"), body.strip_prefix("<-")) {
+        (Some(name), _) => (true, name),
+        (_, Some(exit)) => (false, exit),
+        _ => fail(line),
+    };
+    let (name, mark) = if enter {
+        (body, None)
+    } else {
+        let (name, rest) = body.split_once(' ').unwrap_or_else(|| fail(line));
+        let (elapsed, mark) = match rest.split_once(' ') {
+            Some((elapsed, mark)) => (elapsed, Some(mark.to_owned())),
+            None => (rest, None),
+        };
+        let digits = elapsed.trim_end_matches(|c: char| c.is_alphabetic() || c == 'µ');
+        let unit = &elapsed[digits.len()..];
+        if digits.parse::<f64>().is_err() || !["ns", "µs", "ms", "s"].contains(&unit) {
+            fail::<()>(line);
+        }
+        (name, mark)
+    };
+    if name.is_empty() || name.contains(' ') {
+        fail::<()>(line);
+    }
+    Event {
+        task: task.to_owned(),
+        depth: spaces / 4,
+        enter,
+        name: name.to_owned(),
+        mark,
+    }
+}
+
+/// The line with its elapsed time replaced by `*`.
+pub fn mask(line: &str) -> String {
+    let event = parse(line);
+    if event.enter {
+        return line.to_owned();
+    }
+    let arrow = line.find("<-").expect("exit line");
+    let mut masked = format!("{}<-{} *", &line[..arrow], event.name);
+    if let Some(mark) = event.mark {
+        masked.push(' ');
+        masked.push_str(&mark);
+    }
+    masked
+}
+
+/// Lines grouped by task id, tasks in order of first appearance.
+pub fn by_task(lines: &[String]) -> Vec<(String, Vec<String>)> {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for line in lines {
+        let task = parse(line).task;
+        match groups.iter_mut().find(|(id, _)| *id == task) {
+            Some((_, group)) => group.push(line.clone()),
+            None => groups.push((task, vec![line.clone()])),
+        }
+    }
+    groups
+}
+
+/// Asserts that one task's lines form a tree: every exit closes the innermost open call at
+/// its depth, depths grow by one per level, and nothing stays open.
+pub fn assert_well_nested(lines: &[String]) {
+    let mut open: Vec<Event> = Vec::new();
+    let base = lines.first().map_or(1, |l| parse(l).depth);
+    for line in lines {
+        let event = parse(line);
+        if event.enter {
+            assert_eq!(
+                event.depth,
+                base + open.len(),
+                "wrong depth: {line}\nin {lines:#?}"
+            );
+            open.push(event);
+        } else {
+            let top = open
+                .pop()
+                .unwrap_or_else(|| panic!("exit without enter: {line}"));
+            assert_eq!(
+                (top.depth, &top.name),
+                (event.depth, &event.name),
+                "{line}\nin {lines:#?}"
+            );
+        }
+    }
+    assert!(open.is_empty(), "calls left open: {open:?}");
+}
+
+/// Every task's lines, masked, with ids renumbered from 01 after sorting the tasks by their
+/// text: a form that does not depend on which of two racing tasks got which id.
+pub fn canonical(lines: &[String]) -> String {
+    let mut groups: Vec<Vec<String>> = by_task(lines)
+        .into_iter()
+        .map(|(_, group)| {
+            group
+                .iter()
+                .map(|l| mask(l).split_once("]:").expect("prefix").1.to_owned())
+                .collect()
+        })
+        .collect();
+    groups.sort();
+    let mut out = String::new();
+    for (n, group) in groups.iter().enumerate() {
+        for line in group {
+            out.push_str(&format!("t[{:02}]:{line}\n", n + 1));
+        }
+    }
+    out
+}
+
+/// Distinct task ids of the lines, numerically sorted.
+pub fn task_ids(lines: &[String]) -> Vec<u32> {
+    let ids: BTreeMap<u32, ()> = lines
+        .iter()
+        .map(|l| (parse(l).task.parse().expect("numeric id"), ()))
+        .collect();
+    ids.into_keys().collect()
+}
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Runs `f` with trace lines going to memory, one capture at a time in this test binary.
+pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<String>) {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let memory = functrace::MemorySink::new();
+    functrace::Builder::new()
+        .output(functrace::Output::Memory(memory.clone()))
+        .install()
+        .expect("memory output");
+    let result = f();
+    functrace::Builder::new()
+        .output(functrace::Output::Null)
+        .install()
+        .expect("null output");
+    (result, memory.lines())
+}

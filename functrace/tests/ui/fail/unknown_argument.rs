@@ -1,0 +1,8 @@
+use functrace::trace;
+
+#[trace(verbose)]
+fn f() {}
+
+fn main() {
+    f();
+}
