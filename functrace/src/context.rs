@@ -17,6 +17,15 @@ pub(crate) struct Frame {
 }
 
 impl Frame {
+    /// The frame a sync call was entered from: the same task one level up, or none at depth 1
+    /// (only a root starts at depth 1).
+    pub fn parent(self) -> Option<Frame> {
+        (self.depth > 1).then(|| Frame {
+            task: self.task,
+            depth: self.depth - 1,
+        })
+    }
+
     fn child(self) -> Frame {
         Frame {
             task: self.task,
@@ -40,8 +49,12 @@ pub(crate) struct Local {
     thread_task: Cell<u32>,
     sink_generation: Cell<usize>,
     sink: RefCell<Option<Arc<dyn Sink>>>,
-    /// The line being assembled, reused so that a traced call does not allocate.
-    pub line: RefCell<Vec<u8>>,
+    /// The sink's answers, asked once per sink rather than once per line.
+    wants_lines: Cell<bool>,
+    batch_bytes: Cell<usize>,
+    /// Lines not yet handed to the sink: empty between events, except for a sink that
+    /// buffers per thread. Reused, so that a traced call does not allocate.
+    lines: RefCell<Vec<u8>>,
 }
 
 thread_local! {
@@ -51,13 +64,15 @@ thread_local! {
             thread_task: Cell::new(0),
             sink_generation: Cell::new(0),
             sink: RefCell::new(None),
-            line: RefCell::new(Vec::new()),
+            wants_lines: Cell::new(false),
+            batch_bytes: Cell::new(0),
+            lines: RefCell::new(Vec::new()),
         }
     };
 }
 
 /// Runs `f` with this thread's state; `None` while the thread is being torn down.
-#[inline]
+#[inline(always)]
 pub(crate) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
     LOCAL.try_with(f).ok()
 }
@@ -66,18 +81,56 @@ impl Local {
     /// Runs `f` with the installed sink unless tracing is muted.
     #[inline]
     pub fn with_sink<R>(&self, f: impl FnOnce(&dyn Sink) -> R) -> Option<R> {
-        self.refresh_sink();
+        let generation = output::generation();
+        if self.sink_generation.get() != generation {
+            self.switch_sink(generation);
+        }
         let sink = self.sink.try_borrow().ok()?;
         sink.as_deref().map(f)
     }
 
+    #[cold]
+    fn switch_sink(&self, generation: usize) {
+        self.flush();
+        if let Ok(mut sink) = self.sink.try_borrow_mut() {
+            *sink = output::chosen();
+            let sink = sink.as_deref();
+            self.wants_lines.set(sink.is_some_and(|s| s.wants_lines()));
+            self.batch_bytes.set(sink.map_or(0, |s| s.buffer_per_thread()));
+            self.sink_generation.set(generation);
+        }
+    }
+
+    /// Whether the sink of the last [`with_sink`](Local::with_sink) takes lines at all.
     #[inline]
-    fn refresh_sink(&self) {
-        let generation = output::generation();
-        if self.sink_generation.get() != generation {
-            if let Ok(mut sink) = self.sink.try_borrow_mut() {
-                *sink = output::chosen();
-                self.sink_generation.set(generation);
+    pub fn wants_lines(&self) -> bool {
+        self.wants_lines.get()
+    }
+
+    /// Appends a line with `assemble` and hands it to `sink`: at once, or when this thread's
+    /// batch is full for a sink that buffers per thread.
+    #[inline]
+    pub fn write(&self, sink: &dyn Sink, assemble: impl FnOnce(&mut Vec<u8>)) {
+        // Busy only if a sink called traced code while writing: drop that inner line.
+        let Ok(mut lines) = self.lines.try_borrow_mut() else {
+            output::count_dropped();
+            return;
+        };
+        assemble(&mut lines);
+        if lines.len() >= self.batch_bytes.get() {
+            hand_over(sink, &mut lines);
+        }
+    }
+
+    /// Hands this thread's pending lines to the sink they were written for.
+    pub fn flush(&self) {
+        let (Ok(mut lines), Ok(sink)) = (self.lines.try_borrow_mut(), self.sink.try_borrow())
+        else {
+            return;
+        };
+        if let Some(sink) = sink.as_deref() {
+            if !lines.is_empty() {
+                hand_over(sink, &mut lines);
             }
         }
     }
@@ -120,6 +173,20 @@ impl Local {
     }
 }
 
+impl Drop for Local {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+fn hand_over(sink: &dyn Sink, lines: &mut Vec<u8>) {
+    if sink.write_line(lines).is_err() {
+        let lost = lines.iter().filter(|&&b| b == b'\n').count();
+        output::count_dropped_n(lost as u64);
+    }
+    lines.clear();
+}
+
 static NEXT_TASK_ID: AtomicU32 = AtomicU32::new(1);
 
 /// Display ids are small and sequential in order of first appearance.
@@ -140,34 +207,52 @@ fn tokio_task() -> Option<u32> {
 /// Display ids of tokio tasks, in a fixed-size table so that a server spawning millions of
 /// tasks does not grow it: tokio ids are sequential, so a slot is only reused by a task
 /// spawned `SLOTS` tasks later, and only an entry that old (still running and tracing after
-/// that many newer tasks) can be forgotten and get a fresh display id.
+/// that many newer tasks) can be forgotten and get a fresh display id. Each thread remembers
+/// the last task it looked up, so a task's sync calls do not take the lock every time.
 #[cfg(feature = "tokio")]
 mod tokio_ids {
+    use std::cell::Cell;
     use std::hash::{Hash, Hasher};
     use std::sync::{Mutex, PoisonError};
     use tokio::task::Id;
 
     const SLOTS: usize = 4096;
-    static TABLE: Mutex<Vec<Option<(Id, u32)>>> = Mutex::new(Vec::new());
+    static TABLE: Mutex<Vec<Option<(u64, u32)>>> = Mutex::new(Vec::new());
+
+    thread_local! {
+        static LAST: Cell<Option<(u64, u32)>> = const { Cell::new(None) };
+    }
 
     pub fn display_id(id: Id) -> u32 {
-        let slot = slot_of(id);
+        let number = number(id);
+        if let Ok(Some((last, display))) = LAST.try_with(Cell::get) {
+            if last == number {
+                return display;
+            }
+        }
+        let display = look_up(number);
+        let _ = LAST.try_with(|last| last.set(Some((number, display))));
+        display
+    }
+
+    fn look_up(number: u64) -> u32 {
+        let slot = (number % SLOTS as u64) as usize;
         let mut table = TABLE.lock().unwrap_or_else(PoisonError::into_inner);
         if table.is_empty() {
             table.resize(SLOTS, None);
         }
         match table[slot] {
-            Some((known, display)) if known == id => display,
+            Some((known, display)) if known == number => display,
             _ => {
                 let display = super::next_task_id();
-                table[slot] = Some((id, display));
+                table[slot] = Some((number, display));
                 display
             }
         }
     }
 
-    /// tokio's `Id` hashes as its sequence number; keep that number.
-    fn slot_of(id: Id) -> usize {
+    /// tokio's `Id` is a sequence number that it hashes as one `u64`; keep that number.
+    fn number(id: Id) -> u64 {
         #[derive(Default)]
         struct Number(u64);
         impl Hasher for Number {
@@ -185,6 +270,6 @@ mod tokio_ids {
         }
         let mut number = Number::default();
         id.hash(&mut number);
-        (number.0 % SLOTS as u64) as usize
+        number.0
     }
 }

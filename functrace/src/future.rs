@@ -59,7 +59,7 @@ impl<F: Future> Future for Traced<F> {
         let this = self.project();
         let previous = match this.state {
             State::Unpolled => {
-                match with_local(|local| call::enter(local, this.name, Root::Async)).flatten() {
+                match call::enter(this.name, Root::Async) {
                     Some((call, previous)) => {
                         *this.state = State::Running(call);
                         previous
@@ -76,35 +76,37 @@ impl<F: Future> Future for Traced<F> {
         let mut polling = Polling {
             state: this.state,
             previous,
+            finished: None,
         };
         let poll = this.inner.poll(cx);
         if poll.is_ready() {
-            polling.finish(Exit::Returned);
+            polling.finished = Some(Exit::Returned);
         }
         poll
     }
 }
 
-/// Restores the frame that was current before the poll, even if the poll panics; a panic
-/// ends the call with a `(panicked)` exit line.
+/// Restores the frame that was current before the poll, even if the poll panics, and prints
+/// the exit line of a call that completed or panicked.
 struct Polling<'a> {
     state: &'a mut State,
     previous: Option<Frame>,
-}
-
-impl Polling<'_> {
-    fn finish(&mut self, how: Exit) {
-        if let State::Running(call) = std::mem::replace(self.state, State::Done) {
-            with_local(|local| call.exit(local, how));
-        }
-    }
+    finished: Option<Exit>,
 }
 
 impl Drop for Polling<'_> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.finish(Exit::Panicked);
-        }
-        with_local(|local| local.replace(self.previous));
+        let finished = if std::thread::panicking() {
+            Some(Exit::Panicked)
+        } else {
+            self.finished
+        };
+        let ended = finished.map(|how| (std::mem::replace(self.state, State::Done), how));
+        with_local(|local| {
+            local.replace(self.previous);
+            if let Some((State::Running(call), how)) = ended {
+                call.exit(local, how);
+            }
+        });
     }
 }

@@ -1,14 +1,14 @@
 //! The sync side: a guard that a traced fn opens as its first statement.
 
 use crate::call::{self, Call};
-use crate::context::{with_local, Frame, Root};
+use crate::context::{with_local, Root};
 use crate::line::Exit;
 
 /// Prints the enter line when created and the exit line when dropped: on return, `?`, early
 /// `return`, and unwinding (then marked `(panicked)`). Restores the caller's frame on drop.
 #[must_use = "the call is traced until the guard is dropped"]
 pub struct Guard {
-    active: Option<(Call, Option<Frame>)>,
+    active: Option<Call>,
 }
 
 impl Guard {
@@ -16,7 +16,7 @@ impl Guard {
     #[inline]
     pub fn enter(name: &'static str) -> Guard {
         Guard {
-            active: with_local(|local| call::enter(local, name, Root::Sync)).flatten(),
+            active: call::enter(name, Root::Sync).map(|(call, _parent)| call),
         }
     }
 }
@@ -24,14 +24,14 @@ impl Guard {
 impl Drop for Guard {
     #[inline]
     fn drop(&mut self) {
-        if let Some((call, parent)) = self.active.take() {
+        if let Some(call) = self.active.take() {
             let how = if std::thread::panicking() {
                 Exit::Panicked
             } else {
                 Exit::Returned
             };
             with_local(|local| {
-                local.replace(parent);
+                local.replace(call.frame.parent());
                 call.exit(local, how);
             });
         }

@@ -78,8 +78,17 @@ pub use functrace_macros::trace;
 mod output;
 pub use output::{dropped_lines, Builder, MemorySink, Output, Sink};
 
+/// Hands the calling thread's buffered lines to the output now (see [`Output::Buffered`]);
+/// other outputs hold nothing back.
+pub fn flush() {
+    #[cfg(feature = "trace")]
+    context::with_local(context::Local::flush);
+}
+
 #[cfg(feature = "trace")]
 mod call;
+#[cfg(feature = "trace")]
+mod clock;
 #[cfg(feature = "trace")]
 mod context;
 #[cfg(feature = "trace")]

@@ -1,9 +1,7 @@
-//! Assembling one trace line by hand (no `core::fmt`: it would triple the cost of a call).
+//! Appending one trace line to a buffer, by hand (no `core::fmt`: it would triple the cost of a call).
 //!
 //! `t[01]:` + four spaces per depth level + `->name`, or `<-name 2.1µs` with an optional
 //! ` (panicked)` / ` (cancelled)` mark, then `\n`.
-
-use std::time::Duration;
 
 use crate::context::Frame;
 
@@ -24,12 +22,12 @@ pub(crate) fn enter(buf: &mut Vec<u8>, frame: Frame, name: &str) {
     buf.push(b'\n');
 }
 
-pub(crate) fn exit(buf: &mut Vec<u8>, frame: Frame, name: &str, elapsed: Duration, how: Exit) {
+pub(crate) fn exit(buf: &mut Vec<u8>, frame: Frame, name: &str, elapsed_nanos: u64, how: Exit) {
     prefix(buf, frame);
     buf.extend_from_slice(b"<-");
     buf.extend_from_slice(name.as_bytes());
     buf.push(b' ');
-    duration(buf, elapsed);
+    duration(buf, elapsed_nanos);
     buf.extend_from_slice(match how {
         Exit::Returned => b"",
         Exit::Panicked => b" (panicked)",
@@ -39,12 +37,11 @@ pub(crate) fn exit(buf: &mut Vec<u8>, frame: Frame, name: &str, elapsed: Duratio
 }
 
 fn prefix(buf: &mut Vec<u8>, frame: Frame) {
-    buf.clear();
     buf.extend_from_slice(b"t[");
-    if frame.task < 10 {
-        buf.push(b'0');
+    match frame.task {
+        0..=99 => buf.extend_from_slice(&two_digits(frame.task)),
+        task => buf.extend_from_slice(itoa::Buffer::new().format(task).as_bytes()),
     }
-    buf.extend_from_slice(itoa::Buffer::new().format(frame.task).as_bytes());
     buf.extend_from_slice(b"]:");
     let mut spaces = 4 * frame.depth as usize;
     while spaces > 0 {
@@ -54,9 +51,13 @@ fn prefix(buf: &mut Vec<u8>, frame: Frame) {
     }
 }
 
+/// `07` for 7: the common case of task ids, without a general integer formatter.
+fn two_digits(n: u32) -> [u8; 2] {
+    [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]
+}
+
 /// `850ns`, `2.1µs`, `14.0ms`, `3.2s`: three significant-ish digits, one decimal.
-fn duration(buf: &mut Vec<u8>, elapsed: Duration) {
-    let nanos = elapsed.as_nanos().min(u128::from(u64::MAX)) as u64;
+fn duration(buf: &mut Vec<u8>, nanos: u64) {
     let (scaled, unit): (u64, &[u8]) = match nanos {
         0..=999 => {
             buf.extend_from_slice(itoa::Buffer::new().format(nanos).as_bytes());
@@ -98,7 +99,7 @@ mod tests {
             task: 123,
             depth: 1,
         };
-        let d = Duration::from_nanos(2_150);
+        let d = 2_150;
         assert_eq!(
             text(|b| exit(b, frame, "m::f", d, Exit::Returned)),
             "t[123]:    <-m::f 2.1µs\n"
@@ -128,7 +129,7 @@ mod tests {
         ];
         for (nanos, want) in cases {
             assert_eq!(
-                text(|b| duration(b, Duration::from_nanos(nanos))),
+                text(|b| duration(b, nanos)),
                 want,
                 "{nanos}"
             );

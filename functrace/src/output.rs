@@ -7,14 +7,21 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 /// A destination for trace lines.
 pub trait Sink: Send + Sync + 'static {
-    /// Writes one whole line, newline included. A failed write is counted by the caller
-    /// (see [`dropped_lines`]) and the line is lost; the traced program goes on.
+    /// Writes whole lines, each ending in a newline: one line, or a batch of them for a sink
+    /// whose [`buffer_per_thread`](Sink::buffer_per_thread) is not 0. A failed write is
+    /// counted (see [`dropped_lines`]) and its lines are lost; the traced program goes on.
     fn write_line(&self, line: &[u8]) -> io::Result<()>;
+
+    /// How many bytes of lines each thread may collect before handing them over in one
+    /// write. 0, the default, hands over every line as it is made.
+    fn buffer_per_thread(&self) -> usize {
+        0
+    }
 
     /// False for a sink that discards everything: then lines are not even assembled.
     fn wants_lines(&self) -> bool {
@@ -36,6 +43,12 @@ pub enum Output {
     Null,
     /// An in-memory buffer, for tests.
     Memory(MemorySink),
+    /// The inner output, fed in batches: each thread collects its lines in a buffer of its
+    /// own (16 KiB) and hands them over when it is full, when the thread ends, when the output
+    /// is replaced, or on [`flush`](crate::flush). The fastest choice for heavy tracing; a
+    /// process that ends with `std::process::exit` or a crash loses what is still buffered, so
+    /// call [`flush`](crate::flush) at the end of `main` and of long-lived threads.
+    Buffered(Box<Output>),
     /// Any other sink.
     Custom(Arc<dyn Sink>),
 }
@@ -48,6 +61,7 @@ impl std::fmt::Debug for Output {
             Output::File(path) => f.debug_tuple("File").field(path).finish(),
             Output::Null => f.write_str("Null"),
             Output::Memory(_) => f.write_str("Memory"),
+            Output::Buffered(inner) => f.debug_tuple("Buffered").field(inner).finish(),
             Output::Custom(_) => f.write_str("Custom"),
         }
     }
@@ -73,6 +87,7 @@ impl Output {
             )),
             Output::Null => Arc::new(NullSink),
             Output::Memory(memory) => Arc::new(memory),
+            Output::Buffered(inner) => Arc::new(Buffered(inner.open()?)),
             Output::Custom(sink) => sink,
         })
     }
@@ -96,6 +111,20 @@ struct FileSink(File);
 impl Sink for FileSink {
     fn write_line(&self, line: &[u8]) -> io::Result<()> {
         (&self.0).write_all(line)
+    }
+}
+
+/// Batches of lines made per thread (see [`Output::Buffered`]).
+struct Buffered(Arc<dyn Sink>);
+impl Sink for Buffered {
+    fn write_line(&self, lines: &[u8]) -> io::Result<()> {
+        self.0.write_line(lines)
+    }
+    fn wants_lines(&self) -> bool {
+        self.0.wants_lines()
+    }
+    fn buffer_per_thread(&self) -> usize {
+        16 * 1024
     }
 }
 
@@ -224,20 +253,28 @@ static CHOSEN: RwLock<Option<Arc<dyn Sink>>> = RwLock::new(None);
 static GENERATION: AtomicUsize = AtomicUsize::new(0);
 static FROM_ENV: OnceLock<()> = OnceLock::new();
 static DROPPED: AtomicU64 = AtomicU64::new(0);
+/// Whether the chosen sink is none, readable without the lock.
+static MUTED: AtomicBool = AtomicBool::new(false);
 
 fn set_chosen(sink: Option<Arc<dyn Sink>>) {
     let mut chosen = CHOSEN.write().unwrap_or_else(PoisonError::into_inner);
+    MUTED.store(sink.is_none(), Ordering::Relaxed);
     *chosen = sink;
     GENERATION.fetch_add(1, Ordering::Release);
 }
 
 /// The current generation, choosing from the environment on first use.
 #[cfg_attr(not(feature = "trace"), allow(dead_code))]
+#[inline]
 pub(crate) fn generation() -> usize {
-    let generation = GENERATION.load(Ordering::Acquire);
-    if generation != 0 {
-        return generation;
+    match GENERATION.load(Ordering::Acquire) {
+        0 => choose_from_env(),
+        generation => generation,
     }
+}
+
+#[cold]
+fn choose_from_env() -> usize {
     FROM_ENV.get_or_init(|| {
         let sink = Builder::from_env().open().unwrap_or_else(|err| {
             let _ = writeln!(
@@ -251,6 +288,14 @@ pub(crate) fn generation() -> usize {
     GENERATION.load(Ordering::Acquire)
 }
 
+/// Whether tracing is muted now.
+#[cfg_attr(not(feature = "trace"), allow(dead_code))]
+#[inline]
+pub(crate) fn muted() -> bool {
+    generation();
+    MUTED.load(Ordering::Relaxed)
+}
+
 /// The sink chosen now (`None`: tracing is muted).
 #[cfg_attr(not(feature = "trace"), allow(dead_code))]
 pub(crate) fn chosen() -> Option<Arc<dyn Sink>> {
@@ -262,7 +307,12 @@ pub(crate) fn chosen() -> Option<Arc<dyn Sink>> {
 
 #[cfg_attr(not(feature = "trace"), allow(dead_code))]
 pub(crate) fn count_dropped() {
-    DROPPED.fetch_add(1, Ordering::Relaxed);
+    count_dropped_n(1);
+}
+
+#[cfg_attr(not(feature = "trace"), allow(dead_code))]
+pub(crate) fn count_dropped_n(lines: u64) {
+    DROPPED.fetch_add(lines, Ordering::Relaxed);
 }
 
 /// How many lines were lost because a sink failed to write (closed pipe, full disk) or a sink

@@ -64,6 +64,23 @@ fn outputs() {
     assert_eq!(lines.len(), 8);
     support::assert_well_nested(&lines);
 
+    let ((), _) = support::capture(|| {
+        let memory = functrace::MemorySink::new();
+        let buffered = Output::Buffered(Box::new(Output::Memory(memory.clone())));
+        Builder::new().output(buffered).install().unwrap();
+        outer();
+        assert!(memory.lines().is_empty(), "held back until flushed");
+        functrace::flush();
+        assert_eq!(memory.lines().len(), 4);
+        std::thread::spawn(outer).join().unwrap();
+        assert_eq!(memory.lines().len(), 8, "a thread hands its lines over when it ends");
+        outer();
+        Builder::new().output(Output::Null).install().unwrap();
+        outer();
+        assert_eq!(memory.lines().len(), 12, "replacing the output hands them over");
+        support::assert_well_nested(&memory.lines());
+    });
+
     let missing = dir.join("no/such/dir/trace.log");
     let err = Builder::new().output(Output::File(missing)).install();
     assert!(err.is_err());
