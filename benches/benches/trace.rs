@@ -86,7 +86,9 @@ fn bench(c: &mut Criterion, name: &str, calls: &Calls, around: &dyn Fn(&mut dyn 
             black_box((calls.deep)(i));
         }
     });
-    measure(&mut c.benchmark_group("async_depth1"), &|| (calls.run_async)(&rt));
+    measure(&mut c.benchmark_group("async_depth1"), &|| {
+        (calls.run_async)(&rt)
+    });
 }
 
 fn direct(run: &mut dyn FnMut()) {
@@ -127,18 +129,26 @@ fn benches(c: &mut Criterion) {
 
     let subscriber = tracing_subscriber::fmt()
         .with_writer(std::io::sink)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::NEW | tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_span_events(
+            tracing_subscriber::fmt::format::FmtSpan::NEW
+                | tracing_subscriber::fmt::format::FmtSpan::CLOSE,
+        )
         .finish();
     tracing::subscriber::with_default(subscriber, || {
         bench(c, "tracing_fmt", &calls!(tracing_fmt), &direct)
     });
 
     fastrace::set_reporter(Nowhere, fastrace::collector::Config::default());
-    bench(c, "fastrace", &calls!(fastraced), &|run: &mut dyn FnMut()| {
-        let root = fastrace::Span::root("bench", fastrace::collector::SpanContext::random());
-        let _parent = root.set_local_parent();
-        run();
-    });
+    bench(
+        c,
+        "fastrace",
+        &calls!(fastraced),
+        &|run: &mut dyn FnMut()| {
+            let root = fastrace::Span::root("bench", fastrace::collector::SpanContext::random());
+            let _parent = root.set_local_parent();
+            run();
+        },
+    );
     fastrace::flush();
 }
 

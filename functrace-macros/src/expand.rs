@@ -1,33 +1,40 @@
-//! Code generation for `#[trace]`.
+//! Code generation for `#[trace]` on one fn, and the entry point for every item.
 
-use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned};
+use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
-use syn::{Ident, ItemFn, ReturnType, Signature};
+use syn::{Block, Expr, FnArg, Ident, Item, ItemFn, Pat, ReturnType, Signature, Stmt, Type};
 
-use crate::attr::Args;
+use crate::attr::{Args, Shown};
+use crate::container;
 
 /// Expands `#[trace(args)] item`. With `enabled == false` the item comes back unchanged (its
 /// very tokens), after the same validation as when enabled, so that code which compiles with
 /// tracing off also compiles with it on.
 pub fn expand(args: TokenStream, item: TokenStream, enabled: bool) -> TokenStream {
-    if let Err(err) = syn::parse2::<Args>(args) {
-        return with_error(item, err);
-    }
-    let function = match syn::parse2::<ItemFn>(item.clone()) {
-        Ok(function) => function,
-        Err(_) => return with_error(item.clone(), unsupported(&item)),
+    let args = match syn::parse2::<Args>(args) {
+        Ok(args) => args,
+        Err(err) => return with_error(item, err),
     };
-    if let Some(constness) = &function.sig.constness {
-        return with_error(
-            item,
-            syn::Error::new(constness.span, "cannot trace a const fn"),
-        );
+    // A body that does not parse (half-typed code in an editor) comes back as written, with
+    // the error, so that rust-analyzer still sees the item.
+    let parsed = match syn::parse2::<Item>(item.clone()) {
+        Ok(parsed) => parsed,
+        Err(err) => return with_error(item, err),
+    };
+    let expanded = match parsed {
+        Item::Fn(function) => expand_fn(function, &args, enabled),
+        Item::Impl(_) | Item::Trait(_) | Item::Mod(_) => container::expand(parsed, &args, enabled),
+        other => Err(syn::Error::new(
+            first_token_span(&other),
+            "#[trace] applies to a fn, an impl block, a trait or an inline mod",
+        )),
+    };
+    match expanded {
+        Ok(Some(tokens)) => tokens,
+        Ok(None) => item,
+        Err(err) => with_error(item, err),
     }
-    if !enabled {
-        return item;
-    }
-    instrument(function)
 }
 
 /// The original tokens plus the error: the item still exists, so one mistake does not
@@ -37,46 +44,286 @@ fn with_error(item: TokenStream, err: syn::Error) -> TokenStream {
     quote!(#err #item)
 }
 
-fn unsupported(item: &TokenStream) -> syn::Error {
-    let first = item.clone().into_iter().next();
-    let span = first.map_or_else(Span::call_site, |t| t.span());
-    syn::Error::new(span, "#[trace] applies to a fn or an async fn")
+fn first_token_span(item: &Item) -> Span {
+    item.to_token_stream()
+        .into_iter()
+        .find(|t| !matches!(t, TokenTree::Punct(p) if p.as_char() == '#'))
+        .map_or_else(Span::call_site, |t| match t {
+            TokenTree::Group(g) if g.delimiter() == Delimiter::Bracket => Span::call_site(),
+            t => t.span(),
+        })
 }
 
-/// Rewrites the body: a sync fn opens a guard as its first statement (dropped on return, `?`,
-/// early `return` and unwinding); an async fn wraps its body in a future that carries its frame.
-fn instrument(function: ItemFn) -> TokenStream {
+fn expand_fn(function: ItemFn, args: &Args, enabled: bool) -> syn::Result<Option<TokenStream>> {
+    if args.skip_item.is_some() {
+        return Ok(None);
+    }
+    check_fn(&function.sig, args, true)?;
+    if !enabled {
+        return Ok(None);
+    }
     let ItemFn {
         attrs,
         vis,
         sig,
         block,
     } = function;
-    let name = sig.ident.to_string();
-    let path = quote!(::core::concat!(::core::module_path!(), "::", #name));
-    let stmts = &block.stmts;
-    let body = if sig.asyncness.is_some() {
-        let fake_return = fake_return_edge(&sig);
-        quote! {
-            ::functrace::__private::Traced::new(#path, async move {
-                #fake_return
-                #(#stmts)*
-            })
-            .await
-        }
-    } else {
-        let guard = Ident::new("__functrace_guard", Span::mixed_site());
-        quote! {
-            let #guard = ::functrace::__private::Guard::enter(#path);
-            #(#stmts)*
-        }
-    };
-    quote! {
-        #(#attrs)*
-        #vis #sig {
-            #body
+    let block = instrument(&sig, &block, args, &Context::Free);
+    Ok(Some(quote!(#(#attrs)* #vis #sig #block)))
+}
+
+/// Where a fn stands, for the name it prints.
+pub enum Context {
+    /// A free fn, or one inside a traced mod: `path::f`.
+    Free,
+    /// A method of `impl Type` (`path::Type::f`) or `impl Trait for Type`
+    /// (`<path::Type as Trait>::f`).
+    Impl {
+        ty: String,
+        of_trait: Option<String>,
+    },
+    /// A default method of `trait Trait`: `path::Trait::f`.
+    Trait { name: String },
+}
+
+/// Checks the options against the fn. `explicit` is false for a fn that only inherits a
+/// container's attribute, which skips a `const fn` instead of refusing it.
+pub fn check_fn(sig: &Signature, args: &Args, explicit: bool) -> syn::Result<()> {
+    if let Some(constness) = &sig.constness {
+        if explicit {
+            return Err(syn::Error::new(constness.span, "cannot trace a const fn"));
         }
     }
+    let names = argument_names(sig);
+    let listed = match &args.args {
+        Some(Shown::Only(list)) => list.iter().chain(&args.skip).collect::<Vec<_>>(),
+        _ => args.skip.iter().collect(),
+    };
+    if let Some(unknown) = listed.into_iter().find(|id| !names.contains(id)) {
+        return Err(syn::Error::new(
+            unknown.span(),
+            format!("no argument named `{unknown}`"),
+        ));
+    }
+    for (span, what) in [(args.ret, "ret"), (args.err, "err")] {
+        let Some(span) = span else { continue };
+        match &sig.output {
+            ReturnType::Default => {
+                return Err(syn::Error::new(
+                    span,
+                    format!("`{what}` needs a fn that returns a value"),
+                ))
+            }
+            ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_)) => {
+                return Err(syn::Error::new(
+                    span,
+                    format!("`{what}` on a fn that never returns"),
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The arguments bound to a plain name (`x: T`, `mut x: T`), in order; `self` and
+/// destructuring patterns are not among them.
+fn argument_names(sig: &Signature) -> Vec<Ident> {
+    sig.inputs
+        .iter()
+        .filter_map(|input| match input {
+            FnArg::Typed(typed) => match &*typed.pat {
+                Pat::Ident(pat) => Some(pat.ident.clone()),
+                _ => None,
+            },
+            FnArg::Receiver(_) => None,
+        })
+        .collect()
+}
+
+/// The name printed for a call: `name = "..."`, else the path, fixed at compile time.
+fn name(sig: &Signature, args: &Args, context: &Context) -> TokenStream {
+    if let Some(name) = &args.name {
+        return quote!(#name);
+    }
+    let f = sig.ident.to_string();
+    let f = f.strip_prefix("r#").unwrap_or(&f);
+    match context {
+        Context::Free => quote!(::core::concat!(::core::module_path!(), "::", #f)),
+        Context::Impl { ty, of_trait: None } => {
+            quote!(::core::concat!(::core::module_path!(), "::", #ty, "::", #f))
+        }
+        Context::Impl {
+            ty,
+            of_trait: Some(of_trait),
+        } => quote!(::core::concat!(
+            "<", ::core::module_path!(), "::", #ty, " as ", #of_trait, ">::", #f
+        )),
+        Context::Trait { name } => {
+            quote!(::core::concat!(::core::module_path!(), "::", #name, "::", #f))
+        }
+    }
+}
+
+/// The body of a traced fn: a sync fn opens a guard as its first statement (dropped on
+/// return, `?`, early `return` and unwinding); an async fn wraps its body in a future that
+/// carries its frame; an `#[async_trait]` method (a sync fn returning `Box::pin(async move
+/// {...})`) gets that future wrapped.
+pub fn instrument(sig: &Signature, block: &Block, args: &Args, context: &Context) -> TokenStream {
+    let krate = match &args.krate {
+        Some(path) => quote!(#path),
+        None => quote!(::functrace),
+    };
+    let name = name(sig, args, context);
+    let stmts = &block.stmts;
+    if sig.asyncness.is_some() {
+        let fake_return = fake_return_edge(sig);
+        let (render, future) = traced_future(
+            &krate,
+            &name,
+            sig,
+            args,
+            quote!(async move { #fake_return #(#stmts)* }),
+        );
+        return quote!({ #render #future.await });
+    }
+    if let Some((stmts, call, body)) = async_trait_future(block) {
+        let func = &call.func;
+        let (render, future) = traced_future(&krate, &name, sig, args, body.to_token_stream());
+        return quote!({ #(#stmts)* #render #func(#future) });
+    }
+    let guard = Ident::new("__functrace_guard", Span::mixed_site());
+    let enter = match shown(sig, args) {
+        Some((format, values)) => quote! {
+            #krate::__private::Guard::enter_args(#name, ::core::format_args!(#format, #(#values),*))
+        },
+        None => quote!(#krate::__private::Guard::enter(#name)),
+    };
+    if args.ret.is_none() && args.err.is_none() {
+        return quote!({ let #guard = #enter; #(#stmts)* });
+    }
+    // The value is needed for the exit line: run the body as a closure that may only be called
+    // once, so that it may hand out borrows of its arguments as the fn itself could.
+    let value = format_ident!("__functrace_ret", span = Span::mixed_site());
+    let annotation = match &sig.output {
+        ReturnType::Type(arrow, ty) if !mentions_impl(ty) => quote!(#arrow #ty),
+        _ => TokenStream::new(),
+    };
+    let note = match (args.ret.is_some(), args.err.is_some()) {
+        (true, false) => quote!(#guard.returned(::core::format_args!("= {:?}", #value));),
+        (false, true) => quote! {
+            if let ::core::result::Result::Err(err) = &#value {
+                #guard.returned(::core::format_args!("Err({:?})", err));
+            }
+        },
+        _ => quote! {
+            match &#value {
+                ::core::result::Result::Ok(ok) => #guard.returned(::core::format_args!("= {:?}", ok)),
+                ::core::result::Result::Err(err) => #guard.returned(::core::format_args!("Err({:?})", err)),
+            }
+        },
+    };
+    quote!({
+        let #guard = #enter;
+        let #value = #krate::__private::once(move || #annotation { #(#stmts)* });
+        #note
+        #value
+    })
+}
+
+/// `Traced::new(name, future)` with the arguments rendered beforehand (they move into the
+/// future) and the note for the exit line.
+fn traced_future(
+    krate: &TokenStream,
+    name: &TokenStream,
+    sig: &Signature,
+    args: &Args,
+    future: TokenStream,
+) -> (TokenStream, TokenStream) {
+    let rendered = Ident::new("__functrace_args", Span::mixed_site());
+    let (render, with_args) = match shown(sig, args) {
+        Some((format, values)) => (
+            quote! {
+                let #rendered = #krate::__private::render(::core::format_args!(#format, #(#values),*));
+            },
+            quote!(.with_args(#rendered)),
+        ),
+        None => (TokenStream::new(), TokenStream::new()),
+    };
+    let some = quote!(::core::option::Option::Some);
+    let note = match (args.ret.is_some(), args.err.is_some()) {
+        (false, false) => None,
+        (true, false) => Some(quote!(|ret| #some(::std::format!("= {:?}", ret)))),
+        (false, true) => Some(quote! {
+            |ret| match ret {
+                ::core::result::Result::Err(err) => #some(::std::format!("Err({:?})", err)),
+                _ => ::core::option::Option::None,
+            }
+        }),
+        (true, true) => Some(quote! {
+            |ret| match ret {
+                ::core::result::Result::Ok(ok) => #some(::std::format!("= {:?}", ok)),
+                ::core::result::Result::Err(err) => #some(::std::format!("Err({:?})", err)),
+            }
+        }),
+    };
+    let with_note = note.map(|note| quote!(.with_note(#note)));
+    (
+        render,
+        quote!(#krate::__private::Traced::new(#name, #future) #with_args #with_note),
+    )
+}
+
+/// The format string and values of the arguments the enter line shows, if any.
+fn shown(sig: &Signature, args: &Args) -> Option<(String, Vec<Ident>)> {
+    let names = match args.args.as_ref()? {
+        Shown::All(_) => argument_names(sig)
+            .into_iter()
+            .filter(|name| !args.skip.contains(name))
+            .collect(),
+        Shown::Only(list) => list.clone(),
+    };
+    let format = names
+        .iter()
+        .map(|name| format!("{} = {{:?}}", name.to_string().trim_start_matches("r#")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some((format, names))
+}
+
+/// The statements before, the `Box::pin(...)` call and the `async move` block of a body that
+/// `#[async_trait]` generated, if it is one.
+fn async_trait_future(block: &Block) -> Option<(&[Stmt], &syn::ExprCall, &syn::ExprAsync)> {
+    let (Stmt::Expr(Expr::Call(call), None), before) = block.stmts.split_last()? else {
+        return None;
+    };
+    let Expr::Path(func) = &*call.func else {
+        return None;
+    };
+    let segments: Vec<String> = func
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    if !segments.ends_with(&["Box".to_owned(), "pin".to_owned()]) || call.args.len() != 1 {
+        return None;
+    }
+    match &call.args[0] {
+        Expr::Async(body) => Some((before, call, body)),
+        _ => None,
+    }
+}
+
+fn mentions_impl(ty: &Type) -> bool {
+    fn any_impl(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|t| match t {
+            TokenTree::Ident(ident) => ident == "impl",
+            TokenTree::Group(group) => any_impl(group.stream()),
+            _ => false,
+        })
+    }
+    any_impl(ty.to_token_stream())
 }
 
 /// An unreachable `return` of the declared type, so that `?` and `return` inside the async
@@ -86,7 +333,7 @@ fn fake_return_edge(sig: &Signature) -> TokenStream {
     let ReturnType::Type(_, ty) = &sig.output else {
         return TokenStream::new();
     };
-    if quote!(#ty).into_iter().any(|t| t.to_string() == "impl") {
+    if mentions_impl(ty) {
         return TokenStream::new();
     }
     quote_spanned! {ty.span()=>
@@ -96,6 +343,51 @@ fn fake_return_edge(sig: &Signature) -> TokenStream {
             return __functrace_fake_return;
         }
     }
+}
+
+/// Tokens as a person writes them: `Stack<T>`, `HashMap<K, V>`, `&'a mut [u8; 4]`.
+pub fn compact(tokens: TokenStream) -> String {
+    let mut out = String::new();
+    let mut after_word = false;
+    for token in tokens {
+        match token {
+            TokenTree::Ident(_) | TokenTree::Literal(_) => {
+                if after_word {
+                    out.push(' ');
+                }
+                out.push_str(&token.to_string());
+                after_word = true;
+            }
+            TokenTree::Punct(punct) => {
+                out.push(punct.as_char());
+                if matches!(punct.as_char(), ',' | ';') {
+                    out.push(' ');
+                }
+                if out.ends_with("->") {
+                    out.truncate(out.len() - 2);
+                    out.push_str(" -> ");
+                }
+                after_word = false;
+            }
+            TokenTree::Group(group) => {
+                let (open, close) = match group.delimiter() {
+                    Delimiter::Parenthesis => ("(", ")"),
+                    Delimiter::Bracket => ("[", "]"),
+                    Delimiter::Brace => ("{", "}"),
+                    Delimiter::None => ("", ""),
+                };
+                // `&mut [T]`, but `Fn(u8)`: a word before brackets is a keyword in a type.
+                if after_word && group.delimiter() == Delimiter::Bracket {
+                    out.push(' ');
+                }
+                out.push_str(open);
+                out.push_str(&compact(group.stream()));
+                out.push_str(close);
+                after_word = false;
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -146,46 +438,36 @@ mod tests {
                     loop {}
                 }
             ),
+            quote!(
+                impl<T> Stack<T> {
+                    const fn new() -> Self {
+                        todo!()
+                    }
+                    fn push(&mut self, t: T) {}
+                }
+            ),
+            quote!(
+                trait Shape {
+                    fn area(&self) -> f64;
+                    fn twice(&self) -> f64 {
+                        2.0 * self.area()
+                    }
+                }
+            ),
+            quote!(
+                mod inner {
+                    fn f() {}
+                    extern "C" {
+                        fn g();
+                    }
+                    m! {}
+                }
+            ),
         ];
         for item in items {
             let out = off(item.clone());
             assert!(same_tokens(out.clone(), item.clone()), "{out} != {item}");
         }
-    }
-
-    #[test]
-    fn on_inserts_a_guard_first_in_sync_bodies() {
-        let out = expand(
-            TokenStream::new(),
-            quote!(
-                fn f(x: u8) -> u8 {
-                    x + 1
-                }
-            ),
-            true,
-        );
-        let text = out.to_string();
-        assert!(
-            text.contains(":: functrace :: __private :: Guard :: enter"),
-            "{text}"
-        );
-        assert!(text.ends_with("; x + 1 }"), "{text}");
-    }
-
-    #[test]
-    fn on_wraps_async_bodies_in_a_traced_future() {
-        let out = expand(
-            TokenStream::new(),
-            quote!(
-                async fn f() -> u8 {
-                    1
-                }
-            ),
-            true,
-        );
-        let text = out.to_string();
-        assert!(text.contains("Traced :: new"), "{text}");
-        assert!(text.contains("let __functrace_fake_return : u8"), "{text}");
     }
 
     #[test]
@@ -209,12 +491,47 @@ mod tests {
                     struct S;
                 ),
             ),
+            (
+                quote!(args(y)),
+                quote!(
+                    fn f(x: u8) {}
+                ),
+            ),
+            (
+                quote!(ret),
+                quote!(
+                    fn f() {}
+                ),
+            ),
+            (quote!(name = "x"), quote!(impl S {})),
+            (
+                quote!(),
+                quote!(
+                    mod file;
+                ),
+            ),
         ];
         for (args, item) in cases {
             let on = expand(args.clone(), item.clone(), true).to_string();
             let off = expand(args, item, false).to_string();
             assert!(on.contains("compile_error"), "{on}");
             assert_eq!(on, off);
+        }
+    }
+
+    #[test]
+    fn compact_type_names() {
+        let cases = [
+            (quote!(Stack<T>), "Stack<T>"),
+            (quote!(HashMap<K, V>), "HashMap<K, V>"),
+            (quote!(&'a mut [u8; 4]), "&'a mut [u8; 4]"),
+            (
+                quote!(Wrapper<dyn Fn(u8) -> u8>),
+                "Wrapper<dyn Fn(u8) -> u8>",
+            ),
+        ];
+        for (tokens, want) in cases {
+            assert_eq!(compact(tokens), want);
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::clock;
 use crate::context::{with_local, Frame, Local, Root};
-use crate::line::{self, Exit};
+use crate::line::{self, Detail, Exit};
 use crate::output;
 
 /// A call that printed its enter line and owes an exit line.
@@ -18,20 +18,29 @@ pub(crate) struct Call {
 /// Enters `name` under the thread's current frame (which it replaces; the previous frame is
 /// returned for the caller to restore). `None` when tracing is muted.
 #[inline]
-pub(crate) fn enter(name: &'static str, root: Root) -> Option<(Call, Option<Frame>)> {
+pub(crate) fn enter(
+    name: &'static str,
+    args: Detail<'_>,
+    root: Root,
+) -> Option<(Call, Option<Frame>)> {
     // Muted: two atomic loads and out, without touching the thread's state.
     if output::muted() {
         return None;
     }
-    with_local(|local| enter_with(local, name, root)).flatten()
+    with_local(|local| enter_with(local, name, args, root)).flatten()
 }
 
 #[inline]
-fn enter_with(local: &Local, name: &'static str, root: Root) -> Option<(Call, Option<Frame>)> {
+fn enter_with(
+    local: &Local,
+    name: &'static str,
+    args: Detail<'_>,
+    root: Root,
+) -> Option<(Call, Option<Frame>)> {
     local.with_sink(|sink| {
         let (frame, parent) = local.push(root);
         let start = local.wants_lines().then(|| {
-            local.write(sink, |buf| line::enter(buf, frame, name));
+            local.write(sink, |buf| line::enter(buf, frame, name, args));
             clock::now()
         });
         (Call { name, frame, start }, parent)
@@ -41,11 +50,13 @@ fn enter_with(local: &Local, name: &'static str, root: Root) -> Option<(Call, Op
 impl Call {
     /// Prints the exit line. The current frame is the caller's business.
     #[inline]
-    pub fn exit(&self, local: &Local, how: Exit) {
+    pub fn exit(&self, local: &Local, note: Detail<'_>, how: Exit) {
         if let Some(start) = self.start {
             let elapsed = clock::nanos_since(start);
             local.with_sink(|sink| {
-                local.write(sink, |buf| line::exit(buf, self.frame, self.name, elapsed, how))
+                local.write(sink, |buf| {
+                    line::exit(buf, self.frame, self.name, elapsed, note, how)
+                })
             });
         }
     }

@@ -96,7 +96,8 @@ impl Local {
             *sink = output::chosen();
             let sink = sink.as_deref();
             self.wants_lines.set(sink.is_some_and(|s| s.wants_lines()));
-            self.batch_bytes.set(sink.map_or(0, |s| s.buffer_per_thread()));
+            self.batch_bytes
+                .set(sink.map_or(0, |s| s.buffer_per_thread()));
             self.sink_generation.set(generation);
         }
     }

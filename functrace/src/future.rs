@@ -10,7 +10,7 @@ use pin_project_lite::pin_project;
 
 use crate::call::{self, Call};
 use crate::context::{with_local, Frame, Root};
-use crate::line::Exit;
+use crate::line::{Detail, Exit};
 
 enum State {
     /// Not polled yet: the parent frame is the one current at the first poll.
@@ -21,34 +21,53 @@ enum State {
     Done,
 }
 
+/// Renders the exit line's note from the output (the `ret` and `err` options).
+type Note<T> = fn(&T) -> Option<String>;
+
 pin_project! {
     /// The body of a traced `async fn`. Prints the enter line at its first poll and the exit
     /// line when it completes, panics (`(panicked)`) or is dropped unfinished (`(cancelled)`).
     #[must_use = "futures do nothing unless polled"]
-    pub struct Traced<F> {
+    pub struct Traced<F: Future> {
         #[pin]
         inner: F,
         name: &'static str,
         state: State,
+        args: Option<String>,
+        note: Option<Note<F::Output>>,
     }
 
-    impl<F> PinnedDrop for Traced<F> {
+    impl<F: Future> PinnedDrop for Traced<F> {
         fn drop(this: Pin<&mut Self>) {
             if let State::Running(call) = this.project().state {
-                with_local(|local| call.exit(local, Exit::Cancelled));
+                with_local(|local| call.exit(local, Detail::None, Exit::Cancelled));
             }
         }
     }
 }
 
-impl<F> Traced<F> {
+impl<F: Future> Traced<F> {
     /// Wraps the body of the traced async fn `name` (its full path).
     pub fn new(name: &'static str, inner: F) -> Traced<F> {
         Traced {
             inner,
             name,
             state: State::Unpolled,
+            args: None,
+            note: None,
         }
+    }
+
+    /// Shows the arguments, rendered when the fn was called, on the enter line.
+    pub fn with_args(mut self, args: Option<String>) -> Traced<F> {
+        self.args = args;
+        self
+    }
+
+    /// Adds a note made from the output to the exit line.
+    pub fn with_note(mut self, note: Note<F::Output>) -> Traced<F> {
+        self.note = Some(note);
+        self
     }
 }
 
@@ -59,7 +78,8 @@ impl<F: Future> Future for Traced<F> {
         let this = self.project();
         let previous = match this.state {
             State::Unpolled => {
-                match call::enter(this.name, Root::Async) {
+                let args = this.args.as_deref().map_or(Detail::None, Detail::Text);
+                match call::enter(this.name, args, Root::Async) {
                     Some((call, previous)) => {
                         *this.state = State::Running(call);
                         previous
@@ -79,8 +99,9 @@ impl<F: Future> Future for Traced<F> {
             finished: None,
         };
         let poll = this.inner.poll(cx);
-        if poll.is_ready() {
-            polling.finished = Some(Exit::Returned);
+        if let Poll::Ready(output) = &poll {
+            let note = this.note.and_then(|note| note(output));
+            polling.finished = Some((Exit::Returned, note));
         }
         poll
     }
@@ -91,21 +112,22 @@ impl<F: Future> Future for Traced<F> {
 struct Polling<'a> {
     state: &'a mut State,
     previous: Option<Frame>,
-    finished: Option<Exit>,
+    finished: Option<(Exit, Option<String>)>,
 }
 
 impl Drop for Polling<'_> {
     fn drop(&mut self) {
         let finished = if std::thread::panicking() {
-            Some(Exit::Panicked)
+            Some((Exit::Panicked, None))
         } else {
-            self.finished
+            self.finished.take()
         };
-        let ended = finished.map(|how| (std::mem::replace(self.state, State::Done), how));
+        let ended = finished.map(|end| (std::mem::replace(self.state, State::Done), end));
         with_local(|local| {
             local.replace(self.previous);
-            if let Some((State::Running(call), how)) = ended {
-                call.exit(local, how);
+            if let Some((State::Running(call), (how, note))) = ended {
+                let note = note.as_deref().map_or(Detail::None, Detail::Text);
+                call.exit(local, note, how);
             }
         });
     }

@@ -2,7 +2,8 @@
 
 use crate::call::{self, Call};
 use crate::context::{with_local, Root};
-use crate::line::Exit;
+use crate::line::{Detail, Exit};
+use std::fmt;
 
 /// Prints the enter line when created and the exit line when dropped: on return, `?`, early
 /// `return`, and unwinding (then marked `(panicked)`). Restores the caller's frame on drop.
@@ -15,8 +16,32 @@ impl Guard {
     /// Enters the traced fn `name` (its full path).
     #[inline]
     pub fn enter(name: &'static str) -> Guard {
+        Guard::entered(name, Detail::None)
+    }
+
+    /// Enters the traced fn `name`, showing its arguments (the `args` option).
+    pub fn enter_args(name: &'static str, args: fmt::Arguments<'_>) -> Guard {
+        Guard::entered(name, Detail::Format(args))
+    }
+
+    #[inline]
+    fn entered(name: &'static str, args: Detail<'_>) -> Guard {
         Guard {
-            active: call::enter(name, Root::Sync).map(|(call, _parent)| call),
+            active: call::enter(name, args, Root::Sync).map(|(call, _parent)| call),
+        }
+    }
+
+    /// Leaves with a note on the exit line (the `ret` and `err` options: `= 42`, `Err(...)`).
+    pub fn returned(mut self, note: fmt::Arguments<'_>) {
+        self.leave(Detail::Format(note), Exit::Returned);
+    }
+
+    fn leave(&mut self, note: Detail<'_>, how: Exit) {
+        if let Some(call) = self.active.take() {
+            with_local(|local| {
+                local.replace(call.frame.parent());
+                call.exit(local, note, how);
+            });
         }
     }
 }
@@ -24,16 +49,13 @@ impl Guard {
 impl Drop for Guard {
     #[inline]
     fn drop(&mut self) {
-        if let Some(call) = self.active.take() {
+        if self.active.is_some() {
             let how = if std::thread::panicking() {
                 Exit::Panicked
             } else {
                 Exit::Returned
             };
-            with_local(|local| {
-                local.replace(call.frame.parent());
-                call.exit(local, how);
-            });
+            self.leave(Detail::None, how);
         }
     }
 }

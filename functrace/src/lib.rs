@@ -104,4 +104,17 @@ mod line;
 pub mod __private {
     pub use crate::future::Traced;
     pub use crate::guard::Guard;
+
+    /// Calls `body` once: a closure that is expected to be `FnOnce` may hand out borrows of
+    /// what it captured, as the traced fn itself could (used with `ret` and `err`).
+    #[inline(always)]
+    pub fn once<R>(body: impl FnOnce() -> R) -> R {
+        body()
+    }
+
+    /// An async fn's arguments as text, made before they move into its future; `None` while
+    /// tracing is muted.
+    pub fn render(args: core::fmt::Arguments<'_>) -> Option<String> {
+        (!crate::output::muted()).then(|| args.to_string())
+    }
 }

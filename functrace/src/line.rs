@@ -3,6 +3,9 @@
 //! `t[01]:` + four spaces per depth level + `->name`, or `<-name 2.1µs` with an optional
 //! ` (panicked)` / ` (cancelled)` mark, then `\n`.
 
+use std::fmt;
+use std::io::Write;
+
 use crate::context::Frame;
 
 const INDENT: &[u8] = &[b' '; 4 * 32];
@@ -15,19 +18,57 @@ pub(crate) enum Exit {
     Cancelled,
 }
 
-pub(crate) fn enter(buf: &mut Vec<u8>, frame: Frame, name: &str) {
+/// What the `args`, `ret` and `err` options add to a line: already text (rendered before an
+/// async fn's arguments moved into its future) or still to format.
+#[derive(Clone, Copy)]
+pub(crate) enum Detail<'a> {
+    None,
+    Text(&'a str),
+    Format(fmt::Arguments<'a>),
+}
+
+impl Detail<'_> {
+    fn write(self, buf: &mut Vec<u8>, before: &[u8], after: &[u8]) {
+        match self {
+            Detail::None => return,
+            Detail::Text(text) => {
+                buf.extend_from_slice(before);
+                buf.extend_from_slice(text.as_bytes());
+            }
+            Detail::Format(args) => {
+                buf.extend_from_slice(before);
+                // Writing to a Vec fails only if a Debug impl fails; keep what it wrote.
+                let _ = buf.write_fmt(args);
+            }
+        }
+        buf.extend_from_slice(after);
+    }
+}
+
+/// `->name`, or `->name(a = 1, b = "x")` with arguments.
+pub(crate) fn enter(buf: &mut Vec<u8>, frame: Frame, name: &str, args: Detail<'_>) {
     prefix(buf, frame);
     buf.extend_from_slice(b"->");
     buf.extend_from_slice(name.as_bytes());
+    args.write(buf, b"(", b")");
     buf.push(b'\n');
 }
 
-pub(crate) fn exit(buf: &mut Vec<u8>, frame: Frame, name: &str, elapsed_nanos: u64, how: Exit) {
+/// `<-name 2.1µs`, then ` = 42` or ` Err(...)` for `ret`/`err`, then a panic/cancel mark.
+pub(crate) fn exit(
+    buf: &mut Vec<u8>,
+    frame: Frame,
+    name: &str,
+    elapsed_nanos: u64,
+    note: Detail<'_>,
+    how: Exit,
+) {
     prefix(buf, frame);
     buf.extend_from_slice(b"<-");
     buf.extend_from_slice(name.as_bytes());
     buf.push(b' ');
     duration(buf, elapsed_nanos);
+    note.write(buf, b" ", b"");
     buf.extend_from_slice(match how {
         Exit::Returned => b"",
         Exit::Panicked => b" (panicked)",
@@ -88,7 +129,7 @@ mod tests {
     fn enter_line() {
         let frame = Frame { task: 3, depth: 2 };
         assert_eq!(
-            text(|b| enter(b, frame, "chains::b1")),
+            text(|b| enter(b, frame, "chains::b1", Detail::None)),
             "t[03]:        ->chains::b1\n"
         );
     }
@@ -101,16 +142,39 @@ mod tests {
         };
         let d = 2_150;
         assert_eq!(
-            text(|b| exit(b, frame, "m::f", d, Exit::Returned)),
+            text(|b| exit(b, frame, "m::f", d, Detail::None, Exit::Returned)),
             "t[123]:    <-m::f 2.1µs\n"
         );
         assert_eq!(
-            text(|b| exit(b, frame, "m::f", d, Exit::Panicked)),
+            text(|b| exit(b, frame, "m::f", d, Detail::None, Exit::Panicked)),
             "t[123]:    <-m::f 2.1µs (panicked)\n"
         );
         assert_eq!(
-            text(|b| exit(b, frame, "m::f", d, Exit::Cancelled)),
+            text(|b| exit(b, frame, "m::f", d, Detail::None, Exit::Cancelled)),
             "t[123]:    <-m::f 2.1µs (cancelled)\n"
+        );
+    }
+
+    #[test]
+    fn details() {
+        let frame = Frame { task: 1, depth: 1 };
+        let x = 7;
+        assert_eq!(
+            text(|b| enter(b, frame, "f", Detail::Format(format_args!("x = {x:?}")))),
+            "t[01]:    ->f(x = 7)\n"
+        );
+        assert_eq!(
+            text(|b| enter(b, frame, "f", Detail::Text("s = \"a\""))),
+            "t[01]:    ->f(s = \"a\")\n"
+        );
+        let note = Detail::Format(format_args!("= {:?}", Some(3)));
+        assert_eq!(
+            text(|b| exit(b, frame, "f", 5, note, Exit::Returned)),
+            "t[01]:    <-f 5ns = Some(3)\n"
+        );
+        assert_eq!(
+            text(|b| exit(b, frame, "f", 5, Detail::Text("Err(\"x\")"), Exit::Panicked)),
+            "t[01]:    <-f 5ns Err(\"x\") (panicked)\n"
         );
     }
 
@@ -128,18 +192,14 @@ mod tests {
             (4_000_000_000_000, "4000.0s"),
         ];
         for (nanos, want) in cases {
-            assert_eq!(
-                text(|b| duration(b, nanos)),
-                want,
-                "{nanos}"
-            );
+            assert_eq!(text(|b| duration(b, nanos)), want, "{nanos}");
         }
     }
 
     #[test]
     fn deep_indentation_is_not_capped() {
         let frame = Frame { task: 1, depth: 40 };
-        let line = text(|b| enter(b, frame, "f"));
+        let line = text(|b| enter(b, frame, "f", Detail::None));
         assert_eq!(line, format!("t[01]:{}->f\n", " ".repeat(160)));
     }
 }

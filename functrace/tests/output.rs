@@ -73,11 +73,19 @@ fn outputs() {
         functrace::flush();
         assert_eq!(memory.lines().len(), 4);
         std::thread::spawn(outer).join().unwrap();
-        assert_eq!(memory.lines().len(), 8, "a thread hands its lines over when it ends");
+        assert_eq!(
+            memory.lines().len(),
+            8,
+            "a thread hands its lines over when it ends"
+        );
         outer();
         Builder::new().output(Output::Null).install().unwrap();
         outer();
-        assert_eq!(memory.lines().len(), 12, "replacing the output hands them over");
+        assert_eq!(
+            memory.lines().len(),
+            12,
+            "replacing the output hands them over"
+        );
         support::assert_well_nested(&memory.lines());
     });
 

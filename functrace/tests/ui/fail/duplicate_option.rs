@@ -1,0 +1,10 @@
+use functrace::trace;
+
+#[trace(ret, ret)]
+fn f() -> u8 {
+    1
+}
+
+fn main() {
+    f();
+}
