@@ -29,35 +29,50 @@ pub fn expand(mut item: Item, args: &Args, enabled: bool) -> syn::Result<Option<
         return Ok(None);
     }
     args.check_container()?;
-    // Off, the fns' own attributes expand (and check) themselves: nothing to do here.
-    if !enabled {
-        return Ok(None);
-    }
-    let mut errors = Errors(None);
+    let mut walk = Walk {
+        enabled,
+        error: None,
+        taken: false,
+    };
     match &mut item {
-        Item::Impl(block) => impl_block(block, args, &mut errors),
-        Item::Trait(block) => trait_block(block, args, &mut errors),
-        Item::Mod(module) => inline_mod(module, args, &mut errors),
+        Item::Impl(block) => impl_block(block, args, &mut walk),
+        Item::Trait(block) => trait_block(block, args, &mut walk),
+        Item::Mod(module) => inline_mod(module, args, &mut walk),
         _ => unreachable!("expand dispatches only containers here"),
     }
-    match errors.0 {
+    match walk.error {
         Some(err) => Err(err),
+        // Off, and no fn inside had its own attribute: the very tokens come back.
+        None if !enabled && !walk.taken => Ok(None),
         None => Ok(Some(item.into_token_stream())),
     }
 }
 
-struct Errors(Option<syn::Error>);
+/// The state of one walk through a container. The fns' own attributes are checked and taken
+/// off in both modes, so that they need not resolve on their own, with tracing on or off.
+struct Walk {
+    enabled: bool,
+    error: Option<syn::Error>,
+    taken: bool,
+}
 
-impl Errors {
+impl Walk {
     fn push(&mut self, err: syn::Error) {
-        match &mut self.0 {
+        match &mut self.error {
             Some(all) => all.combine(err),
-            None => self.0 = Some(err),
+            None => self.error = Some(err),
         }
+    }
+
+    /// Takes the item's own `#[trace(...)]` off and returns its options.
+    fn take_own(&mut self, attrs: &mut Vec<Attribute>) -> Option<syn::Result<Args>> {
+        let own = take_own(attrs);
+        self.taken |= own.is_some();
+        own
     }
 }
 
-fn impl_block(block: &mut ItemImpl, args: &Args, errors: &mut Errors) {
+fn impl_block(block: &mut ItemImpl, args: &Args, walk: &mut Walk) {
     let context = Context::Impl {
         ty: compact(block.self_ty.to_token_stream()),
         of_trait: block
@@ -67,25 +82,25 @@ fn impl_block(block: &mut ItemImpl, args: &Args, errors: &mut Errors) {
     };
     for item in &mut block.items {
         if let ImplItem::Fn(f) = item {
-            traced_fn(&mut f.attrs, &f.sig, &mut f.block, &context, args, errors);
+            traced_fn(&mut f.attrs, &f.sig, &mut f.block, &context, args, walk);
         }
     }
 }
 
-fn trait_block(block: &mut ItemTrait, args: &Args, errors: &mut Errors) {
+fn trait_block(block: &mut ItemTrait, args: &Args, walk: &mut Walk) {
     let context = Context::Trait {
         name: block.ident.to_string(),
     };
     for item in &mut block.items {
         if let TraitItem::Fn(f) = item {
             if let Some(body) = &mut f.default {
-                traced_fn(&mut f.attrs, &f.sig, body, &context, args, errors);
+                traced_fn(&mut f.attrs, &f.sig, body, &context, args, walk);
             }
         }
     }
 }
 
-fn inline_mod(module: &mut ItemMod, args: &Args, errors: &mut Errors) {
+fn inline_mod(module: &mut ItemMod, args: &Args, walk: &mut Walk) {
     let Some((_, items)) = &mut module.content else {
         return;
     };
@@ -97,21 +112,21 @@ fn inline_mod(module: &mut ItemMod, args: &Args, errors: &mut Errors) {
                 &mut f.block,
                 &Context::Free,
                 args,
-                errors,
+                walk,
             ),
             Item::Impl(inner) => {
-                if let Some(args) = nested(&mut inner.attrs, args, errors) {
-                    impl_block(inner, &args, errors);
+                if let Some(args) = nested(&mut inner.attrs, args, walk) {
+                    impl_block(inner, &args, walk);
                 }
             }
             Item::Trait(inner) => {
-                if let Some(args) = nested(&mut inner.attrs, args, errors) {
-                    trait_block(inner, &args, errors);
+                if let Some(args) = nested(&mut inner.attrs, args, walk) {
+                    trait_block(inner, &args, walk);
                 }
             }
             Item::Mod(inner) => {
-                if let Some(args) = nested(&mut inner.attrs, args, errors) {
-                    inline_mod(inner, &args, errors);
+                if let Some(args) = nested(&mut inner.attrs, args, walk) {
+                    inline_mod(inner, &args, walk);
                 }
             }
             _ => {}
@@ -121,11 +136,11 @@ fn inline_mod(module: &mut ItemMod, args: &Args, errors: &mut Errors) {
 
 /// The options for a container inside a traced mod, with its own attribute if it has one;
 /// `None` if it opts out or its attribute is wrong.
-fn nested(attrs: &mut Vec<Attribute>, outer: &Args, errors: &mut Errors) -> Option<Args> {
-    let own = match take_own(attrs) {
+fn nested(attrs: &mut Vec<Attribute>, outer: &Args, walk: &mut Walk) -> Option<Args> {
+    let own = match walk.take_own(attrs) {
         None => return Some(outer.clone()),
         Some(Err(err)) => {
-            errors.push(err);
+            walk.push(err);
             return None;
         }
         Some(Ok(own)) if own.skip_item.is_some() => return None,
@@ -134,7 +149,7 @@ fn nested(attrs: &mut Vec<Attribute>, outer: &Args, errors: &mut Errors) -> Opti
     match own.check_container() {
         Ok(()) => Some(own.within(outer)),
         Err(err) => {
-            errors.push(err);
+            walk.push(err);
             None
         }
     }
@@ -146,12 +161,12 @@ fn traced_fn(
     block: &mut Block,
     context: &Context,
     container: &Args,
-    errors: &mut Errors,
+    walk: &mut Walk,
 ) {
-    let (mut args, explicit) = match take_own(attrs) {
+    let (mut args, explicit) = match walk.take_own(attrs) {
         None => (Args::default().within(container), false),
         Some(Ok(own)) => (own.within(container), true),
-        Some(Err(err)) => return errors.push(err),
+        Some(Err(err)) => return walk.push(err),
     };
     if args.skip_item.is_some() || (sig.constness.is_some() && !explicit) {
         return;
@@ -161,11 +176,12 @@ fn traced_fn(
         args.ret = None;
     }
     match check_fn(sig, &args, explicit) {
+        Ok(()) if !walk.enabled => {}
         Ok(()) => {
             let traced = instrument(sig, block, &args, context);
             *block = syn::parse2(traced).expect("instrument emits a block");
         }
-        Err(err) => errors.push(err),
+        Err(err) => walk.push(err),
     }
 }
 

@@ -519,6 +519,134 @@ mod tests {
         }
     }
 
+    /// The expansion of each main shape, pinned in `tests/snapshots/` (pretty-printed).
+    /// `FUNCTRACE_BLESS=1 cargo test -p functrace-macros` rewrites them after a deliberate change.
+    #[test]
+    fn expansions_match_snapshots() {
+        let cases = [
+            (
+                "sync_fn",
+                quote!(),
+                quote!(
+                    fn f(x: u8) -> u8 {
+                        x + 1
+                    }
+                ),
+            ),
+            (
+                "async_fn",
+                quote!(),
+                quote!(
+                    async fn f(x: u8) -> Result<u8, E> {
+                        g(x).await?;
+                        Ok(x)
+                    }
+                ),
+            ),
+            (
+                "args_ret",
+                quote!(args, skip(b), ret),
+                quote!(
+                    fn add(a: u8, b: u8) -> u8 {
+                        a + b
+                    }
+                ),
+            ),
+            (
+                "err_async",
+                quote!(err),
+                quote!(
+                    async fn get(id: u8) -> Result<u8, E> {
+                        find(id)
+                    }
+                ),
+            ),
+            (
+                "impl_block",
+                quote!(),
+                quote!(
+                    impl<T> Stack<T> {
+                        fn push(&mut self, t: T) {
+                            self.0.push(t)
+                        }
+                        const fn new() -> Self {
+                            Stack(Vec::new())
+                        }
+                        #[trace(skip)]
+                        fn len(&self) -> usize {
+                            self.0.len()
+                        }
+                    }
+                ),
+            ),
+            (
+                "trait_impl",
+                quote!(),
+                quote!(impl Display for Point {
+                    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result { write!(f, "{}", self.0) }
+                }),
+            ),
+            (
+                "trait_defaults",
+                quote!(),
+                quote!(
+                    trait Shape {
+                        fn area(&self) -> f64;
+                        fn twice(&self) -> f64 {
+                            2.0 * self.area()
+                        }
+                    }
+                ),
+            ),
+            (
+                "inline_mod",
+                quote!(crate = my::functrace),
+                quote!(
+                    mod m {
+                        fn f() {}
+                        extern "C" {
+                            fn abs(x: i32) -> i32;
+                        }
+                        #[trace(ret)]
+                        mod n {
+                            fn g() -> u8 {
+                                1
+                            }
+                        }
+                    }
+                ),
+            ),
+            (
+                "async_trait_method",
+                quote!(),
+                quote!(
+                    fn greet<'a>(&'a self) -> Pin<Box<dyn Future<Output = String> + Send + 'a>> {
+                        Box::pin(async move {
+                            let __self = self;
+                            let __ret: String = { hello() };
+                            __ret
+                        })
+                    }
+                ),
+            ),
+        ];
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
+        let bless = std::env::var_os("FUNCTRACE_BLESS").is_some();
+        for (name, args, item) in cases {
+            let expanded = expand(args, item, true);
+            let file = syn::parse2::<syn::File>(expanded.clone())
+                .unwrap_or_else(|e| panic!("{name} does not parse ({e}): {expanded}"));
+            let pretty = prettyplease::unparse(&file);
+            let path = dir.join(format!("{name}.rs"));
+            if bless {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &pretty).unwrap();
+            }
+            let pinned = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+            assert_eq!(pretty, pinned, "{name}: expansion changed");
+        }
+    }
+
     #[test]
     fn compact_type_names() {
         let cases = [

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 
-/// One parsed line: `t[NN]:` + 4 spaces per depth + `->name` or `<-name ELAPSED[ (mark)]`.
+/// One parsed line: `t[NN]:` + 4 spaces per depth + `->name[(args)]`, or
+/// `<-name ELAPSED[ note][ (mark)]` (`mark` holds what follows the elapsed time).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub task: String,
@@ -36,30 +37,55 @@ pub fn parse(line: &str) -> Event {
         _ => fail(line),
     };
     let (name, mark) = if enter {
-        (body, None)
+        (strip_args(body), None)
     } else {
-        let (name, rest) = body.split_once(' ').unwrap_or_else(|| fail(line));
-        let (elapsed, mark) = match rest.split_once(' ') {
-            Some((elapsed, mark)) => (elapsed, Some(mark.to_owned())),
-            None => (rest, None),
-        };
-        let digits = elapsed.trim_end_matches(|c: char| c.is_alphabetic() || c == 'µ');
-        let unit = &elapsed[digits.len()..];
-        if digits.parse::<f64>().is_err() || !["ns", "µs", "ms", "s"].contains(&unit) {
-            fail::<()>(line);
-        }
-        (name, mark)
+        // Names may hold spaces (`<m::T as Trait>::f`): the elapsed time is the first word
+        // after the name that reads as a duration.
+        let words: Vec<&str> = body.split(' ').collect();
+        let at = (1..words.len())
+            .find(|&i| is_duration(words[i]))
+            .unwrap_or_else(|| fail(line));
+        let rest = words[at + 1..].join(" ");
+        (words[..at].join(" "), (!rest.is_empty()).then_some(rest))
     };
-    if name.is_empty() || name.contains(' ') {
+    if name.is_empty() {
         fail::<()>(line);
     }
     Event {
         task: task.to_owned(),
         depth: spaces / 4,
         enter,
-        name: name.to_owned(),
+        name,
         mark,
     }
+}
+
+/// `850ns`, `2.1µs`, `14.0ms`, `3.2s`.
+fn is_duration(word: &str) -> bool {
+    let digits = word.trim_end_matches(|c: char| c.is_alphabetic() || c == 'µ');
+    let unit = &word[digits.len()..];
+    digits.parse::<f64>().is_ok() && ["ns", "µs", "ms", "s"].contains(&unit)
+}
+
+/// The fn name of an enter line without its `(arguments)`.
+fn strip_args(body: &str) -> String {
+    if !body.ends_with(')') {
+        return body.to_owned();
+    }
+    let mut depth = 0;
+    for (i, c) in body.char_indices().rev() {
+        match c {
+            ')' => depth += 1,
+            '(' => {
+                depth -= 1;
+                if depth == 0 {
+                    return body[..i].to_owned();
+                }
+            }
+            _ => {}
+        }
+    }
+    body.to_owned()
 }
 
 /// The line with its elapsed time replaced by `*`.

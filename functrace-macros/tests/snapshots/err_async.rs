@@ -1,0 +1,25 @@
+async fn get(id: u8) -> Result<u8, E> {
+    ::functrace::__private::Traced::new(
+            ::core::concat!(::core::module_path!(), "::", "get"),
+            async move {
+                #[allow(
+                    unreachable_code,
+                    clippy::diverging_sub_expression,
+                    clippy::let_unit_value,
+                    clippy::empty_loop
+                )]
+                if false {
+                    let __functrace_fake_return: Result<u8, E> = loop {};
+                    return __functrace_fake_return;
+                }
+                find(id)
+            },
+        )
+        .with_note(|ret| match ret {
+            ::core::result::Result::Err(err) => {
+                ::core::option::Option::Some(::std::format!("Err({:?})", err))
+            }
+            _ => ::core::option::Option::None,
+        })
+        .await
+}
