@@ -2,7 +2,8 @@
 //!
 //! Use it through the `functrace` crate (`use functrace::trace;`), which documents the output.
 //! With the `trace` feature off the attribute validates its arguments and returns the item
-//! token-for-token unchanged, so a build without the feature is the build without the attribute.
+//! token-for-token unchanged (a container only takes its fns' own `#[trace(...)]` off, after
+//! checking them), so a build without the feature is the build without the attribute.
 //!
 //! Layout follows `tracing-attributes`: `attr` parses the options, `expand` generates the code
 //! for one fn, `container` walks impl blocks, traits and inline mods.

@@ -4,13 +4,14 @@
 
 use crate::clock;
 use crate::context::{with_local, Frame, Local, Root};
-use crate::line::{self, Detail, Exit};
+use crate::line::{self, Detail, Exit, TaskLabel};
 use crate::output;
 
 /// A call that printed its enter line and owes an exit line.
 pub(crate) struct Call {
     name: &'static str,
     pub frame: Frame,
+    task: TaskLabel,
     /// `None` when the sink discards lines: then the clock is not read either.
     start: Option<u64>,
 }
@@ -39,11 +40,18 @@ fn enter_with(
 ) -> Option<(Call, Option<Frame>)> {
     local.with_sink(|sink| {
         let (frame, parent) = local.push(root);
+        let task = TaskLabel::new(frame.task);
         let start = local.wants_lines().then(|| {
-            local.write(sink, |buf| line::enter(buf, frame, name, args));
+            local.write(sink, |buf| line::enter(buf, &task, frame.depth, name, args));
             clock::now()
         });
-        (Call { name, frame, start }, parent)
+        let call = Call {
+            name,
+            frame,
+            task,
+            start,
+        };
+        (call, parent)
     })
 }
 
@@ -55,7 +63,8 @@ impl Call {
             let elapsed = clock::nanos_since(start);
             local.with_sink(|sink| {
                 local.write(sink, |buf| {
-                    line::exit(buf, self.frame, self.name, elapsed, note, how)
+                    let depth = self.frame.depth;
+                    line::exit(buf, &self.task, depth, self.name, elapsed, note, how)
                 })
             });
         }

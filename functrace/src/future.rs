@@ -24,6 +24,11 @@ enum State {
 /// Renders the exit line's note from the output (the `ret` and `err` options).
 type Note<T> = fn(&T) -> Option<String>;
 
+struct Options<T> {
+    args: Option<String>,
+    note: Option<Note<T>>,
+}
+
 pin_project! {
     /// The body of a traced `async fn`. Prints the enter line at its first poll and the exit
     /// line when it completes, panics (`(panicked)`) or is dropped unfinished (`(cancelled)`).
@@ -33,8 +38,8 @@ pin_project! {
         inner: F,
         name: &'static str,
         state: State,
-        args: Option<String>,
-        note: Option<Note<F::Output>>,
+        // Boxed: only `args`/`ret`/`err` need them, and a plain traced future stays small.
+        options: Option<Box<Options<F::Output>>>,
     }
 
     impl<F: Future> PinnedDrop for Traced<F> {
@@ -53,21 +58,29 @@ impl<F: Future> Traced<F> {
             inner,
             name,
             state: State::Unpolled,
-            args: None,
-            note: None,
+            options: None,
         }
     }
 
     /// Shows the arguments, rendered when the fn was called, on the enter line.
     pub fn with_args(mut self, args: Option<String>) -> Traced<F> {
-        self.args = args;
+        self.options().args = args;
         self
     }
 
     /// Adds a note made from the output to the exit line.
     pub fn with_note(mut self, note: Note<F::Output>) -> Traced<F> {
-        self.note = Some(note);
+        self.options().note = Some(note);
         self
+    }
+
+    fn options(&mut self) -> &mut Options<F::Output> {
+        self.options.get_or_insert_with(|| {
+            Box::new(Options {
+                args: None,
+                note: None,
+            })
+        })
     }
 }
 
@@ -76,59 +89,77 @@ impl<F: Future> Future for Traced<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let previous = match this.state {
+        // During a poll the call lives in `Polling`, which puts it back if the future is
+        // still pending: a call that completes in its first poll never goes through `state`.
+        let (call, previous) = match std::mem::replace(this.state, State::Done) {
             State::Unpolled => {
-                let args = this.args.as_deref().map_or(Detail::None, Detail::Text);
+                let args = this
+                    .options
+                    .as_ref()
+                    .and_then(|o| o.args.as_deref())
+                    .map_or(Detail::None, Detail::Text);
                 match call::enter(this.name, args, Root::Async) {
-                    Some((call, previous)) => {
-                        *this.state = State::Running(call);
-                        previous
-                    }
+                    Some(entered) => entered,
                     None => {
                         *this.state = State::Untraced;
                         return this.inner.poll(cx);
                     }
                 }
             }
-            State::Running(call) => with_local(|local| local.replace(Some(call.frame))).flatten(),
-            State::Untraced | State::Done => return this.inner.poll(cx),
+            State::Running(call) => {
+                let previous = with_local(|local| local.replace(Some(call.frame))).flatten();
+                (call, previous)
+            }
+            untraced @ (State::Untraced | State::Done) => {
+                *this.state = untraced;
+                return this.inner.poll(cx);
+            }
         };
         let mut polling = Polling {
             state: this.state,
+            call: Some(call),
             previous,
-            finished: None,
+            ended: None,
         };
         let poll = this.inner.poll(cx);
         if let Poll::Ready(output) = &poll {
-            let note = this.note.and_then(|note| note(output));
-            polling.finished = Some((Exit::Returned, note));
+            let note = this
+                .options
+                .as_ref()
+                .and_then(|o| o.note)
+                .and_then(|note| note(output));
+            polling.ended = Some((Exit::Returned, note));
         }
         poll
     }
 }
 
-/// Restores the frame that was current before the poll, even if the poll panics, and prints
-/// the exit line of a call that completed or panicked.
+/// One poll of a traced call: restores the frame that was current before it, even if the
+/// poll panics; prints the exit line of a call that completed or panicked, and puts a
+/// pending call back into the future's state.
 struct Polling<'a> {
     state: &'a mut State,
+    call: Option<Call>,
     previous: Option<Frame>,
-    finished: Option<(Exit, Option<String>)>,
+    ended: Option<(Exit, Option<String>)>,
 }
 
 impl Drop for Polling<'_> {
     fn drop(&mut self) {
-        let finished = if std::thread::panicking() {
-            Some((Exit::Panicked, None))
-        } else {
-            self.finished.take()
+        let ended = match self.ended.take() {
+            None if std::thread::panicking() => Some((Exit::Panicked, None)),
+            ended => ended,
         };
-        let ended = finished.map(|end| (std::mem::replace(self.state, State::Done), end));
+        let finished = ended.and_then(|end| Some((self.call.take()?, end)));
         with_local(|local| {
             local.replace(self.previous);
-            if let Some((State::Running(call), (how, note))) = ended {
+            if let Some((call, (how, note))) = finished {
                 let note = note.as_deref().map_or(Detail::None, Detail::Text);
                 call.exit(local, note, how);
             }
         });
+        if let Some(call) = self.call.take() {
+            *self.state = State::Running(call);
+        }
     }
 }

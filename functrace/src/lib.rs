@@ -35,16 +35,32 @@
 //! Without the `trace` feature the attribute returns the function unchanged: the compiled
 //! program is the one you would get without the attribute.
 //!
+//! `#[trace]` also goes on an `impl` block (every method, named `path::Type::method` or
+//! `<path::Type as Trait>::method`), a trait (its default methods) and an inline `mod` (every
+//! fn inside, recursively); `#[trace(skip)]` opts an item inside out, and a `const fn` inside is
+//! left alone. Options: `name = "..."`, `args`, `args(a, b)`, `skip(x)` (with `args`), `ret`,
+//! `err`, `crate = path`:
+//!
+//! ```
+//! # use functrace::trace;
+//! #[trace(args, skip(secret), err)]
+//! fn login(user: &str, secret: &str) -> Result<u32, String> {
+//!     if secret.is_empty() { Err(format!("no secret for {user}")) } else { Ok(7) }
+//! }
+//! # let _ = login("ann", "x");
+//! ```
+//!
 //! # The line format
 //!
 //! Every line is `t[NN]:` + 4 spaces per depth level + an event, written whole (one `write`
 //! per line, so lines of concurrent threads never tear):
 //!
-//! - enter: `->path::to::function`
+//! - enter: `->path::to::function`, or `->path::to::function(a = 1, b = "x")` with `args`
 //! - exit: `<-path::to::function ELAPSED`, where ELAPSED is `850ns`, `2.1µs`, `14.0ms` or `3.2s`
 //!   (wall time from entering to leaving; for an async fn, from its first poll to completion),
-//!   followed by ` (panicked)` when the call unwound, or ` (cancelled)` when its future was
-//!   dropped before completing.
+//!   then ` = VALUE` with `ret`, or ` Err(E)` with `err` when the result is an error, then
+//!   ` (panicked)` when the call unwound, or ` (cancelled)` when its future was dropped before
+//!   completing.
 //!
 //! The function path is `module_path!()` + `::` + the fn name, fixed at compile time.
 //!

@@ -6,8 +6,6 @@
 use std::fmt;
 use std::io::Write;
 
-use crate::context::Frame;
-
 const INDENT: &[u8] = &[b' '; 4 * 32];
 
 /// How a call ended, as its exit line tells.
@@ -46,8 +44,8 @@ impl Detail<'_> {
 }
 
 /// `->name`, or `->name(a = 1, b = "x")` with arguments.
-pub(crate) fn enter(buf: &mut Vec<u8>, frame: Frame, name: &str, args: Detail<'_>) {
-    prefix(buf, frame);
+pub(crate) fn enter(buf: &mut Vec<u8>, task: &TaskLabel, depth: u32, name: &str, args: Detail<'_>) {
+    prefix(buf, task, depth);
     buf.extend_from_slice(b"->");
     buf.extend_from_slice(name.as_bytes());
     args.write(buf, b"(", b")");
@@ -57,13 +55,14 @@ pub(crate) fn enter(buf: &mut Vec<u8>, frame: Frame, name: &str, args: Detail<'_
 /// `<-name 2.1µs`, then ` = 42` or ` Err(...)` for `ret`/`err`, then a panic/cancel mark.
 pub(crate) fn exit(
     buf: &mut Vec<u8>,
-    frame: Frame,
+    task: &TaskLabel,
+    depth: u32,
     name: &str,
     elapsed_nanos: u64,
     note: Detail<'_>,
     how: Exit,
 ) {
-    prefix(buf, frame);
+    prefix(buf, task, depth);
     buf.extend_from_slice(b"<-");
     buf.extend_from_slice(name.as_bytes());
     buf.push(b' ');
@@ -77,24 +76,41 @@ pub(crate) fn exit(
     buf.push(b'\n');
 }
 
-fn prefix(buf: &mut Vec<u8>, frame: Frame) {
-    buf.extend_from_slice(b"t[");
-    match frame.task {
-        0..=99 => buf.extend_from_slice(&two_digits(frame.task)),
-        task => buf.extend_from_slice(itoa::Buffer::new().format(task).as_bytes()),
+/// A task id as printed (`07`, `123`), formatted once per call for both of its lines.
+pub(crate) struct TaskLabel {
+    digits: [u8; 10],
+    len: u8,
+}
+
+impl TaskLabel {
+    pub fn new(task: u32) -> TaskLabel {
+        let mut digits = [0; 10];
+        let mut formatter = itoa::Buffer::new();
+        let text: &[u8] = match task {
+            // The common case, without a general integer formatter.
+            0..=99 => &[b'0' + (task / 10) as u8, b'0' + (task % 10) as u8],
+            _ => formatter.format(task).as_bytes(),
+        };
+        digits[..text.len()].copy_from_slice(text);
+        let len = text.len() as u8;
+        TaskLabel { digits, len }
     }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.digits[..usize::from(self.len)]
+    }
+}
+
+fn prefix(buf: &mut Vec<u8>, task: &TaskLabel, depth: u32) {
+    buf.extend_from_slice(b"t[");
+    buf.extend_from_slice(task.as_bytes());
     buf.extend_from_slice(b"]:");
-    let mut spaces = 4 * frame.depth as usize;
+    let mut spaces = 4 * depth as usize;
     while spaces > 0 {
         let chunk = spaces.min(INDENT.len());
         buf.extend_from_slice(&INDENT[..chunk]);
         spaces -= chunk;
     }
-}
-
-/// `07` for 7: the common case of task ids, without a general integer formatter.
-fn two_digits(n: u32) -> [u8; 2] {
-    [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]
 }
 
 /// `850ns`, `2.1µs`, `14.0ms`, `3.2s`: three significant-ish digits, one decimal.
@@ -127,53 +143,57 @@ mod tests {
 
     #[test]
     fn enter_line() {
-        let frame = Frame { task: 3, depth: 2 };
         assert_eq!(
-            text(|b| enter(b, frame, "chains::b1", Detail::None)),
+            text(|b| enter(b, &TaskLabel::new(3), 2, "chains::b1", Detail::None)),
             "t[03]:        ->chains::b1\n"
         );
     }
 
     #[test]
     fn exit_lines_with_marks() {
-        let frame = Frame {
-            task: 123,
-            depth: 1,
-        };
+        let task = TaskLabel::new(123);
         let d = 2_150;
         assert_eq!(
-            text(|b| exit(b, frame, "m::f", d, Detail::None, Exit::Returned)),
+            text(|b| exit(b, &task, 1, "m::f", d, Detail::None, Exit::Returned)),
             "t[123]:    <-m::f 2.1µs\n"
         );
         assert_eq!(
-            text(|b| exit(b, frame, "m::f", d, Detail::None, Exit::Panicked)),
+            text(|b| exit(b, &task, 1, "m::f", d, Detail::None, Exit::Panicked)),
             "t[123]:    <-m::f 2.1µs (panicked)\n"
         );
         assert_eq!(
-            text(|b| exit(b, frame, "m::f", d, Detail::None, Exit::Cancelled)),
+            text(|b| exit(b, &task, 1, "m::f", d, Detail::None, Exit::Cancelled)),
             "t[123]:    <-m::f 2.1µs (cancelled)\n"
         );
     }
 
     #[test]
     fn details() {
-        let frame = Frame { task: 1, depth: 1 };
+        let task = TaskLabel::new(1);
         let x = 7;
         assert_eq!(
-            text(|b| enter(b, frame, "f", Detail::Format(format_args!("x = {x:?}")))),
+            text(|b| enter(b, &task, 1, "f", Detail::Format(format_args!("x = {x:?}")))),
             "t[01]:    ->f(x = 7)\n"
         );
         assert_eq!(
-            text(|b| enter(b, frame, "f", Detail::Text("s = \"a\""))),
+            text(|b| enter(b, &task, 1, "f", Detail::Text("s = \"a\""))),
             "t[01]:    ->f(s = \"a\")\n"
         );
         let note = Detail::Format(format_args!("= {:?}", Some(3)));
         assert_eq!(
-            text(|b| exit(b, frame, "f", 5, note, Exit::Returned)),
+            text(|b| exit(b, &task, 1, "f", 5, note, Exit::Returned)),
             "t[01]:    <-f 5ns = Some(3)\n"
         );
         assert_eq!(
-            text(|b| exit(b, frame, "f", 5, Detail::Text("Err(\"x\")"), Exit::Panicked)),
+            text(|b| exit(
+                b,
+                &task,
+                1,
+                "f",
+                5,
+                Detail::Text("Err(\"x\")"),
+                Exit::Panicked
+            )),
             "t[01]:    <-f 5ns Err(\"x\") (panicked)\n"
         );
     }
@@ -198,8 +218,7 @@ mod tests {
 
     #[test]
     fn deep_indentation_is_not_capped() {
-        let frame = Frame { task: 1, depth: 40 };
-        let line = text(|b| enter(b, frame, "f", Detail::None));
+        let line = text(|b| enter(b, &TaskLabel::new(1), 40, "f", Detail::None));
         assert_eq!(line, format!("t[01]:{}->f\n", " ".repeat(160)));
     }
 }
