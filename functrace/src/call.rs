@@ -11,9 +11,14 @@ use crate::output;
 pub(crate) struct Call {
     name: &'static str,
     pub frame: Frame,
+    /// `None` when the sink discards lines: then no label is made and no clock is read.
+    printed: Option<Printed>,
+}
+
+/// What the exit line needs from the enter line.
+struct Printed {
     task: TaskLabel,
-    /// `None` when the sink discards lines: then the clock is not read either.
-    start: Option<u64>,
+    start: u64,
 }
 
 /// Enters `name` under the thread's current frame (which it replaces; the previous frame is
@@ -40,16 +45,18 @@ fn enter_with(
 ) -> Option<(Call, Option<Frame>)> {
     local.with_sink(|sink| {
         let (frame, parent) = local.push(root);
-        let task = TaskLabel::new(frame.task);
-        let start = local.wants_lines().then(|| {
+        let printed = local.wants_lines().then(|| {
+            let task = TaskLabel::new(frame.task);
             local.write(sink, |buf| line::enter(buf, &task, frame.depth, name, args));
-            clock::now()
+            Printed {
+                task,
+                start: clock::now(),
+            }
         });
         let call = Call {
             name,
             frame,
-            task,
-            start,
+            printed,
         };
         (call, parent)
     })
@@ -59,12 +66,12 @@ impl Call {
     /// Prints the exit line. The current frame is the caller's business.
     #[inline]
     pub fn exit(&self, local: &Local, note: Detail<'_>, how: Exit) {
-        if let Some(start) = self.start {
-            let elapsed = clock::nanos_since(start);
+        if let Some(Printed { task, start }) = &self.printed {
+            let elapsed = clock::nanos_since(*start);
             local.with_sink(|sink| {
                 local.write(sink, |buf| {
                     let depth = self.frame.depth;
-                    line::exit(buf, &self.task, depth, self.name, elapsed, note, how)
+                    line::exit(buf, task, depth, self.name, elapsed, note, how)
                 })
             });
         }

@@ -89,6 +89,9 @@ impl<F: Future> Future for Traced<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
+        if matches!(this.state, State::Untraced | State::Done) {
+            return this.inner.poll(cx);
+        }
         // During a poll the call lives in `Polling`, which puts it back if the future is
         // still pending: a call that completes in its first poll never goes through `state`.
         let (call, previous) = match std::mem::replace(this.state, State::Done) {
@@ -110,10 +113,7 @@ impl<F: Future> Future for Traced<F> {
                 let previous = with_local(|local| local.replace(Some(call.frame))).flatten();
                 (call, previous)
             }
-            untraced @ (State::Untraced | State::Done) => {
-                *this.state = untraced;
-                return this.inner.poll(cx);
-            }
+            State::Untraced | State::Done => unreachable!("returned above"),
         };
         let mut polling = Polling {
             state: this.state,

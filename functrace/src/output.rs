@@ -44,8 +44,8 @@ pub enum Output {
     /// An in-memory buffer, for tests.
     Memory(MemorySink),
     /// The inner output, fed in batches: each thread collects its lines in a buffer of its
-    /// own (16 KiB) and hands them over when it is full, when the thread ends, when the output
-    /// is replaced, or on [`flush`](crate::flush). The fastest choice for heavy tracing; a
+    /// own (16 KiB) and hands them over when it is full, when the thread ends, at its first
+    /// traced call after the output is replaced, or on [`flush`](crate::flush). The fastest choice for heavy tracing; a
     /// process that ends with `std::process::exit` or a crash loses what is still buffered, so
     /// call [`flush`](crate::flush) at the end of `main` and of long-lived threads.
     Buffered(Box<Output>),
