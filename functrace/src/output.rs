@@ -45,9 +45,10 @@ pub enum Output {
     Memory(MemorySink),
     /// The inner output, fed in batches: each thread collects its lines in a buffer of its
     /// own (16 KiB) and hands them over when it is full, when the thread ends, at its first
-    /// traced call after the output is replaced, or on [`flush`](crate::flush). The fastest choice for heavy tracing; a
-    /// process that ends with `std::process::exit` or a crash loses what is still buffered, so
-    /// call [`flush`](crate::flush) at the end of `main` and of long-lived threads.
+    /// traced call after the output is replaced, or on [`flush`](crate::flush). The fastest
+    /// choice for heavy tracing; a process that ends with `std::process::exit` or a crash
+    /// loses what is still buffered, so call [`flush`](crate::flush) at the end of `main` and
+    /// of long-lived threads.
     Buffered(Box<Output>),
     /// Any other sink.
     Custom(Arc<dyn Sink>),
