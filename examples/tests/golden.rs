@@ -63,6 +63,61 @@ mod traced {
         assert_eq!(support::canonical(&lines), golden(name));
     }
 
+    /// `chains` with these environment variables: (stdout, stderr).
+    fn run_with(vars: &[(&str, &str)]) -> (String, String) {
+        let mut command = Command::new(example("chains"));
+        command.env_remove("FUNCTRACE").env_remove("FUNCTRACE_OUT");
+        command.envs(vars.iter().copied());
+        let output = command.output().expect("run chains");
+        assert!(output.status.success(), "{output:?}");
+        let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("utf-8");
+        (text(output.stdout), text(output.stderr))
+    }
+
+    #[test]
+    fn environment_chooses_the_output() {
+        let expected = golden("chains");
+        let masked =
+            |text: &str| -> String { text.lines().map(|l| support::mask(l) + "\n").collect() };
+
+        assert_eq!(
+            run_with(&[("FUNCTRACE", "off")]),
+            (String::new(), String::new())
+        );
+
+        let (stdout, stderr) = run_with(&[("FUNCTRACE_OUT", "stdout")]);
+        assert_eq!((masked(&stdout), stderr), (expected.clone(), String::new()));
+
+        let path =
+            std::env::temp_dir().join(format!("functrace-golden-{}.log", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let (stdout, stderr) = run_with(&[("FUNCTRACE_OUT", path.to_str().unwrap())]);
+        assert_eq!((stdout, stderr), (String::new(), String::new()));
+        let written = std::fs::read_to_string(&path).expect("trace file");
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(masked(&written), expected);
+
+        let (_, stderr) = run_with(&[("FUNCTRACE_OUT", "/no/such/dir/trace.log")]);
+        assert!(
+            stderr.starts_with("functrace: cannot open FUNCTRACE_OUT"),
+            "{stderr}"
+        );
+        assert_eq!(masked(stderr.split_once('\n').unwrap().1), expected);
+    }
+
+    #[test]
+    fn a_closed_pipe_loses_lines_not_the_program() {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let status = Command::new(example("chains"))
+            .env_remove("FUNCTRACE")
+            .env_remove("FUNCTRACE_OUT")
+            .stderr(writer)
+            .status()
+            .expect("run chains");
+        assert!(status.success(), "{status:?}");
+    }
+
     #[test]
     fn tasks_prints_one_tree_per_task() {
         check_concurrent("tasks");

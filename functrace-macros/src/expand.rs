@@ -648,6 +648,16 @@ mod tests {
     }
 
     #[test]
+    fn a_body_that_does_not_parse_comes_back_with_the_error() {
+        let item = quote!(fn half_typed() { let x = ; });
+        for enabled in [true, false] {
+            let out = expand(TokenStream::new(), item.clone(), enabled).to_string();
+            assert!(out.starts_with(":: core :: compile_error !"), "{out}");
+            assert!(out.ends_with(&item.to_string()), "{out}");
+        }
+    }
+
+    #[test]
     fn compact_type_names() {
         let cases = [
             (quote!(Stack<T>), "Stack<T>"),
