@@ -94,6 +94,12 @@ pub use functrace_macros::trace;
 mod output;
 pub use output::{dropped_lines, Builder, MemorySink, Output, Sink};
 
+mod trace_context;
+pub use trace_context::{Sampling, SpanId, TraceContext, TraceId};
+
+mod span;
+pub use span::{set_span_reporter, span_reporter, FinishedSpan, SpanReporter};
+
 /// Hands the calling thread's buffered lines to the output now (see [`Output::Buffered`]);
 /// other outputs hold nothing back.
 pub fn flush() {

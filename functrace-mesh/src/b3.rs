@@ -1,0 +1,1 @@
+//! B3 propagation: see the module docs once written.
