@@ -213,13 +213,13 @@ pub fn instrument(sig: &Signature, block: &Block, args: &Args, context: &Context
         (true, false) => quote!(#guard.returned(::core::format_args!("= {:?}", #value));),
         (false, true) => quote! {
             if let ::core::result::Result::Err(err) = &#value {
-                #guard.returned(::core::format_args!("Err({:?})", err));
+                #guard.failed(::core::format_args!("{:?}", err));
             }
         },
         _ => quote! {
             match &#value {
                 ::core::result::Result::Ok(ok) => #guard.returned(::core::format_args!("= {:?}", ok)),
-                ::core::result::Result::Err(err) => #guard.returned(::core::format_args!("Err({:?})", err)),
+                ::core::result::Result::Err(err) => #guard.failed(::core::format_args!("{:?}", err)),
             }
         },
     };
@@ -250,27 +250,29 @@ fn traced_future(
         ),
         None => (TokenStream::new(), TokenStream::new()),
     };
-    let some = quote!(::core::option::Option::Some);
-    let note = match (args.ret.is_some(), args.err.is_some()) {
-        (false, false) => None,
-        (true, false) => Some(quote!(|ret| #some(::std::format!("= {:?}", ret)))),
-        (false, true) => Some(quote! {
-            |ret| match ret {
-                ::core::result::Result::Err(err) => #some(::std::format!("Err({:?})", err)),
-                _ => ::core::option::Option::None,
-            }
-        }),
+    let with_ret = match (args.ret.is_some(), args.err.is_some()) {
+        (false, _) => None,
+        (true, false) => Some(quote!(|ret| ::std::format!("= {:?}", ret))),
+        // An `Err` is shown by `with_err`; this shows the `Ok` value.
         (true, true) => Some(quote! {
             |ret| match ret {
-                ::core::result::Result::Ok(ok) => #some(::std::format!("= {:?}", ok)),
-                ::core::result::Result::Err(err) => #some(::std::format!("Err({:?})", err)),
+                ::core::result::Result::Ok(ok) => ::std::format!("= {:?}", ok),
+                ::core::result::Result::Err(_) => ::std::string::String::new(),
             }
         }),
-    };
-    let with_note = note.map(|note| quote!(.with_note(#note)));
+    }
+    .map(|ret| quote!(.with_ret(#ret)));
+    let with_err = args.err.map(|_| {
+        quote! {
+            .with_err(|ret| match ret {
+                ::core::result::Result::Err(err) => ::core::option::Option::Some(::std::format!("{:?}", err)),
+                _ => ::core::option::Option::None,
+            })
+        }
+    });
     (
         render,
-        quote!(#krate::__private::Traced::new(#name, #future) #with_args #with_note),
+        quote!(#krate::__private::Traced::new(#name, #future) #with_args #with_ret #with_err),
     )
 }
 

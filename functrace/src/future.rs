@@ -11,6 +11,7 @@ use pin_project_lite::pin_project;
 use crate::call::{self, Call};
 use crate::context::{with_local, Frame, Root};
 use crate::line::{Detail, Exit};
+use crate::trace_context::{self, TraceContext};
 
 enum State {
     /// Not polled yet: the parent frame is the one current at the first poll.
@@ -21,12 +22,31 @@ enum State {
     Done,
 }
 
-/// Renders the exit line's note from the output (the `ret` and `err` options).
-type Note<T> = fn(&T) -> Option<String>;
+/// Renders the returned value for the exit line (the `ret` option).
+type Ret<T> = fn(&T) -> String;
+/// Renders the error of an output that is an `Err` (the `err` option).
+type Err<T> = fn(&T) -> Option<String>;
 
 struct Options<T> {
     args: Option<String>,
-    note: Option<Note<T>>,
+    ret: Option<Ret<T>>,
+    err: Option<Err<T>>,
+}
+
+impl<T> Options<T> {
+    /// The exit line's note for this output: the error if it is one, else the value.
+    fn note(&self, output: &T) -> Option<Ended> {
+        if let Some(error) = self.err.and_then(|err| err(output)) {
+            return Some(Ended::Failed(error));
+        }
+        self.ret.map(|ret| Ended::Returned(ret(output)))
+    }
+}
+
+/// How a poll ended the call: the text for the exit line.
+enum Ended {
+    Returned(String),
+    Failed(String),
 }
 
 pin_project! {
@@ -68,9 +88,15 @@ impl<F: Future> Traced<F> {
         self
     }
 
-    /// Adds a note made from the output to the exit line.
-    pub fn with_note(mut self, note: Note<F::Output>) -> Traced<F> {
-        self.options().note = Some(note);
+    /// Shows the returned value on the exit line.
+    pub fn with_ret(mut self, ret: Ret<F::Output>) -> Traced<F> {
+        self.options().ret = Some(ret);
+        self
+    }
+
+    /// Shows an `Err` output on the exit line and reports it as the span's error.
+    pub fn with_err(mut self, err: Err<F::Output>) -> Traced<F> {
+        self.options().err = Some(err);
         self
     }
 
@@ -78,7 +104,8 @@ impl<F: Future> Traced<F> {
         self.options.get_or_insert_with(|| {
             Box::new(Options {
                 args: None,
-                note: None,
+                ret: None,
+                err: None,
             })
         })
     }
@@ -94,7 +121,7 @@ impl<F: Future> Future for Traced<F> {
         }
         // During a poll the call lives in `Polling`, which puts it back if the future is
         // still pending: a call that completes in its first poll never goes through `state`.
-        let (call, previous) = match std::mem::replace(this.state, State::Done) {
+        let (call, previous, outer) = match std::mem::replace(this.state, State::Done) {
             State::Unpolled => {
                 let args = this
                     .options
@@ -102,7 +129,13 @@ impl<F: Future> Future for Traced<F> {
                     .and_then(|o| o.args.as_deref())
                     .map_or(Detail::None, Detail::Text);
                 match call::enter(this.name, args, Root::Async) {
-                    Some(entered) => entered,
+                    Some((call, previous)) => {
+                        let outer = call
+                            .span
+                            .as_ref()
+                            .map_or_else(trace_context::current_context, |span| span.outer);
+                        (call, previous, outer)
+                    }
                     None => {
                         *this.state = State::Untraced;
                         return this.inner.poll(cx);
@@ -111,7 +144,11 @@ impl<F: Future> Future for Traced<F> {
             }
             State::Running(call) => {
                 let previous = with_local(|local| local.replace(Some(call.frame))).flatten();
-                (call, previous)
+                let outer = match &call.span {
+                    Some(span) => trace_context::replace_current(Some(span.context)),
+                    None => trace_context::current_context(),
+                };
+                (call, previous, outer)
             }
             State::Untraced | State::Done => unreachable!("returned above"),
         };
@@ -119,15 +156,12 @@ impl<F: Future> Future for Traced<F> {
             state: this.state,
             call: Some(call),
             previous,
+            outer,
             ended: None,
         };
         let poll = this.inner.poll(cx);
         if let Poll::Ready(output) = &poll {
-            let note = this
-                .options
-                .as_ref()
-                .and_then(|o| o.note)
-                .and_then(|note| note(output));
+            let note = this.options.as_ref().and_then(|o| o.note(output));
             polling.ended = Some((Exit::Returned, note));
         }
         poll
@@ -141,7 +175,9 @@ struct Polling<'a> {
     state: &'a mut State,
     call: Option<Call>,
     previous: Option<Frame>,
-    ended: Option<(Exit, Option<String>)>,
+    /// The trace context current before the poll.
+    outer: Option<TraceContext>,
+    ended: Option<(Exit, Option<Ended>)>,
 }
 
 impl Drop for Polling<'_> {
@@ -151,10 +187,15 @@ impl Drop for Polling<'_> {
             ended => ended,
         };
         let finished = ended.and_then(|end| Some((self.call.take()?, end)));
+        trace_context::replace_current(self.outer);
         with_local(|local| {
             local.replace(self.previous);
             if let Some((call, (how, note))) = finished {
-                let note = note.as_deref().map_or(Detail::None, Detail::Text);
+                let note = match &note {
+                    None => Detail::None,
+                    Some(Ended::Returned(text)) => Detail::Text(text),
+                    Some(Ended::Failed(text)) => Detail::FailedText(text),
+                };
                 call.exit(local, note, how);
             }
         });

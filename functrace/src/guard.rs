@@ -3,6 +3,7 @@
 use crate::call::{self, Call};
 use crate::context::{with_local, Root};
 use crate::line::{Detail, Exit};
+use crate::trace_context;
 use std::fmt;
 
 /// Prints the enter line when created and the exit line when dropped: on return, `?`, early
@@ -31,13 +32,22 @@ impl Guard {
         }
     }
 
-    /// Leaves with a note on the exit line (the `ret` and `err` options: `= 42`, `Err(...)`).
+    /// Leaves with the returned value on the exit line (the `ret` option: `= 42`).
     pub fn returned(mut self, note: fmt::Arguments<'_>) {
         self.leave(Detail::Format(note), Exit::Returned);
     }
 
+    /// Leaves with the `Err` the fn returned (the `err` option: `Err(...)` on the exit line,
+    /// the span's error).
+    pub fn failed(mut self, error: fmt::Arguments<'_>) {
+        self.leave(Detail::Failed(error), Exit::Returned);
+    }
+
     fn leave(&mut self, note: Detail<'_>, how: Exit) {
         if let Some(call) = self.active.take() {
+            if let Some(span) = &call.span {
+                trace_context::replace_current(span.outer);
+            }
             with_local(|local| {
                 local.replace(call.frame.parent());
                 call.exit(local, note, how);

@@ -95,7 +95,10 @@ mod output;
 pub use output::{dropped_lines, Builder, MemorySink, Output, Sink};
 
 mod trace_context;
-pub use trace_context::{Sampling, SpanId, TraceContext, TraceId};
+pub use trace_context::{
+    current_context, in_context, in_current_context, with_context, InContext, Sampling, SpanId,
+    TraceContext, TraceId,
+};
 
 mod span;
 pub use span::{set_span_reporter, span_reporter, FinishedSpan, SpanReporter};

@@ -6,6 +6,8 @@
 use std::fmt;
 use std::io::Write;
 
+use crate::trace_context::TraceId;
+
 const INDENT: &[u8] = &[b' '; 4 * 32];
 
 /// How a call ended, as its exit line tells.
@@ -18,34 +20,55 @@ pub(crate) enum Exit {
 
 /// What the `args`, `ret` and `err` options add to a line: already text (rendered before an
 /// async fn's arguments moved into its future) or still to format.
+/// The `Failed` forms are an `Err` the call returned (the `err` option): printed as
+/// `Err(...)` and reported as the span's error.
 #[derive(Clone, Copy)]
 pub(crate) enum Detail<'a> {
     None,
     Text(&'a str),
     Format(fmt::Arguments<'a>),
+    FailedText(&'a str),
+    Failed(fmt::Arguments<'a>),
 }
 
 impl Detail<'_> {
     fn write(self, buf: &mut Vec<u8>, before: &[u8], after: &[u8]) {
+        if matches!(self, Detail::None) {
+            return;
+        }
+        buf.extend_from_slice(before);
         match self {
-            Detail::None => return,
-            Detail::Text(text) => {
-                buf.extend_from_slice(before);
+            Detail::None => {}
+            Detail::Text(text) => buf.extend_from_slice(text.as_bytes()),
+            // Writing to a Vec fails only if a Debug impl fails; keep what it wrote.
+            Detail::Format(args) => drop(buf.write_fmt(args)),
+            Detail::FailedText(text) => {
+                buf.extend_from_slice(b"Err(");
                 buf.extend_from_slice(text.as_bytes());
+                buf.push(b')');
             }
-            Detail::Format(args) => {
-                buf.extend_from_slice(before);
-                // Writing to a Vec fails only if a Debug impl fails; keep what it wrote.
-                let _ = buf.write_fmt(args);
+            Detail::Failed(args) => {
+                buf.extend_from_slice(b"Err(");
+                drop(buf.write_fmt(args));
+                buf.push(b')');
             }
         }
         buf.extend_from_slice(after);
     }
+
+    /// The error a failed call returned, as text.
+    pub fn error(self) -> Option<String> {
+        match self {
+            Detail::FailedText(text) => Some(text.to_owned()),
+            Detail::Failed(args) => Some(args.to_string()),
+            _ => None,
+        }
+    }
 }
 
 /// `->name`, or `->name(a = 1, b = "x")` with arguments.
-pub(crate) fn enter(buf: &mut Vec<u8>, task: &TaskLabel, depth: u32, name: &str, args: Detail<'_>) {
-    prefix(buf, task, depth);
+pub(crate) fn enter(buf: &mut Vec<u8>, at: At<'_>, name: &str, args: Detail<'_>) {
+    prefix(buf, at);
     buf.extend_from_slice(b"->");
     buf.extend_from_slice(name.as_bytes());
     args.write(buf, b"(", b")");
@@ -55,14 +78,13 @@ pub(crate) fn enter(buf: &mut Vec<u8>, task: &TaskLabel, depth: u32, name: &str,
 /// `<-name 2.1µs`, then ` = 42` or ` Err(...)` for `ret`/`err`, then a panic/cancel mark.
 pub(crate) fn exit(
     buf: &mut Vec<u8>,
-    task: &TaskLabel,
-    depth: u32,
+    at: At<'_>,
     name: &str,
     elapsed_nanos: u64,
     note: Detail<'_>,
     how: Exit,
 ) {
-    prefix(buf, task, depth);
+    prefix(buf, at);
     buf.extend_from_slice(b"<-");
     buf.extend_from_slice(name.as_bytes());
     buf.push(b' ');
@@ -101,16 +123,46 @@ impl TaskLabel {
     }
 }
 
-fn prefix(buf: &mut Vec<u8>, task: &TaskLabel, depth: u32) {
+/// Where a line stands: its task, its trace (inside one), its depth.
+#[derive(Clone, Copy)]
+pub(crate) struct At<'a> {
+    pub task: &'a TaskLabel,
+    pub trace: Option<&'a TraceId>,
+    pub depth: u32,
+}
+
+/// `t[NN]:`, or `t[NN] TRACEID:` inside a trace, then the indentation.
+fn prefix(buf: &mut Vec<u8>, at: At<'_>) {
     buf.extend_from_slice(b"t[");
-    buf.extend_from_slice(task.as_bytes());
-    buf.extend_from_slice(b"]:");
-    let mut spaces = 4 * depth as usize;
+    buf.extend_from_slice(at.task.as_bytes());
+    buf.push(b']');
+    if let Some(trace) = at.trace {
+        buf.push(b' ');
+        match *trace {
+            TraceId::Short(low) => hex(buf, low.get()),
+            TraceId::Long(high, low) => {
+                hex(buf, high);
+                hex(buf, low);
+            }
+        }
+    }
+    buf.push(b':');
+    let mut spaces = 4 * at.depth as usize;
     while spaces > 0 {
         let chunk = spaces.min(INDENT.len());
         buf.extend_from_slice(&INDENT[..chunk]);
         spaces -= chunk;
     }
+}
+
+/// 16 lowercase hex digits.
+fn hex(buf: &mut Vec<u8>, value: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 16];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = DIGITS[(value >> (60 - 4 * i)) as usize & 0xf];
+    }
+    buf.extend_from_slice(&out);
 }
 
 /// `850ns`, `2.1µs`, `14.0ms`, `3.2s`: three significant-ish digits, one decimal.
@@ -135,6 +187,10 @@ fn duration(buf: &mut Vec<u8>, nanos: u64) {
 mod tests {
     use super::*;
 
+    fn at<'a>(task: &'a TaskLabel, trace: Option<&'a TraceId>, depth: u32) -> At<'a> {
+        At { task, trace, depth }
+    }
+
     fn text(f: impl FnOnce(&mut Vec<u8>)) -> String {
         let mut buf = Vec::new();
         f(&mut buf);
@@ -144,7 +200,12 @@ mod tests {
     #[test]
     fn enter_line() {
         assert_eq!(
-            text(|b| enter(b, &TaskLabel::new(3), 2, "chains::b1", Detail::None)),
+            text(|b| enter(
+                b,
+                at(&TaskLabel::new(3), None, 2),
+                "chains::b1",
+                Detail::None
+            )),
             "t[03]:        ->chains::b1\n"
         );
     }
@@ -154,15 +215,36 @@ mod tests {
         let task = TaskLabel::new(123);
         let d = 2_150;
         assert_eq!(
-            text(|b| exit(b, &task, 1, "m::f", d, Detail::None, Exit::Returned)),
+            text(|b| exit(
+                b,
+                at(&task, None, 1),
+                "m::f",
+                d,
+                Detail::None,
+                Exit::Returned
+            )),
             "t[123]:    <-m::f 2.1µs\n"
         );
         assert_eq!(
-            text(|b| exit(b, &task, 1, "m::f", d, Detail::None, Exit::Panicked)),
+            text(|b| exit(
+                b,
+                at(&task, None, 1),
+                "m::f",
+                d,
+                Detail::None,
+                Exit::Panicked
+            )),
             "t[123]:    <-m::f 2.1µs (panicked)\n"
         );
         assert_eq!(
-            text(|b| exit(b, &task, 1, "m::f", d, Detail::None, Exit::Cancelled)),
+            text(|b| exit(
+                b,
+                at(&task, None, 1),
+                "m::f",
+                d,
+                Detail::None,
+                Exit::Cancelled
+            )),
             "t[123]:    <-m::f 2.1µs (cancelled)\n"
         );
     }
@@ -172,29 +254,60 @@ mod tests {
         let task = TaskLabel::new(1);
         let x = 7;
         assert_eq!(
-            text(|b| enter(b, &task, 1, "f", Detail::Format(format_args!("x = {x:?}")))),
+            text(|b| enter(
+                b,
+                at(&task, None, 1),
+                "f",
+                Detail::Format(format_args!("x = {x:?}"))
+            )),
             "t[01]:    ->f(x = 7)\n"
         );
         assert_eq!(
-            text(|b| enter(b, &task, 1, "f", Detail::Text("s = \"a\""))),
+            text(|b| enter(b, at(&task, None, 1), "f", Detail::Text("s = \"a\""))),
             "t[01]:    ->f(s = \"a\")\n"
         );
         let note = Detail::Format(format_args!("= {:?}", Some(3)));
         assert_eq!(
-            text(|b| exit(b, &task, 1, "f", 5, note, Exit::Returned)),
+            text(|b| exit(b, at(&task, None, 1), "f", 5, note, Exit::Returned)),
             "t[01]:    <-f 5ns = Some(3)\n"
         );
         assert_eq!(
             text(|b| exit(
                 b,
-                &task,
-                1,
+                at(&task, None, 1),
                 "f",
                 5,
-                Detail::Text("Err(\"x\")"),
+                Detail::FailedText("\"x\""),
                 Exit::Panicked
             )),
             "t[01]:    <-f 5ns Err(\"x\") (panicked)\n"
+        );
+    }
+
+    #[test]
+    fn lines_inside_a_trace_carry_its_id() {
+        let trace = TraceId::from_hex("463ac35c9f6413ad48485a3953bb6124").unwrap();
+        assert_eq!(
+            text(|b| enter(
+                b,
+                at(&TaskLabel::new(2), Some(&trace), 1),
+                "f",
+                Detail::None
+            )),
+            "t[02] 463ac35c9f6413ad48485a3953bb6124:    ->f\n"
+        );
+        let short = TraceId::from_hex("00f067aa0ba902b7").unwrap();
+        let failed = Detail::Failed(format_args!("{:?}", "no"));
+        assert_eq!(
+            text(|b| exit(
+                b,
+                at(&TaskLabel::new(2), Some(&short), 1),
+                "f",
+                5,
+                failed,
+                Exit::Returned
+            )),
+            "t[02] 00f067aa0ba902b7:    <-f 5ns Err(\"no\")\n"
         );
     }
 
@@ -218,7 +331,7 @@ mod tests {
 
     #[test]
     fn deep_indentation_is_not_capped() {
-        let line = text(|b| enter(b, &TaskLabel::new(1), 40, "f", Detail::None));
+        let line = text(|b| enter(b, at(&TaskLabel::new(1), None, 40), "f", Detail::None));
         assert_eq!(line, format!("t[01]:{}->f\n", " ".repeat(160)));
     }
 }

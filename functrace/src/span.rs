@@ -3,6 +3,7 @@
 //! the reporter when the call ends. `functrace-mesh` provides reporters (Zipkin v2 JSON lines,
 //! a Zipkin collector, OpenTelemetry).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -32,10 +33,26 @@ pub trait SpanReporter: Send + Sync + 'static {
 }
 
 static REPORTER: RwLock<Option<Arc<dyn SpanReporter>>> = RwLock::new(None);
+/// Whether a reporter is installed, readable without the lock.
+static REPORTING: AtomicBool = AtomicBool::new(false);
 
 /// Installs the process-wide reporter (`None` removes it).
 pub fn set_span_reporter(reporter: Option<Arc<dyn SpanReporter>>) {
-    *REPORTER.write().unwrap_or_else(PoisonError::into_inner) = reporter;
+    let mut installed = REPORTER.write().unwrap_or_else(PoisonError::into_inner);
+    REPORTING.store(reporter.is_some(), Ordering::Relaxed);
+    *installed = reporter;
+}
+
+#[cfg_attr(not(feature = "trace"), allow(dead_code))]
+pub(crate) fn reporting() -> bool {
+    REPORTING.load(Ordering::Relaxed)
+}
+
+#[cfg_attr(not(feature = "trace"), allow(dead_code))]
+pub(crate) fn report(span: FinishedSpan) {
+    if let Some(reporter) = span_reporter() {
+        reporter.report(span);
+    }
 }
 
 /// The installed reporter, if any.

@@ -170,6 +170,82 @@ impl fmt::Debug for SpanId {
 }
 
 thread_local! {
+    /// The trace context of the span running on this thread, if any.
+    static CURRENT: Cell<Option<TraceContext>> = const { Cell::new(None) };
+}
+
+/// The trace context of the span running now: the innermost traced call's inside a trace,
+/// or the one set by [`with_context`] / [`in_context`].
+pub fn current_context() -> Option<TraceContext> {
+    CURRENT.try_with(Cell::get).ok().flatten()
+}
+
+/// Makes `context` current, returning the one it replaces.
+pub(crate) fn replace_current(context: Option<TraceContext>) -> Option<TraceContext> {
+    CURRENT
+        .try_with(|current| current.replace(context))
+        .ok()
+        .flatten()
+}
+
+/// Runs `f` under `context` (for example one extracted from a request's headers): traced
+/// calls inside are its children.
+pub fn with_context<R>(context: TraceContext, f: impl FnOnce() -> R) -> R {
+    let _restore = Restore(replace_current(Some(context)));
+    f()
+}
+
+/// Puts back the context it holds when dropped, also by unwinding.
+struct Restore(Option<TraceContext>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        replace_current(self.0);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future polled under a trace context: see [`in_context`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct InContext<F> {
+        #[pin]
+        inner: F,
+        context: Option<TraceContext>,
+    }
+}
+
+/// Polls `future` under `context` (`None`: under no context), however the runtime moves it.
+pub fn in_context<F: std::future::Future>(
+    context: Option<TraceContext>,
+    future: F,
+) -> InContext<F> {
+    InContext {
+        inner: future,
+        context,
+    }
+}
+
+/// Polls `future` under the context current now. A traced async fn's span opens at its first
+/// poll, so a future handed to `tokio::spawn` starts outside the spawner's trace unless it
+/// carries the context along: `tokio::spawn(in_current_context(traced()))`.
+pub fn in_current_context<F: std::future::Future>(future: F) -> InContext<F> {
+    in_context(current_context(), future)
+}
+
+impl<F: std::future::Future> std::future::Future for InContext<F> {
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        let _restore = Restore(replace_current(*this.context));
+        this.inner.poll(cx)
+    }
+}
+
+thread_local! {
     /// splitmix64 state, seeded once per thread from the OS-seeded keys of `RandomState`.
     static RANDOM: Cell<u64> = Cell::new(RandomState::new().hash_one(0u8));
 }
@@ -200,7 +276,11 @@ mod tests {
 
     #[test]
     fn ids_round_trip_through_hex_and_keep_their_width() {
-        for hex in ["463ac35c9f6413ad", "463ac35c9f6413ad48485a3953bb6124", "0000000000000001"] {
+        for hex in [
+            "463ac35c9f6413ad",
+            "463ac35c9f6413ad48485a3953bb6124",
+            "0000000000000001",
+        ] {
             assert_eq!(TraceId::from_hex(hex).unwrap().to_string(), hex);
         }
         assert_eq!(

@@ -15,9 +15,9 @@ async fn get(id: u8) -> Result<u8, E> {
                 find(id)
             },
         )
-        .with_note(|ret| match ret {
+        .with_err(|ret| match ret {
             ::core::result::Result::Err(err) => {
-                ::core::option::Option::Some(::std::format!("Err({:?})", err))
+                ::core::option::Option::Some(::std::format!("{:?}", err))
             }
             _ => ::core::option::Option::None,
         })

@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 
-/// One parsed line: `t[NN]:` + 4 spaces per depth + `->name[(args)]`, or
+/// One parsed line: `t[NN]:` (or `t[NN] TRACEID:`) + 4 spaces per depth + `->name[(args)]`, or
 /// `<-name ELAPSED[ note][ (mark)]` (`mark` holds what follows the elapsed time).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub task: String,
+    pub trace: Option<String>,
     pub depth: usize,
     pub enter: bool,
     pub name: String,
@@ -22,10 +23,24 @@ fn fail<T>(line: &str) -> T {
 /// Parses a line, panicking with the line on anything malformed (a torn line fails here).
 pub fn parse(line: &str) -> Event {
     let rest = line.strip_prefix("t[").unwrap_or_else(|| fail(line));
-    let (task, rest) = rest.split_once("]:").unwrap_or_else(|| fail(line));
+    let (task, rest) = rest.split_once(']').unwrap_or_else(|| fail(line));
     if task.len() < 2 || !task.bytes().all(|b| b.is_ascii_digit()) {
         fail::<()>(line);
     }
+    // Inside a trace: ` TRACEID` (16 or 32 lowercase hex) before the colon.
+    let (trace, rest) = match rest.strip_prefix(' ') {
+        Some(traced) => {
+            let (id, rest) = traced.split_once(':').unwrap_or_else(|| fail(line));
+            let hex = id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            if !hex || !(id.len() == 16 || id.len() == 32) {
+                fail::<()>(line);
+            }
+            (Some(id.to_owned()), rest)
+        }
+        None => (None, rest.strip_prefix(':').unwrap_or_else(|| fail(line))),
+    };
     let body = rest.trim_start_matches(' ');
     let spaces = rest.len() - body.len();
     if spaces == 0 || spaces % 4 != 0 {
@@ -53,6 +68,7 @@ pub fn parse(line: &str) -> Event {
     }
     Event {
         task: task.to_owned(),
+        trace,
         depth: spaces / 4,
         enter,
         name,
