@@ -6,18 +6,10 @@
 #[path = "../../functrace/tests/support/mod.rs"]
 mod support;
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-/// The example binary that `cargo test` built next to this test, with the same features.
-fn example(name: &str) -> PathBuf {
-    let test_exe = std::env::current_exe().expect("test path");
-    let profile_dir = test_exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    profile_dir.join("examples").join(name)
-}
+use common::example;
+use std::process::Command;
 
 /// Runs an example and returns its trace lines (stderr, the default output).
 fn run(name: &str) -> Vec<String> {

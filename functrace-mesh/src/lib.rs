@@ -3,3 +3,4 @@
 
 pub mod b3;
 pub mod export;
+pub mod http;

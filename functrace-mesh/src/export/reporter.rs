@@ -1,0 +1,392 @@
+//! [`Reporter`]: the cheap, cloneable handle that takes spans (local spans of traced calls
+//! through [`SpanReporter`], CLIENT/SERVER spans of the HTTP layers through
+//! [`Reporter::report`]) into a bounded queue, and the export thread that writes them as
+//! JSON lines and/or posts them to a Zipkin collector.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use functrace::{FinishedSpan, SpanReporter};
+
+use super::collector::{self, Collector};
+use super::jsonl::JsonLines;
+use super::queue::{Queue, Queued};
+use super::span::Span;
+
+/// Spans held at most, waiting for export, by default.
+pub const DEFAULT_QUEUE_SIZE: usize = 10_000;
+/// Spans per write or `POST`, by default.
+pub const DEFAULT_BATCH_SIZE: usize = 100;
+/// How long a span waits for its batch to fill, by default.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a `POST` to the collector may take, by default.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Takes spans without ever blocking, and exports them from a background thread.
+///
+/// Clones share one queue and one export thread. When the last clone is dropped (or on
+/// [`shutdown`](Reporter::shutdown)) the queue is drained and written before the thread
+/// ends; the drop waits for that (at most one collector request timeout when the collector
+/// does not answer: after a failed request, the rest of the queue is dropped).
+///
+/// ```no_run
+/// use functrace_mesh::export::Reporter;
+///
+/// let reporter = Reporter::builder("checkout")
+///     .json_lines("spans.jsonl")
+///     .collector("http://127.0.0.1:9411")
+///     .build()?;
+/// reporter.install(); // local spans of traced calls now go to it
+/// // ...
+/// reporter.flush();
+/// # Ok::<(), functrace_mesh::export::BuildError>(())
+/// ```
+#[derive(Clone)]
+pub struct Reporter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    queue: Arc<Queue>,
+    service_name: String,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The counters of a reporter.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Spans written or sent (a collector answered 2xx).
+    pub exported: u64,
+    /// Spans dropped because the queue was full (or the reporter shut down).
+    pub dropped_queue_full: u64,
+    /// Spans dropped because writing or sending them failed.
+    pub dropped_failed: u64,
+    /// Spans in the queue now.
+    pub queued: usize,
+    /// Why the last failed batch failed.
+    pub last_error: Option<String>,
+}
+
+/// Configures a [`Reporter`]; from [`Reporter::builder`].
+#[derive(Clone, Debug)]
+pub struct ReporterBuilder {
+    service_name: String,
+    stdout: bool,
+    json_lines: Option<PathBuf>,
+    collector: Option<String>,
+    queue_size: usize,
+    batch_size: usize,
+    interval: Duration,
+    request_timeout: Duration,
+}
+
+/// Why a reporter could not be built.
+#[derive(Debug)]
+pub enum BuildError {
+    /// The JSON lines file could not be opened, or the export thread or its runtime could
+    /// not be started.
+    Io(io::Error),
+    /// The collector URL is not a plain `http://` URL.
+    CollectorUrl(String),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::Io(error) => write!(f, "starting the span reporter: {error}"),
+            BuildError::CollectorUrl(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BuildError::Io(error) => Some(error),
+            BuildError::CollectorUrl(_) => None,
+        }
+    }
+}
+
+impl From<io::Error> for BuildError {
+    fn from(error: io::Error) -> BuildError {
+        BuildError::Io(error)
+    }
+}
+
+impl Reporter {
+    /// Starts configuring a reporter for `service_name` (the `localEndpoint.serviceName`
+    /// of its spans). With no destination set, spans go to stdout as JSON lines.
+    pub fn builder(service_name: impl Into<String>) -> ReporterBuilder {
+        ReporterBuilder {
+            service_name: service_name.into(),
+            stdout: false,
+            json_lines: None,
+            collector: None,
+            queue_size: DEFAULT_QUEUE_SIZE,
+            batch_size: DEFAULT_BATCH_SIZE,
+            interval: DEFAULT_INTERVAL,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+
+    /// Queues a span (a CLIENT or SERVER span from an HTTP layer, say); never blocks: when
+    /// the queue is full the span is dropped and counted. Before export the span is
+    /// [normalized](Span::normalize) with this reporter's service name.
+    pub fn report(&self, span: Span) {
+        self.inner.queue.push(Queued::Span(span));
+    }
+
+    /// Makes this reporter the process-wide [`SpanReporter`] of traced calls. The installed
+    /// clone lives in a static, which is never dropped: [`flush`](Reporter::flush) before
+    /// the process exits (or uninstall with `functrace::set_span_reporter(None)` and drop).
+    pub fn install(&self) {
+        functrace::set_span_reporter(Some(Arc::new(self.clone())));
+    }
+
+    /// The service name of local endpoints.
+    pub fn service_name(&self) -> &str {
+        &self.inner.service_name
+    }
+
+    /// Returns once every span queued before the call has been written or sent (or has
+    /// failed to be).
+    pub fn flush(&self) {
+        self.inner.queue.flush(None);
+    }
+
+    /// [`flush`](Reporter::flush), waiting `timeout` at most; `false` if that was not long
+    /// enough.
+    pub fn flush_timeout(&self, timeout: Duration) -> bool {
+        self.inner.queue.flush(Some(timeout))
+    }
+
+    /// Exports what is queued and stops the export thread; spans reported afterwards, by
+    /// any clone, are dropped. Dropping the last clone does the same.
+    pub fn shutdown(&self) {
+        self.inner.shutdown();
+    }
+
+    /// Spans written or sent so far.
+    pub fn exported(&self) -> u64 {
+        self.inner.queue.exported()
+    }
+
+    /// Spans lost so far: dropped on a full queue plus failed to be written or sent.
+    pub fn dropped(&self) -> u64 {
+        self.inner.queue.dropped_full() + self.inner.queue.dropped_failed()
+    }
+
+    /// All counters.
+    pub fn stats(&self) -> Stats {
+        let queue = &self.inner.queue;
+        Stats {
+            exported: queue.exported(),
+            dropped_queue_full: queue.dropped_full(),
+            dropped_failed: queue.dropped_failed(),
+            queued: queue.queued(),
+            last_error: queue.last_error(),
+        }
+    }
+}
+
+impl SpanReporter for Reporter {
+    /// Queues the local span of a traced call; it is converted with
+    /// [`Span::from_finished`] on the export thread.
+    fn report(&self, span: FinishedSpan) {
+        if span.context.sampling.is_sampled() {
+            self.inner.queue.push(Queued::Finished(span));
+        }
+    }
+}
+
+impl fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reporter")
+            .field("service_name", &self.inner.service_name)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Inner {
+    fn shutdown(&self) {
+        self.queue.close();
+        let worker = self
+            .worker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(worker) = worker {
+            if worker.thread().id() != thread::current().id() {
+                let _ = worker.join();
+            }
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl ReporterBuilder {
+    /// Appends JSON lines to `path` (created if needed).
+    pub fn json_lines(mut self, path: impl Into<PathBuf>) -> ReporterBuilder {
+        self.json_lines = Some(path.into());
+        self
+    }
+
+    /// Writes JSON lines to stdout (the default when no destination is set).
+    pub fn stdout(mut self) -> ReporterBuilder {
+        self.stdout = true;
+        self
+    }
+
+    /// Posts batches to a Zipkin v2 collector: `http://host:9411` (posting to
+    /// `/api/v2/spans`) or a full URL with its path. Plain HTTP only.
+    pub fn collector(mut self, url: impl Into<String>) -> ReporterBuilder {
+        self.collector = Some(url.into());
+        self
+    }
+
+    /// How many spans may wait for export (at least 1); more are dropped.
+    pub fn queue_size(mut self, spans: usize) -> ReporterBuilder {
+        self.queue_size = spans.max(1);
+        self
+    }
+
+    /// How many spans go in one write or `POST` (at least 1).
+    pub fn batch_size(mut self, spans: usize) -> ReporterBuilder {
+        self.batch_size = spans.max(1);
+        self
+    }
+
+    /// How long a span waits for its batch to fill before it is sent anyway.
+    pub fn interval(mut self, interval: Duration) -> ReporterBuilder {
+        self.interval = interval;
+        self
+    }
+
+    /// How long one `POST` (connecting included) may take before its spans count as
+    /// dropped.
+    pub fn request_timeout(mut self, timeout: Duration) -> ReporterBuilder {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Opens the destinations and starts the export thread.
+    pub fn build(self) -> Result<Reporter, BuildError> {
+        let mut files = Vec::new();
+        if self.stdout || (self.json_lines.is_none() && self.collector.is_none()) {
+            files.push(JsonLines::Stdout);
+        }
+        if let Some(path) = &self.json_lines {
+            files.push(JsonLines::open(path).map_err(|error| {
+                BuildError::Io(io::Error::new(
+                    error.kind(),
+                    format!("opening {}: {error}", path.display()),
+                ))
+            })?);
+        }
+        let collector = match &self.collector {
+            Some(url) => {
+                let uri = collector::parse_url(url).map_err(BuildError::CollectorUrl)?;
+                Some(Collector::new(uri, self.request_timeout)?)
+            }
+            None => None,
+        };
+        let batch_size = self.batch_size.min(self.queue_size);
+        let queue = Arc::new(Queue::new(self.queue_size, batch_size, self.interval));
+        let worker = Worker {
+            queue: queue.clone(),
+            service_name: self.service_name.clone(),
+            files,
+            collector,
+            collector_failed: None,
+        };
+        let worker = thread::Builder::new()
+            .name("functrace-export".into())
+            .spawn(move || worker.run())?;
+        Ok(Reporter {
+            inner: Arc::new(Inner {
+                queue,
+                service_name: self.service_name,
+                worker: Mutex::new(Some(worker)),
+            }),
+        })
+    }
+}
+
+/// The export thread's side.
+struct Worker {
+    queue: Arc<Queue>,
+    service_name: String,
+    files: Vec<JsonLines>,
+    collector: Option<Collector>,
+    /// Why the last batch did not reach the collector, if it did not.
+    collector_failed: Option<String>,
+}
+
+/// Tells the queue the export thread is gone, however it ends.
+struct Exited(Arc<Queue>);
+
+impl Drop for Exited {
+    fn drop(&mut self) {
+        self.0.worker_exited();
+    }
+}
+
+impl Worker {
+    fn run(mut self) {
+        let _exited = Exited(self.queue.clone());
+        while let Some((batch, closing)) = self.queue.next_batch() {
+            let spans: Vec<Span> = batch
+                .into_iter()
+                .map(|queued| {
+                    let mut span = match queued {
+                        Queued::Finished(finished) => {
+                            Span::from_finished(&finished, &self.service_name)
+                        }
+                        Queued::Span(span) => span,
+                    };
+                    span.normalize(&self.service_name);
+                    span
+                })
+                .collect();
+            let result = self.export(&spans, closing);
+            self.queue.settle(spans.len(), result);
+        }
+    }
+
+    /// Hands a batch to every destination; `Err` if any of them failed. While shutting
+    /// down, a collector that just failed is not tried again, so that draining a full queue
+    /// does not wait out one request timeout per batch.
+    fn export(&mut self, spans: &[Span], closing: bool) -> Result<(), String> {
+        let mut result = Ok(());
+        for file in &mut self.files {
+            if let Err(error) = file.write(spans) {
+                result = Err(error);
+            }
+        }
+        if let Some(collector) = &mut self.collector {
+            let sent = match &self.collector_failed {
+                Some(error) if closing => Err(format!("{error} (not retried at shutdown)")),
+                _ => {
+                    let sent = collector.send(spans);
+                    self.collector_failed = sent.as_ref().err().cloned();
+                    sent
+                }
+            };
+            if let Err(error) = sent {
+                result = Err(error);
+            }
+        }
+        result
+    }
+}

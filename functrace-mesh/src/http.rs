@@ -1,0 +1,480 @@
+//! Tower layers that carry the trace across HTTP and gRPC calls, so the application never
+//! forwards B3 headers by hand.
+//!
+//! - [`Tracing::server`]: reads B3 from the request (or starts a trace at the sampling rate;
+//!   malformed B3 is ignored whole and the request served under a fresh trace), runs the
+//!   handler under that context, so its traced calls are children of the caller's span, and
+//!   records a SERVER span that shares the caller's span id (`shared: true`). The request's B3
+//!   headers are replaced by that context, so a handler that reads them sees what it runs
+//!   under.
+//! - [`Tracing::client`]: makes a child of the current context (the traced call making the
+//!   request), writes it into the request's B3 headers (replacing any), and records a CLIENT
+//!   span.
+//!
+//! Both work with any `tower::Service<http::Request<B>>`: hyper 1 services, axum routers,
+//! tonic servers and channels. A span ends when the response body ends, so it covers
+//! streaming and picks `grpc-status` / `grpc-message` from the trailers. `x-request-id` is
+//! generated when absent and carried along to outgoing calls made within the request.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime};
+
+use functrace::{in_context, InContext, Sampling, TraceContext};
+use http::{HeaderMap, HeaderValue, Request, Response};
+use hyper::body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+
+use crate::b3::{self, Extracted, Format};
+use crate::export::{Endpoint, Kind, Reporter, Span};
+
+const REQUEST_ID: &str = "x-request-id";
+
+tokio::task_local! {
+    /// The `x-request-id` of the request being served, for the calls it makes.
+    static CURRENT_REQUEST_ID: HeaderValue;
+}
+
+/// Tracing settings shared by the server and client layers of one service.
+#[derive(Clone)]
+pub struct Tracing {
+    service: Arc<str>,
+    reporter: Option<Reporter>,
+    sample_rate: f64,
+    format: Format,
+}
+
+impl Tracing {
+    /// Settings for `service`: sample everything, multi-header B3, no reporter.
+    pub fn new(service: impl Into<Arc<str>>) -> Tracing {
+        Tracing {
+            service: service.into(),
+            reporter: None,
+            sample_rate: 1.0,
+            format: Format::Multi,
+        }
+    }
+
+    /// Where spans go.
+    pub fn reporter(mut self, reporter: Reporter) -> Tracing {
+        self.reporter = Some(reporter);
+        self
+    }
+
+    /// The share of new traces recorded, 0.0 to 1.0. An incoming decision always wins.
+    pub fn sample_rate(mut self, rate: f64) -> Tracing {
+        self.sample_rate = rate.clamp(0.0, 1.0);
+        self
+    }
+
+    /// How outgoing requests carry B3.
+    pub fn format(mut self, format: Format) -> Tracing {
+        self.format = format;
+        self
+    }
+
+    /// The layer for servers.
+    pub fn server(&self) -> ServerLayer {
+        ServerLayer(self.clone())
+    }
+
+    /// The layer for clients.
+    pub fn client(&self) -> ClientLayer {
+        ClientLayer(self.clone())
+    }
+
+    fn decide(&self) -> Sampling {
+        // The low 53 bits of a random span id, as a uniform number in [0, 1).
+        let draw = (functrace::SpanId::random().get() >> 11) as f64 / (1u64 << 53) as f64;
+        if draw < self.sample_rate {
+            Sampling::Accept
+        } else {
+            Sampling::Deny
+        }
+    }
+
+    fn new_root(&self, sampling: Sampling) -> TraceContext {
+        let sampling = match sampling {
+            Sampling::Defer => self.decide(),
+            decided => decided,
+        };
+        TraceContext::new_root(sampling)
+    }
+}
+
+/// Writes the current context's child into `headers` (replacing any B3 headers), for HTTP
+/// clients that are not tower services. Starts a new sampled trace when none is current.
+/// Returns the injected context.
+pub fn inject(headers: &mut HeaderMap) -> TraceContext {
+    let context = match functrace::current_context() {
+        Some(parent) => parent.child(),
+        None => TraceContext::new_root(Sampling::Accept),
+    };
+    b3::inject(&context, Format::Multi, headers);
+    carry_request_id(headers);
+    context
+}
+
+fn carry_request_id(headers: &mut HeaderMap) {
+    if !headers.contains_key(REQUEST_ID) {
+        if let Ok(id) = CURRENT_REQUEST_ID.try_with(HeaderValue::clone) {
+            headers.insert(REQUEST_ID, id);
+        }
+    }
+}
+
+/// A random UUID (version 4), as Envoy generates for `x-request-id`.
+fn new_request_id() -> HeaderValue {
+    let (high, low) = (
+        functrace::SpanId::random().get(),
+        functrace::SpanId::random().get(),
+    );
+    let high = (high & !0xf000) | 0x4000;
+    let low = (low & !(0xc << 60)) | (0x8 << 60);
+    let text = format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        high >> 32,
+        (high >> 16) & 0xffff,
+        high & 0xffff,
+        low >> 48,
+        low & 0xffff_ffff_ffff
+    );
+    HeaderValue::from_str(&text).expect("hex and dashes are a valid header value")
+}
+
+/// The layer for servers: see the module docs.
+#[derive(Clone)]
+pub struct ServerLayer(Tracing);
+
+impl<S> tower::Layer<S> for ServerLayer {
+    type Service = TracedServer<S>;
+
+    fn layer(&self, inner: S) -> TracedServer<S> {
+        TracedServer {
+            inner,
+            tracing: self.0.clone(),
+        }
+    }
+}
+
+/// A server wrapped by [`ServerLayer`].
+#[derive(Clone)]
+pub struct TracedServer<S> {
+    inner: S,
+    tracing: Tracing,
+}
+
+impl<S, ReqBody, ResBody> tower::Service<Request<ReqBody>> for TracedServer<S>
+where
+    S: tower::Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<SpanBody<ResBody>>;
+    type Error = S::Error;
+    type Future = SpanFuture<InContext<S::Future>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        // Malformed B3 is ignored whole: the request is served under a fresh trace.
+        let (context, joined) = match b3::extract(request.headers()) {
+            Ok(Extracted::Context(context)) if context.sampling == Sampling::Defer => (
+                TraceContext {
+                    sampling: self.tracing.decide(),
+                    ..context
+                },
+                true,
+            ),
+            Ok(Extracted::Context(context)) => (context, true),
+            Ok(Extracted::Sampling(sampling)) => (self.tracing.new_root(sampling), false),
+            Ok(Extracted::None) | Err(_) => (self.tracing.new_root(Sampling::Defer), false),
+        };
+        // The handler sees the context it runs under, whatever (if anything) came in.
+        b3::inject(&context, self.tracing.format, request.headers_mut());
+        let request_id = request
+            .headers()
+            .get(REQUEST_ID)
+            .cloned()
+            .unwrap_or_else(new_request_id);
+        request.headers_mut().insert(REQUEST_ID, request_id.clone());
+        let pending = Pending::start(&self.tracing, Kind::Server, context, joined, &request)
+            .tag("guid:x-request-id", request_id.to_str().unwrap_or_default());
+        let response = in_context(Some(context), self.inner.call(request));
+        SpanFuture {
+            inner: response,
+            pending: Some(pending),
+            request_id: Some(request_id),
+        }
+    }
+}
+
+/// The layer for clients: see the module docs.
+#[derive(Clone)]
+pub struct ClientLayer(Tracing);
+
+impl<S> tower::Layer<S> for ClientLayer {
+    type Service = TracedClient<S>;
+
+    fn layer(&self, inner: S) -> TracedClient<S> {
+        TracedClient {
+            inner,
+            tracing: self.0.clone(),
+        }
+    }
+}
+
+/// A client wrapped by [`ClientLayer`].
+#[derive(Clone)]
+pub struct TracedClient<S> {
+    inner: S,
+    tracing: Tracing,
+}
+
+impl<S, ReqBody, ResBody> tower::Service<Request<ReqBody>> for TracedClient<S>
+where
+    S: tower::Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<SpanBody<ResBody>>;
+    type Error = S::Error;
+    type Future = SpanFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let context = match functrace::current_context() {
+            Some(parent) => parent.child(),
+            None => self.tracing.new_root(Sampling::Defer),
+        };
+        b3::inject(&context, self.tracing.format, request.headers_mut());
+        carry_request_id(request.headers_mut());
+        let mut pending = Pending::start(&self.tracing, Kind::Client, context, false, &request);
+        if let Some(authority) = request.uri().authority() {
+            pending = pending.remote(authority.as_str());
+        }
+        SpanFuture {
+            inner: self.inner.call(request),
+            pending: Some(pending),
+            request_id: None,
+        }
+    }
+}
+
+/// A span being recorded: everything known when the request started.
+struct Pending {
+    span: Span,
+    started: Instant,
+    reporter: Option<Reporter>,
+}
+
+impl Pending {
+    fn start<B>(
+        tracing: &Tracing,
+        kind: Kind,
+        context: TraceContext,
+        joined: bool,
+        request: &Request<B>,
+    ) -> Pending {
+        let path = request.uri().path();
+        let method = request.method().as_str();
+        let grpc = is_grpc(request.headers());
+        // gRPC names the call by its path; HTTP by method and path, lowercase as Zipkin shows.
+        let name = if grpc {
+            path.to_owned()
+        } else {
+            format!("{} {path}", method.to_ascii_lowercase())
+        };
+        let mut span = Span::new(
+            &context,
+            name,
+            SystemTime::now(),
+            Default::default(),
+            &*tracing.service,
+        )
+        .with_kind(kind)
+        .with_tag("http.method", method)
+        .with_tag("http.path", path)
+        .with_tag("http.protocol", format!("{:?}", request.version()));
+        span.shared = (kind == Kind::Server && joined).then_some(true);
+        Pending {
+            span,
+            started: Instant::now(),
+            reporter: context
+                .sampling
+                .is_sampled()
+                .then(|| tracing.reporter.clone())
+                .flatten(),
+        }
+    }
+
+    fn tag(mut self, key: &str, value: &str) -> Pending {
+        self.span.tags.insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    fn remote(mut self, authority: &str) -> Pending {
+        let endpoint = match authority.parse() {
+            Ok(addr) => Endpoint::socket(addr),
+            Err(_) => Endpoint {
+                service_name: Some(authority.split(':').next().unwrap_or(authority).to_owned()),
+                ..Endpoint::default()
+            },
+        };
+        self.span.remote_endpoint = Some(endpoint);
+        self
+    }
+
+    fn response(&mut self, headers: &HeaderMap, status: http::StatusCode) {
+        self.span
+            .tags
+            .insert("http.status_code".into(), status.as_str().into());
+        // Brave's rule: statuses outside 1xx-3xx are errors.
+        if !(100..400).contains(&status.as_u16()) {
+            self.span
+                .tags
+                .insert("error".into(), status.as_str().into());
+        }
+        self.grpc(headers);
+    }
+
+    /// `grpc-status` and `grpc-message`, from trailers (or the headers of a trailers-only
+    /// response). Only server-fault codes are errors.
+    fn grpc(&mut self, headers: &HeaderMap) {
+        let Some(code) = headers.get("grpc-status").and_then(|v| v.to_str().ok()) else {
+            return;
+        };
+        self.span
+            .tags
+            .insert("grpc.status_code".into(), code.into());
+        if let Some(message) = headers.get("grpc-message").and_then(|v| v.to_str().ok()) {
+            self.span.tags.insert("grpc.message".into(), message.into());
+        }
+        // Unknown, DeadlineExceeded, ResourceExhausted, Unimplemented, Internal, Unavailable, DataLoss.
+        if matches!(code, "2" | "4" | "8" | "12" | "13" | "14" | "15") {
+            self.span.tags.insert("error".into(), code.into());
+        }
+    }
+
+    fn finish(mut self, error: Option<&str>) {
+        if let Some(error) = error {
+            self.span.tags.insert("error".into(), error.into());
+        }
+        self.span.duration = crate::export::duration_micros(self.started.elapsed());
+        if let Some(reporter) = self.reporter {
+            reporter.report(self.span);
+        }
+    }
+}
+
+fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/grpc"))
+}
+
+pin_project! {
+    /// The response future of a traced service: hands the span on to the response body.
+    pub struct SpanFuture<F> {
+        #[pin]
+        inner: F,
+        pending: Option<Pending>,
+        request_id: Option<HeaderValue>,
+    }
+}
+
+impl<F, B, E> Future for SpanFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<SpanBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = match this.request_id.clone() {
+            Some(id) => CURRENT_REQUEST_ID.sync_scope(id, || this.inner.poll(cx)),
+            None => this.inner.poll(cx),
+        };
+        let result = std::task::ready!(result);
+        let mut pending = this.pending.take();
+        Poll::Ready(match result {
+            Ok(response) => {
+                if let Some(pending) = &mut pending {
+                    pending.response(response.headers(), response.status());
+                }
+                Ok(response.map(|body| SpanBody {
+                    inner: body,
+                    pending,
+                }))
+            }
+            Err(err) => {
+                if let Some(pending) = pending {
+                    pending.finish(Some("request failed"));
+                }
+                Err(err)
+            }
+        })
+    }
+}
+
+pin_project! {
+    /// A response body that ends its span when it ends (or is dropped unfinished).
+    pub struct SpanBody<B> {
+        #[pin]
+        inner: B,
+        pending: Option<Pending>,
+    }
+
+    impl<B> PinnedDrop for SpanBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some(pending) = this.project().pending.take() {
+                pending.finish(None);
+            }
+        }
+    }
+}
+
+impl<B: Body> Body for SpanBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        let this = self.project();
+        let frame = std::task::ready!(this.inner.poll_frame(cx));
+        match &frame {
+            Some(Ok(frame)) => {
+                if let (Some(trailers), Some(pending)) =
+                    (frame.trailers_ref(), this.pending.as_mut())
+                {
+                    pending.grpc(trailers);
+                }
+            }
+            Some(Err(_)) => {
+                if let Some(pending) = this.pending.take() {
+                    pending.finish(Some("body failed"));
+                }
+            }
+            None => {
+                if let Some(pending) = this.pending.take() {
+                    pending.finish(None);
+                }
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,278 @@
+//! The server and client layers over real loopback sockets: a front server (server layer)
+//! that calls a back server through a client (client layer). The back server echoes the
+//! headers it received.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use functrace_mesh::export::{Kind, Reporter, Span};
+use functrace_mesh::http::Tracing;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tower::{Service, ServiceBuilder, ServiceExt};
+
+type Body = Full<Bytes>;
+
+/// Serves `service` on 127.0.0.1:0 until the runtime ends; returns its address.
+async fn serve<S, B>(service: S) -> SocketAddr
+where
+    S: Service<Request<hyper::body::Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: std::error::Error + Send + Sync,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let service = hyper_util::service::TowerToHyperService::new(service.clone());
+            tokio::spawn(async move {
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// The back server: answers with the request's headers, one `name: value` per line.
+async fn echo_server(tracing: &Tracing) -> SocketAddr {
+    let echo = tower::service_fn(|request: Request<hyper::body::Incoming>| async move {
+        let text: String = request
+            .headers()
+            .iter()
+            .map(|(k, v)| format!("{k}: {}\n", v.to_str().unwrap()))
+            .collect();
+        Ok::<_, Infallible>(Response::new(Body::from(text)))
+    });
+    serve(ServiceBuilder::new().layer(tracing.server()).service(echo)).await
+}
+
+/// The front server: calls the back server through the client layer, returns its answer.
+async fn front_server(tracing: &Tracing, back: SocketAddr) -> SocketAddr {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
+    let client = ServiceBuilder::new()
+        .layer(tracing.client())
+        .service(client);
+    let front = tower::service_fn(move |_request: Request<hyper::body::Incoming>| {
+        let client = client.clone();
+        async move {
+            let outgoing = Request::get(format!("http://{back}/stock"))
+                .body(Body::default())
+                .unwrap();
+            let answer = client.oneshot(outgoing).await.expect("back server");
+            let text = answer.into_body().collect().await.unwrap().to_bytes();
+            Ok::<_, Infallible>(Response::new(Body::from(text)))
+        }
+    });
+    serve(ServiceBuilder::new().layer(tracing.server()).service(front)).await
+}
+
+fn spans_file(name: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "functrace-http-{name}-{}.jsonl",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+fn read_spans(path: &PathBuf) -> Vec<Span> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a span per line"))
+        .collect()
+}
+
+/// Sends one GET with `headers` to `addr`; returns status and body.
+async fn get(addr: SocketAddr, headers: &[(&str, &str)]) -> (u16, String) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
+    let mut request = Request::get(format!("http://{addr}/order"))
+        .body(Body::default())
+        .unwrap();
+    for (name, value) in headers {
+        let name = http::HeaderName::from_bytes(name.as_bytes()).unwrap();
+        request.headers_mut().insert(name, value.parse().unwrap());
+    }
+    let response = client.request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+fn header<'a>(echo: &'a str, name: &str) -> Option<&'a str> {
+    echo.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(": "))
+}
+
+const TRACE: &str = "463ac35c9f6413ad48485a3953bb6124";
+const CALLER_SPAN: &str = "a2fb4a1d1a96d312";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn context_crosses_two_hops_with_server_and_client_spans() {
+    let path = spans_file("hops");
+    let reporter = Reporter::builder("front")
+        .json_lines(&path)
+        .build()
+        .unwrap();
+    let tracing = Tracing::new("front").reporter(reporter.clone());
+    let back = echo_server(&tracing).await;
+    let front = front_server(&tracing, back).await;
+
+    let (status, echo) = get(
+        front,
+        &[
+            ("x-b3-traceid", TRACE),
+            ("x-b3-spanid", CALLER_SPAN),
+            ("x-b3-sampled", "1"),
+            ("x-request-id", "req-1"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    // The back server got the same trace, a new span id, the request id carried along.
+    assert_eq!(header(&echo, "x-b3-traceid"), Some(TRACE));
+    assert_eq!(header(&echo, "x-b3-parentspanid"), Some(CALLER_SPAN));
+    assert_eq!(header(&echo, "x-b3-sampled"), Some("1"));
+    assert_eq!(header(&echo, "x-request-id"), Some("req-1"));
+    let sent_span = header(&echo, "x-b3-spanid").unwrap().to_owned();
+    assert_ne!(sent_span, CALLER_SPAN);
+
+    reporter.flush();
+    let spans = read_spans(&path);
+    let kinds: Vec<(Option<Kind>, String, Option<bool>)> = spans
+        .iter()
+        .map(|s| (s.kind, s.id.to_string(), s.shared))
+        .collect();
+    // Back SERVER (shares the CLIENT's id), front CLIENT, front SERVER (shares the caller's).
+    assert!(
+        kinds.contains(&(Some(Kind::Server), sent_span.clone(), Some(true))),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&(Some(Kind::Client), sent_span.clone(), None)),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&(Some(Kind::Server), CALLER_SPAN.to_owned(), Some(true))),
+        "{kinds:?}"
+    );
+    assert_eq!(spans.len(), 3);
+    for span in &spans {
+        assert_eq!(span.trace_id.to_string(), TRACE);
+        assert_eq!(
+            span.tags.get("http.status_code").map(String::as_str),
+            Some("200")
+        );
+        assert_eq!(span.local_endpoint.service_name.as_deref(), Some("front"));
+    }
+    let client = spans.iter().find(|s| s.kind == Some(Kind::Client)).unwrap();
+    assert_eq!(
+        client.parent_id.map(|p| p.to_string()).as_deref(),
+        Some(CALLER_SPAN)
+    );
+    assert_eq!(
+        client.remote_endpoint.as_ref().and_then(|e| e.port),
+        Some(back.port())
+    );
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_b3_is_ignored_whole_and_the_request_served() {
+    let path = spans_file("malformed");
+    let reporter = Reporter::builder("front")
+        .json_lines(&path)
+        .build()
+        .unwrap();
+    let tracing = Tracing::new("front").reporter(reporter.clone());
+    let back = echo_server(&tracing).await;
+    for bad in [
+        &[("b3", "463ac35c9f6413ad-zz")][..],
+        &[("x-b3-traceid", TRACE)][..],
+        &[
+            ("x-b3-traceid", TRACE),
+            ("x-b3-spanid", CALLER_SPAN),
+            ("x-b3-sampled", "yes"),
+        ][..],
+    ] {
+        let (status, echo) = get(back, bad).await;
+        assert_eq!(status, 200, "{bad:?}");
+        // A fresh trace: a new trace id, and a generated request id.
+        assert_ne!(header(&echo, "x-b3-traceid"), Some(TRACE), "{bad:?}");
+        assert_eq!(
+            header(&echo, "x-request-id").map(str::len),
+            Some(36),
+            "{echo}"
+        );
+    }
+    reporter.flush();
+    let spans = read_spans(&path);
+    assert_eq!(spans.len(), 3);
+    assert!(spans
+        .iter()
+        .all(|s| s.parent_id.is_none() && s.shared.is_none()));
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_trace_is_propagated_and_not_recorded() {
+    let path = spans_file("denied");
+    let reporter = Reporter::builder("front")
+        .json_lines(&path)
+        .build()
+        .unwrap();
+    let tracing = Tracing::new("front").reporter(reporter.clone());
+    let back = echo_server(&tracing).await;
+    let front = front_server(&tracing, back).await;
+    let (status, echo) = get(front, &[("b3", "0")]).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&echo, "x-b3-sampled"), Some("0"));
+    let (_, echo) = get(front, &[]).await;
+    assert_eq!(
+        header(&echo, "x-b3-sampled"),
+        Some("1"),
+        "sample rate 1.0 by default"
+    );
+    reporter.flush();
+    assert_eq!(
+        read_spans(&path).len(),
+        3,
+        "only the sampled request's spans"
+    );
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[tokio::test]
+async fn sample_rate_zero_records_nothing_new() {
+    let path = spans_file("rate0");
+    let reporter = Reporter::builder("front")
+        .json_lines(&path)
+        .build()
+        .unwrap();
+    let tracing = Tracing::new("front")
+        .reporter(reporter.clone())
+        .sample_rate(0.0);
+    let back = echo_server(&tracing).await;
+    let (_, echo) = get(back, &[]).await;
+    assert_eq!(header(&echo, "x-b3-sampled"), Some("0"));
+    let (_, echo) = get(back, &[("b3", &format!("{TRACE}-{CALLER_SPAN}-1"))]).await;
+    // An incoming decision wins; the handler sees it in the multi headers that replaced `b3`.
+    assert_eq!(header(&echo, "x-b3-sampled"), Some("1"));
+    assert_eq!(header(&echo, "x-b3-traceid"), Some(TRACE));
+    assert_eq!(header(&echo, "b3"), None);
+    reporter.flush();
+    assert_eq!(read_spans(&path).len(), 1);
+    std::fs::remove_file(&path).unwrap();
+}
