@@ -7,52 +7,16 @@ mod support;
 mod common;
 
 use std::collections::HashSet;
-use std::process::Command;
-
-use serde_json::Value;
 
 #[test]
 fn one_request_is_one_connected_trace() {
-    let example = common::example("http_chain");
-    let spans_path = std::env::temp_dir().join(format!("http_chain-{}.jsonl", std::process::id()));
-    let output = Command::new(example)
-        .arg(&spans_path)
-        .env_remove("FUNCTRACE")
-        .env_remove("FUNCTRACE_OUT")
-        .output()
-        .expect("run http_chain");
-    assert!(output.status.success(), "{output:?}");
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let (stdout, lines, spans) = common::run_with_spans("http_chain");
     assert!(
         stdout.starts_with("checkout: order 17 (41 left)\n"),
         "{stdout}"
     );
+    let trace_id = common::assert_one_connected_trace(&spans, "get /checkout");
 
-    let spans: Vec<Value> = std::fs::read_to_string(&spans_path)
-        .expect("spans file")
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("JSON span"))
-        .collect();
-    std::fs::remove_file(&spans_path).unwrap();
-    let field = |span: &Value, name: &str| span[name].as_str().map(str::to_owned);
-
-    let trace_ids: HashSet<_> = spans.iter().map(|s| field(s, "traceId").unwrap()).collect();
-    assert_eq!(trace_ids.len(), 1, "{spans:#?}");
-    let trace_id = trace_ids.into_iter().next().unwrap();
-
-    // Connected: every parent is a span of the file; one root, the frontend's SERVER span.
-    let ids: HashSet<_> = spans.iter().map(|s| field(s, "id").unwrap()).collect();
-    let roots: Vec<&Value> = spans
-        .iter()
-        .filter(|s| s.get("parentId").is_none())
-        .collect();
-    assert_eq!(roots.len(), 1, "{spans:#?}");
-    assert_eq!(field(roots[0], "name").as_deref(), Some("get /checkout"));
-    for span in &spans {
-        if let Some(parent) = field(span, "parentId") {
-            assert!(ids.contains(&parent), "orphan: {span}");
-        }
-    }
     let count = |kind: &str| spans.iter().filter(|s| s["kind"] == kind).count();
     assert_eq!((count("SERVER"), count("CLIENT")), (3, 2));
     let services: HashSet<_> = spans
@@ -70,12 +34,6 @@ fn one_request_is_one_connected_trace() {
         ["frontend", "orders", "stock"].map(String::from).into()
     );
 
-    let lines: Vec<String> = String::from_utf8(output.stderr)
-        .unwrap()
-        .lines()
-        .filter(|l| l.starts_with("t["))
-        .map(str::to_owned)
-        .collect();
     let local_spans = spans.iter().filter(|s| s.get("kind").is_none()).count();
     if cfg!(feature = "trace") {
         // checkout, place_order, create_order, reserve, count_shelf: a line pair and a span each.

@@ -185,11 +185,13 @@ pub fn instrument(sig: &Signature, block: &Block, args: &Args, context: &Context
             args,
             quote!(async move { #fake_return #(#stmts)* }),
         );
+        let future = in_tracing_span(&krate, &name, future);
         return quote!({ #render #future.await });
     }
     if let Some((stmts, call, body)) = async_trait_future(block) {
         let func = &call.func;
         let (render, future) = traced_future(&krate, &name, sig, args, body.to_token_stream());
+        let future = in_tracing_span(&krate, &name, future);
         return quote!({ #(#stmts)* #render #func(#future) });
     }
     let guard = Ident::new("__functrace_guard", Span::mixed_site());
@@ -198,6 +200,11 @@ pub fn instrument(sig: &Signature, block: &Block, args: &Args, context: &Context
             #krate::__private::Guard::enter_args(#name, ::core::format_args!(#format, #(#values),*))
         },
         None => quote!(#krate::__private::Guard::enter(#name)),
+    };
+    let span = Ident::new("__functrace_span", Span::mixed_site());
+    let enter = match tracing_span(&krate, &name) {
+        Some(tracing_span) => quote!(#enter; let #span = #tracing_span.entered()),
+        None => enter,
     };
     if args.ret.is_none() && args.err.is_none() {
         return quote!({ let #guard = #enter; #(#stmts)* });
@@ -229,6 +236,21 @@ pub fn instrument(sig: &Signature, block: &Block, args: &Args, context: &Context
         #note
         #value
     })
+}
+
+/// With the `tracing` feature: a `tracing` span (INFO) named like the traced call.
+fn tracing_span(krate: &TokenStream, name: &TokenStream) -> Option<TokenStream> {
+    cfg!(feature = "tracing").then(
+        || quote!(#krate::__private::tracing::info_span!(target: ::core::module_path!(), #name)),
+    )
+}
+
+/// `future` instrumented with the `tracing` span, with the `tracing` feature.
+fn in_tracing_span(krate: &TokenStream, name: &TokenStream, future: TokenStream) -> TokenStream {
+    match tracing_span(krate, name) {
+        Some(span) => quote!(#krate::__private::tracing::Instrument::instrument(#future, #span)),
+        None => future,
+    }
 }
 
 /// `Traced::new(name, future)` with the arguments rendered beforehand (they move into the

@@ -129,6 +129,8 @@ mod line;
 pub mod __private {
     pub use crate::future::Traced;
     pub use crate::guard::Guard;
+    #[cfg(feature = "tracing")]
+    pub use tracing;
 
     /// Calls `body` once: a closure that is expected to be `FnOnce` may hand out borrows of
     /// what it captured, as the traced fn itself could (used with `ret` and `err`).

@@ -1,4 +1,6 @@
-//! Finding an example's binary for the feature mode this test was built in.
+//! Finding an example's binary for the feature mode this test was built in, and running the
+//! cross-service examples. Each test file uses some of these.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -29,4 +31,51 @@ pub fn example(name: &str) -> PathBuf {
         })
         .find_map(|message| message["filenames"][0].as_str().map(PathBuf::from))
         .unwrap_or_else(|| panic!("no binary for example {name}"))
+}
+
+/// Runs an example with a spans file; returns (stdout, stderr trace lines, spans).
+pub fn run_with_spans(name: &str) -> (String, Vec<String>, Vec<serde_json::Value>) {
+    let spans_path = std::env::temp_dir().join(format!("{name}-{}.jsonl", std::process::id()));
+    let output = Command::new(example(name))
+        .arg(&spans_path)
+        .env_remove("FUNCTRACE")
+        .env_remove("FUNCTRACE_OUT")
+        .output()
+        .unwrap_or_else(|e| panic!("run {name}: {e}"));
+    assert!(output.status.success(), "{output:?}");
+    let spans = std::fs::read_to_string(&spans_path)
+        .expect("spans file")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON span"))
+        .collect();
+    std::fs::remove_file(&spans_path).unwrap();
+    let lines = String::from_utf8(output.stderr)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("t["))
+        .map(str::to_owned)
+        .collect();
+    (String::from_utf8(output.stdout).unwrap(), lines, spans)
+}
+
+/// Asserts that `spans` are one trace whose every parent is among them, with one root named
+/// `root`; returns the trace id.
+pub fn assert_one_connected_trace(spans: &[serde_json::Value], root: &str) -> String {
+    use std::collections::HashSet;
+    let text = |span: &serde_json::Value, key: &str| span[key].as_str().map(str::to_owned);
+    let traces: HashSet<_> = spans.iter().map(|s| text(s, "traceId").unwrap()).collect();
+    assert_eq!(traces.len(), 1, "{spans:#?}");
+    let ids: HashSet<_> = spans.iter().map(|s| text(s, "id").unwrap()).collect();
+    let roots: Vec<_> = spans
+        .iter()
+        .filter(|s| s.get("parentId").is_none())
+        .collect();
+    assert_eq!(roots.len(), 1, "{spans:#?}");
+    assert_eq!(text(roots[0], "name").as_deref(), Some(root));
+    for span in spans {
+        if let Some(parent) = text(span, "parentId") {
+            assert!(ids.contains(&parent), "orphan: {span}");
+        }
+    }
+    traces.into_iter().next().unwrap()
 }
