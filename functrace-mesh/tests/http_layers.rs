@@ -78,21 +78,39 @@ async fn front_server(tracing: &Tracing, back: SocketAddr) -> SocketAddr {
     serve(ServiceBuilder::new().layer(tracing.server()).service(front)).await
 }
 
-fn spans_file(name: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!(
-        "functrace-http-{name}-{}.jsonl",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&path);
-    path
+/// Spans reported by service `front` to a JSON-lines file of this test's own.
+struct Recorded {
+    path: PathBuf,
+    reporter: Reporter,
 }
 
-fn read_spans(path: &PathBuf) -> Vec<Span> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("a span per line"))
-        .collect()
+impl Recorded {
+    fn new(test: &str) -> Recorded {
+        let path = std::env::temp_dir().join(format!(
+            "functrace-http-{test}-{}.jsonl",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let reporter = Reporter::builder("front")
+            .json_lines(&path)
+            .build()
+            .unwrap();
+        Recorded { path, reporter }
+    }
+
+    fn tracing(&self) -> Tracing {
+        Tracing::new("front").reporter(self.reporter.clone())
+    }
+
+    /// Everything reported so far (flushed first); removes the file.
+    fn spans(self) -> Vec<Span> {
+        self.reporter.flush();
+        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        let _ = std::fs::remove_file(&self.path);
+        text.lines()
+            .map(|line| serde_json::from_str(line).expect("a span per line"))
+            .collect()
+    }
 }
 
 /// Sends one GET with `headers` to `addr`; returns status and body.
@@ -121,12 +139,8 @@ const CALLER_SPAN: &str = "a2fb4a1d1a96d312";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn context_crosses_two_hops_with_server_and_client_spans() {
-    let path = spans_file("hops");
-    let reporter = Reporter::builder("front")
-        .json_lines(&path)
-        .build()
-        .unwrap();
-    let tracing = Tracing::new("front").reporter(reporter.clone());
+    let recorded = Recorded::new("hops");
+    let tracing = recorded.tracing();
     let back = echo_server(&tracing).await;
     let front = front_server(&tracing, back).await;
 
@@ -149,8 +163,7 @@ async fn context_crosses_two_hops_with_server_and_client_spans() {
     let sent_span = header(&echo, "x-b3-spanid").unwrap().to_owned();
     assert_ne!(sent_span, CALLER_SPAN);
 
-    reporter.flush();
-    let spans = read_spans(&path);
+    let spans = recorded.spans();
     let kinds: Vec<(Option<Kind>, String, Option<bool>)> = spans
         .iter()
         .map(|s| (s.kind, s.id.to_string(), s.shared))
@@ -186,17 +199,12 @@ async fn context_crosses_two_hops_with_server_and_client_spans() {
         client.remote_endpoint.as_ref().and_then(|e| e.port),
         Some(back.port())
     );
-    std::fs::remove_file(&path).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_b3_is_ignored_whole_and_the_request_served() {
-    let path = spans_file("malformed");
-    let reporter = Reporter::builder("front")
-        .json_lines(&path)
-        .build()
-        .unwrap();
-    let tracing = Tracing::new("front").reporter(reporter.clone());
+    let recorded = Recorded::new("malformed");
+    let tracing = recorded.tracing();
     let back = echo_server(&tracing).await;
     for bad in [
         &[("b3", "463ac35c9f6413ad-zz")][..],
@@ -217,23 +225,17 @@ async fn malformed_b3_is_ignored_whole_and_the_request_served() {
             "{echo}"
         );
     }
-    reporter.flush();
-    let spans = read_spans(&path);
+    let spans = recorded.spans();
     assert_eq!(spans.len(), 3);
     assert!(spans
         .iter()
         .all(|s| s.parent_id.is_none() && s.shared.is_none()));
-    std::fs::remove_file(&path).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_denied_trace_is_propagated_and_not_recorded() {
-    let path = spans_file("denied");
-    let reporter = Reporter::builder("front")
-        .json_lines(&path)
-        .build()
-        .unwrap();
-    let tracing = Tracing::new("front").reporter(reporter.clone());
+    let recorded = Recorded::new("denied");
+    let tracing = recorded.tracing();
     let back = echo_server(&tracing).await;
     let front = front_server(&tracing, back).await;
     let (status, echo) = get(front, &[("b3", "0")]).await;
@@ -245,25 +247,17 @@ async fn a_denied_trace_is_propagated_and_not_recorded() {
         Some("1"),
         "sample rate 1.0 by default"
     );
-    reporter.flush();
     assert_eq!(
-        read_spans(&path).len(),
+        recorded.spans().len(),
         3,
         "only the sampled request's spans"
     );
-    std::fs::remove_file(&path).unwrap();
 }
 
 #[tokio::test]
 async fn sample_rate_zero_records_nothing_new() {
-    let path = spans_file("rate0");
-    let reporter = Reporter::builder("front")
-        .json_lines(&path)
-        .build()
-        .unwrap();
-    let tracing = Tracing::new("front")
-        .reporter(reporter.clone())
-        .sample_rate(0.0);
+    let recorded = Recorded::new("rate0");
+    let tracing = recorded.tracing().sample_rate(0.0);
     let back = echo_server(&tracing).await;
     let (_, echo) = get(back, &[]).await;
     assert_eq!(header(&echo, "x-b3-sampled"), Some("0"));
@@ -272,7 +266,5 @@ async fn sample_rate_zero_records_nothing_new() {
     assert_eq!(header(&echo, "x-b3-sampled"), Some("1"));
     assert_eq!(header(&echo, "x-b3-traceid"), Some(TRACE));
     assert_eq!(header(&echo, "b3"), None);
-    reporter.flush();
-    assert_eq!(read_spans(&path).len(), 1);
-    std::fs::remove_file(&path).unwrap();
+    assert_eq!(recorded.spans().len(), 1);
 }
