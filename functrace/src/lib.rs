@@ -76,6 +76,17 @@
 //!   when a multi-thread runtime moves the task to another worker, and `join!(a(), b())` in a
 //!   traced async fn prints both one level deeper under the caller's id.
 //!
+//! # Inside a distributed trace
+//!
+//! Under a [`TraceContext`] (set by `functrace-mesh`'s server layer, or by [`with_context`] /
+//! [`in_context`]), each traced call is a child span: its lines carry the trace id after the task
+//! id (`t[01] 463ac35c9f6413ad48485a3953bb6124:    ->orders::create`), [`current_context`]
+//! returns its context, and, when the trace is sampled and a [`SpanReporter`] is installed, it
+//! is reported as a [`FinishedSpan`] when it ends. A traced async fn opens its span at its first
+//! poll: to keep a spawned task in the spawner's trace, spawn
+//! [`in_current_context`]`(traced())`. With the `tracing` feature, each traced call also opens
+//! a `tracing` span (INFO, named by the fn path).
+//!
 //! # Choosing the output at run time
 //!
 //! | variable        | values                                    | default  |
