@@ -25,12 +25,18 @@ use tower::{ServiceBuilder, ServiceExt};
 
 type HttpClient = TracedClient<Client<HttpConnector, Full<Bytes>>>;
 
-/// A GET to `url` through the traced client; the answer's text.
-async fn call(client: &HttpClient, url: String) -> String {
+/// A GET to `url` through `client`; the answer's text.
+async fn call<C, B>(client: C, url: String) -> String
+where
+    C: tower::Service<http::Request<Full<Bytes>>, Response = http::Response<B>>,
+    C::Error: std::fmt::Debug,
+    B: hyper::body::Body,
+    B::Error: std::fmt::Debug,
+{
     let request = http::Request::get(url)
         .body(Full::default())
         .expect("request");
-    let response = client.clone().oneshot(request).await.expect("downstream");
+    let response = client.oneshot(request).await.expect("downstream");
     let body = response
         .into_body()
         .collect()
@@ -48,12 +54,12 @@ async fn checkout(orders: HttpClient, at: SocketAddr) -> String {
 
 #[trace]
 async fn place_order(orders: &HttpClient, at: SocketAddr) -> String {
-    call(orders, format!("http://{at}/orders")).await
+    call(orders.clone(), format!("http://{at}/orders")).await
 }
 
 #[trace]
 async fn create_order(stock: HttpClient, at: SocketAddr) -> String {
-    let reserved = call(&stock, format!("http://{at}/stock")).await;
+    let reserved = call(stock, format!("http://{at}/stock")).await;
     format!("order 17 ({reserved})")
 }
 
@@ -131,17 +137,10 @@ async fn main() {
     let frontend = serve(&tracing("frontend"), frontend_router).await;
 
     let plain = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let request = http::Request::get(format!("http://{frontend}/checkout"))
-        .body(Full::default())
-        .expect("request");
-    let response = plain.request(request).await.expect("frontend");
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    println!("{}", String::from_utf8_lossy(&body));
+    println!(
+        "{}",
+        call(plain, format!("http://{frontend}/checkout")).await
+    );
 
     reporter.flush();
     println!("spans: {}", spans.display());

@@ -1,9 +1,6 @@
 //! `grpc_chain`: one call through two gRPC services over HTTP/2 on loopback, one connected
 //! trace with `grpc.status_code` on its SERVER and CLIENT spans.
 
-#[path = "../../functrace/tests/support/mod.rs"]
-mod support;
-
 mod common;
 
 #[test]
@@ -21,18 +18,6 @@ fn one_grpc_call_is_one_connected_trace() {
     for span in &rpc {
         assert_eq!(span["tags"]["grpc.status_code"], "0", "{span}");
     }
-    let local_spans = spans.len() - rpc.len();
-    if cfg!(feature = "trace") {
-        // lookup, count, shelf_count.
-        assert_eq!((lines.len(), local_spans), (6, 3));
-        for line in &lines {
-            assert_eq!(
-                support::parse(line).trace.as_deref(),
-                Some(&*trace_id),
-                "{line}"
-            );
-        }
-    } else {
-        assert_eq!((lines.len(), local_spans), (0, 0));
-    }
+    // lookup, count, shelf_count.
+    common::assert_traced_calls(&lines, &spans, 3, &trace_id);
 }

@@ -1,9 +1,6 @@
 //! `http_chain`: one request through three services over loopback. Its trace lines share one
 //! trace id, and its spans form one connected tree.
 
-#[path = "../../functrace/tests/support/mod.rs"]
-mod support;
-
 mod common;
 
 use std::collections::HashSet;
@@ -34,18 +31,6 @@ fn one_request_is_one_connected_trace() {
         ["frontend", "orders", "stock"].map(String::from).into()
     );
 
-    let local_spans = spans.iter().filter(|s| s.get("kind").is_none()).count();
-    if cfg!(feature = "trace") {
-        // checkout, place_order, create_order, reserve, count_shelf: a line pair and a span each.
-        assert_eq!((lines.len(), local_spans), (10, 5));
-        for line in &lines {
-            assert_eq!(
-                support::parse(line).trace.as_deref(),
-                Some(&*trace_id),
-                "{line}"
-            );
-        }
-    } else {
-        assert_eq!((lines.len(), local_spans), (0, 0));
-    }
+    // checkout, place_order, create_order, reserve, count_shelf.
+    common::assert_traced_calls(&lines, &spans, 5, &trace_id);
 }

@@ -21,7 +21,11 @@ pub fn example(name: &str) -> PathBuf {
         cargo.args(["--features", "trace"]);
     }
     let output = cargo.output().expect("cargo build");
-    assert!(output.status.success(), "building {name}: {output:?}");
+    assert!(
+        output.status.success(),
+        "building {name}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout)
         .expect("utf-8")
         .lines()
@@ -78,4 +82,26 @@ pub fn assert_one_connected_trace(spans: &[serde_json::Value], root: &str) -> St
         }
     }
     traces.into_iter().next().unwrap()
+}
+
+/// Asserts the traced calls of a cross-service example: with the `trace` feature, `calls`
+/// local spans and two lines per call, every line carrying `trace_id`; without it, none.
+pub fn assert_traced_calls(
+    lines: &[String],
+    spans: &[serde_json::Value],
+    calls: usize,
+    trace_id: &str,
+) {
+    let local_spans = spans.iter().filter(|s| s.get("kind").is_none()).count();
+    if cfg!(feature = "trace") {
+        assert_eq!((lines.len(), local_spans), (2 * calls, calls), "{lines:#?}");
+        for line in lines {
+            assert!(
+                line.starts_with("t[") && line.contains(&format!(" {trace_id}:")),
+                "{line}"
+            );
+        }
+    } else {
+        assert_eq!((lines.len(), local_spans), (0, 0));
+    }
 }
