@@ -14,7 +14,7 @@ mod b3_support;
 
 use std::num::NonZeroU64;
 
-use b3_support::{pad, trace_u128, vectors, OtelSeen, Vector};
+use b3_support::{pad, trace_u128, vectors, OtelSeen, Vector, FORMATS, SAMPLINGS};
 use functrace::{Sampling, SpanId, TraceContext, TraceId};
 use functrace_mesh::b3::{self, Extracted, Format};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -156,14 +156,6 @@ fn its_encoding_changes_what_it_accepts() {
     // Configured for multiple headers only, it rejects b3 `d`.
     assert!(!their_extract(Format::Multi, &single_debug).is_valid());
 }
-
-const SAMPLINGS: [Sampling; 4] = [
-    Sampling::Defer,
-    Sampling::Deny,
-    Sampling::Accept,
-    Sampling::Debug,
-];
-const FORMATS: [Format; 3] = [Format::Multi, Format::Single, Format::Both];
 
 /// A number in 0..n, from the crate's id generator.
 fn pick(n: u64) -> u64 {

@@ -5,18 +5,10 @@ mod b3_support;
 
 use std::num::NonZeroU64;
 
-use b3_support::{context_expect, seen, vectors, P, S, T, T64};
+use b3_support::{context_expect, seen, vectors, FORMATS, P, S, SAMPLINGS, T, T64};
 use functrace::{Sampling, SpanId, TraceContext, TraceId};
 use functrace_mesh::b3::{self, Extracted, Format};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-
-const SAMPLINGS: [Sampling; 4] = [
-    Sampling::Defer,
-    Sampling::Deny,
-    Sampling::Accept,
-    Sampling::Debug,
-];
-const FORMATS: [Format; 3] = [Format::Multi, Format::Single, Format::Both];
 
 /// Header names and values.
 type Pairs = &'static [(&'static str, &'static str)];

@@ -17,10 +17,10 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct Span {
     /// Shared by every span of the trace.
-    #[serde(with = "hex_trace_id")]
+    #[serde(with = "hex_id")]
     pub trace_id: TraceId,
     /// This span.
-    #[serde(with = "hex_span_id")]
+    #[serde(with = "hex_id")]
     pub id: SpanId,
     /// The span this one was started from; `None` (absent in JSON) on a root span.
     #[serde(
@@ -302,35 +302,44 @@ fn saturating_micros(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
-fn invalid<E: serde::de::Error>(what: &str, hex: &str) -> E {
-    E::custom(format_args!(
-        "invalid {what} {hex:?}: expected lowercase hex, not all zero"
-    ))
+/// A B3 id as lowercase hex: what is written, and what must be read back.
+trait HexId: Sized + std::fmt::Display {
+    const WHAT: &'static str;
+    fn from_hex(hex: &str) -> Option<Self>;
 }
 
-mod hex_trace_id {
-    use super::*;
-
-    pub fn serialize<S: serde::Serializer>(id: &TraceId, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(id)
-    }
-
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<TraceId, D::Error> {
-        let hex = String::deserialize(d)?;
-        TraceId::from_hex(&hex).ok_or_else(|| invalid("trace id", &hex))
+impl HexId for TraceId {
+    const WHAT: &'static str = "trace id";
+    fn from_hex(hex: &str) -> Option<Self> {
+        TraceId::from_hex(hex)
     }
 }
 
-mod hex_span_id {
+impl HexId for SpanId {
+    const WHAT: &'static str = "span id";
+    fn from_hex(hex: &str) -> Option<Self> {
+        SpanId::from_hex(hex)
+    }
+}
+
+fn parse_hex<T: HexId, E: serde::de::Error>(hex: &str) -> Result<T, E> {
+    T::from_hex(hex).ok_or_else(|| {
+        E::custom(format_args!(
+            "invalid {} {hex:?}: expected lowercase hex, not all zero",
+            T::WHAT
+        ))
+    })
+}
+
+mod hex_id {
     use super::*;
 
-    pub fn serialize<S: serde::Serializer>(id: &SpanId, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<T: HexId, S: serde::Serializer>(id: &T, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(id)
     }
 
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SpanId, D::Error> {
-        let hex = String::deserialize(d)?;
-        SpanId::from_hex(&hex).ok_or_else(|| invalid("span id", &hex))
+    pub fn deserialize<'de, T: HexId, D: serde::Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+        parse_hex(&String::deserialize(d)?)
     }
 }
 
@@ -346,7 +355,6 @@ mod hex_parent_id {
 
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SpanId>, D::Error> {
         let hex = Option::<String>::deserialize(d)?;
-        hex.map(|hex| SpanId::from_hex(&hex).ok_or_else(|| invalid("parent id", &hex)))
-            .transpose()
+        hex.map(|hex| parse_hex(&hex)).transpose()
     }
 }

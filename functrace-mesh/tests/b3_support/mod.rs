@@ -8,7 +8,7 @@
 #![allow(dead_code)] // each test crate uses part of this module
 
 use functrace::{Sampling, TraceContext, TraceId};
-use functrace_mesh::b3::Extracted;
+use functrace_mesh::b3::{Extracted, Format};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 /// A 128-bit trace id (the spec's example).
@@ -838,3 +838,14 @@ pub fn vectors() -> Vec<Vector> {
     ));
     v
 }
+
+/// Every sampling state.
+pub const SAMPLINGS: [Sampling; 4] = [
+    Sampling::Defer,
+    Sampling::Deny,
+    Sampling::Accept,
+    Sampling::Debug,
+];
+
+/// Every way to inject.
+pub const FORMATS: [Format; 3] = [Format::Multi, Format::Single, Format::Both];

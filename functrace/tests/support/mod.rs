@@ -1,7 +1,7 @@
 //! Reading trace lines back in tests: parse, mask elapsed times, split by task, check nesting.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::sync::{Mutex, PoisonError};
 
 /// One parsed line: `t[NN]:` (or `t[NN] TRACEID:`) + 4 spaces per depth + `->name[(args)]`, or
@@ -184,11 +184,11 @@ pub fn canonical(lines: &[String]) -> String {
 
 /// Distinct task ids of the lines, numerically sorted.
 pub fn task_ids(lines: &[String]) -> Vec<u32> {
-    let ids: BTreeMap<u32, ()> = lines
+    let ids: BTreeSet<u32> = lines
         .iter()
-        .map(|l| (parse(l).task.parse().expect("numeric id"), ()))
+        .map(|l| parse(l).task.parse().expect("numeric id"))
         .collect();
-    ids.into_keys().collect()
+    ids.into_iter().collect()
 }
 
 static SERIAL: Mutex<()> = Mutex::new(());
