@@ -135,8 +135,9 @@
 //! a time. It reads `b3` by name, and the `x-b3-*` headers in one pass over up to 32 header
 //! values (`http` hashes a name byte by byte, so five look-ups cost more than the pass), by
 //! name beyond that. Injection allocates one `HeaderValue` per id (as `http` owns header
-//! bytes), written from a stack buffer, and looks for stale B3 headers in one pass over the
-//! names.
+//! bytes; a shared chunk cut into values costs more in atomic reference counts than the
+//! allocations it saves), and makes one pass over the headers, overwriting the values of the B3
+//! names already there in place, as a proxy forwarding B3 finds them.
 
 use std::fmt;
 
@@ -276,48 +277,108 @@ fn from_multi(found: &Found<'_>) -> Result<Extracted, Rejected> {
 /// Writes `context` into `headers` in `format`, replacing (never appending to) any B3 headers
 /// already there, in either encoding. Allocates only the id values.
 pub fn inject(context: &TraceContext, format: Format, headers: &mut HeaderMap) {
-    let present = Present::find(headers);
-    present.remove(headers, UNKNOWN_BIT);
+    let mut wanted = Wanted::default();
     if format.multi() {
         let mut hex = [0u8; 32];
-        headers.insert(TRACE_ID, value(write_trace_id(&mut hex, context.trace_id)));
-        headers.insert(SPAN_ID, value(write_id(&mut hex, context.span_id.get())));
-        match context.parent_id {
-            Some(parent) => {
-                headers.insert(PARENT_SPAN_ID, value(write_id(&mut hex, parent.get())));
-            }
-            None => present.remove(headers, PARENT_SPAN_BIT),
+        let len = put_trace_id(&mut hex, context.trace_id);
+        wanted.set(TRACE_ID_BIT, value(&hex[..len]));
+        put_hex(&mut hex, context.span_id.get());
+        wanted.set(SPAN_ID_BIT, value(&hex[..16]));
+        if let Some(parent) = context.parent_id {
+            put_hex(&mut hex, parent.get());
+            wanted.set(PARENT_SPAN_BIT, value(&hex[..16]));
         }
-        write_multi_sampling(context.sampling, present, headers);
-    } else {
-        present.remove(headers, MULTI_BITS);
+        wanted.set_multi_sampling(context.sampling);
     }
     if format.single() {
         let mut buffer = [0u8; SINGLE_MAX];
-        headers.insert(B3, value(write_single(&mut buffer, context)));
-    } else {
-        present.remove(headers, B3_BIT);
+        wanted.set(B3_BIT, value(write_single(&mut buffer, context)));
     }
+    wanted.replace(headers);
 }
 
 /// Writes a sampling decision without ids (such as `b3: 0`), replacing any B3 headers already
 /// there. [`Sampling::Defer`] writes nothing: it only removes them.
 pub fn inject_sampling(sampling: Sampling, format: Format, headers: &mut HeaderMap) {
-    let present = Present::find(headers);
-    present.remove(
-        headers,
-        UNKNOWN_BIT | TRACE_ID_BIT | SPAN_ID_BIT | PARENT_SPAN_BIT,
-    );
+    let mut wanted = Wanted::default();
     if format.multi() {
-        write_multi_sampling(sampling, present, headers);
-    } else {
-        present.remove(headers, SAMPLED_BIT | FLAGS_BIT);
+        wanted.set_multi_sampling(sampling);
     }
-    match sampling_char(sampling) {
-        Some(state) if format.single() => {
-            headers.insert(B3, HeaderValue::from_static(state));
+    if let Some(state) = sampling_char(sampling).filter(|_| format.single()) {
+        wanted.set(B3_BIT, HeaderValue::from_static(state));
+    }
+    wanted.replace(headers);
+}
+
+/// The B3 headers a request should carry, by bit position; every other B3 name goes.
+#[derive(Default)]
+struct Wanted([Option<HeaderValue>; 6]);
+
+impl Wanted {
+    fn set(&mut self, bit: u8, value: HeaderValue) {
+        self.0[bit.trailing_zeros() as usize] = Some(value);
+    }
+
+    fn set_multi_sampling(&mut self, sampling: Sampling) {
+        match sampling {
+            Sampling::Defer => {}
+            Sampling::Deny => self.set(SAMPLED_BIT, HeaderValue::from_static("0")),
+            Sampling::Accept => self.set(SAMPLED_BIT, HeaderValue::from_static("1")),
+            // Debug implies accept: no x-b3-sampled beside it (spec).
+            Sampling::Debug => self.set(FLAGS_BIT, HeaderValue::from_static("1")),
         }
-        _ => present.remove(headers, B3_BIT),
+    }
+
+    /// Makes `headers` hold exactly the wanted B3 headers. Names already there get their value
+    /// overwritten in place, in one pass, as a proxy forwarding B3 finds them: hashing a
+    /// custom header name costs more than comparing every name once.
+    fn replace(&mut self, headers: &mut HeaderMap) {
+        let mut written = 0u8;
+        // Names to remove: unwanted, undefined `x-b3-*`, or repeated after the written value.
+        let mut stale = 0u8;
+        for (name, value) in headers.iter_mut() {
+            let bit = bit_of(name);
+            if bit == 0 {
+                continue;
+            }
+            if bit == UNKNOWN_BIT || written & bit != 0 {
+                stale |= bit;
+                continue;
+            }
+            match self.0[bit.trailing_zeros() as usize].take() {
+                Some(wanted) => {
+                    *value = wanted;
+                    written |= bit;
+                }
+                None => stale |= bit,
+            }
+        }
+        if stale != 0 {
+            remove_stale(headers, stale, written);
+        }
+        for (name, value) in NAMES.iter().zip(&mut self.0) {
+            if let Some(value) = value.take() {
+                headers.insert(name, value);
+            }
+        }
+    }
+}
+
+/// Removes the names of `stale` bits; a name also in `written` keeps its first value only.
+/// Rare (a format change or a repeated header), so allocating is fine.
+fn remove_stale(headers: &mut HeaderMap, stale: u8, written: u8) {
+    let names: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| bit_of(name) & stale != 0)
+        .cloned()
+        .collect();
+    for name in names {
+        if written & bit_of(&name) != 0 {
+            let first = headers.get(&name).cloned();
+            headers.insert(name, first.expect("a written name has a value"));
+        } else {
+            headers.remove(name);
+        }
     }
 }
 
@@ -376,49 +437,8 @@ const SAMPLED_BIT: u8 = 1 << 4;
 const FLAGS_BIT: u8 = 1 << 5;
 /// Names starting with `x-b3-` that B3 does not define.
 const UNKNOWN_BIT: u8 = 1 << 6;
-const MULTI_BITS: u8 = TRACE_ID_BIT | SPAN_ID_BIT | PARENT_SPAN_BIT | SAMPLED_BIT | FLAGS_BIT;
-
-/// Which B3 names a header map holds, found in one pass, so that inject removes only those.
-#[derive(Clone, Copy)]
-struct Present(u8);
-
-impl Present {
-    fn find(headers: &HeaderMap) -> Present {
-        Present(headers.keys().fold(0, |bits, name| bits | bit_of(name)))
-    }
-
-    /// Removes the headers of those of `bits` that are present; for `UNKNOWN_BIT`, every
-    /// `x-b3-*` name that B3 does not define.
-    fn remove(self, headers: &mut HeaderMap, bits: u8) {
-        let bits = self.0 & bits;
-        if bits == 0 {
-            return;
-        }
-        for (bit, name) in [
-            (B3_BIT, &B3),
-            (TRACE_ID_BIT, &TRACE_ID),
-            (SPAN_ID_BIT, &SPAN_ID),
-            (PARENT_SPAN_BIT, &PARENT_SPAN_ID),
-            (SAMPLED_BIT, &SAMPLED),
-            (FLAGS_BIT, &FLAGS),
-        ] {
-            if bits & bit != 0 {
-                headers.remove(name);
-            }
-        }
-        if bits & UNKNOWN_BIT != 0 {
-            // Rare, so allocating is fine; a map cannot change while it is iterated.
-            let unknown: Vec<HeaderName> = headers
-                .keys()
-                .filter(|name| bit_of(name) == UNKNOWN_BIT)
-                .cloned()
-                .collect();
-            for name in unknown {
-                headers.remove(name);
-            }
-        }
-    }
-}
+/// The defined names, by bit position.
+static NAMES: [HeaderName; 6] = [B3, TRACE_ID, SPAN_ID, PARENT_SPAN_ID, SAMPLED, FLAGS];
 
 fn bit_of(name: &HeaderName) -> u8 {
     let name = name.as_str();
@@ -598,16 +618,6 @@ fn put_trace_id(buffer: &mut [u8], trace_id: TraceId) -> usize {
     }
 }
 
-fn write_id(buffer: &mut [u8; 32], id: u64) -> &[u8] {
-    put_hex(buffer, id);
-    &buffer[..16]
-}
-
-fn write_trace_id(buffer: &mut [u8; 32], trace_id: TraceId) -> &[u8] {
-    let len = put_trace_id(buffer, trace_id);
-    &buffer[..len]
-}
-
 fn write_single<'a>(buffer: &'a mut [u8; SINGLE_MAX], context: &TraceContext) -> &'a [u8] {
     let mut len = put_trace_id(buffer, context.trace_id);
     buffer[len] = b'-';
@@ -626,29 +636,11 @@ fn write_single<'a>(buffer: &'a mut [u8; SINGLE_MAX], context: &TraceContext) ->
     &buffer[..len]
 }
 
+const HEX_IS_VALID: &str = "hex and hyphens are a valid header value";
+
 /// Lowercase hex and hyphens are always a valid header value.
 fn value(bytes: &[u8]) -> HeaderValue {
-    HeaderValue::from_bytes(bytes).expect("hex and hyphens are a valid header value")
-}
-
-fn write_multi_sampling(sampling: Sampling, present: Present, headers: &mut HeaderMap) {
-    match sampling {
-        Sampling::Defer => present.remove(headers, SAMPLED_BIT | FLAGS_BIT),
-        Sampling::Deny | Sampling::Accept => {
-            let state = if sampling == Sampling::Accept {
-                "1"
-            } else {
-                "0"
-            };
-            headers.insert(SAMPLED, HeaderValue::from_static(state));
-            present.remove(headers, FLAGS_BIT);
-        }
-        Sampling::Debug => {
-            // Debug implies accept: no x-b3-sampled beside it (spec).
-            headers.insert(FLAGS, HeaderValue::from_static("1"));
-            present.remove(headers, SAMPLED_BIT);
-        }
-    }
+    HeaderValue::from_bytes(bytes).expect(HEX_IS_VALID)
 }
 
 #[cfg(test)]
