@@ -126,7 +126,7 @@ fn carry_request_id(headers: &mut HeaderMap) {
 }
 
 /// A random UUID (version 4), as Envoy generates for `x-request-id`.
-fn new_request_id() -> HeaderValue {
+pub(crate) fn new_request_id() -> HeaderValue {
     let (high, low) = (
         functrace::SpanId::random().get(),
         functrace::SpanId::random().get(),

@@ -4,3 +4,4 @@
 pub mod b3;
 pub mod export;
 pub mod http;
+pub mod sidecar;

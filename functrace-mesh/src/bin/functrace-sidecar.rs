@@ -1,0 +1,82 @@
+//! `functrace-sidecar`: see `functrace_mesh::sidecar` and docs/sidecar.md.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use functrace_mesh::sidecar::{self, cli::Flags, Running};
+use tokio::signal::unix::{signal, SignalKind};
+
+fn main() -> ExitCode {
+    let flags = Flags::parse();
+    let config = match flags.effective_config() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("functrace-sidecar: invalid config: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    if flags.check_config {
+        print!("{}", config.to_toml());
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("functrace-sidecar: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(flags, config))
+}
+
+async fn run(flags: Flags, config: sidecar::Config) -> ExitCode {
+    let (Ok(mut terminate), Ok(mut interrupt), Ok(mut hangup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        eprintln!("functrace-sidecar: cannot install signal handlers");
+        return ExitCode::FAILURE;
+    };
+    let running = match sidecar::start(config).await {
+        Ok(running) => running,
+        Err(err) => {
+            eprintln!("functrace-sidecar: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The bound addresses (port 0 picks one), then `ready`, for whoever started us.
+    let mut stdout = std::io::stdout().lock();
+    for (name, address) in &running.listeners {
+        let _ = writeln!(stdout, "{name} {address}");
+    }
+    let _ = writeln!(stdout, "ready");
+    let _ = stdout.flush();
+    drop(stdout);
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+            _ = hangup.recv() => reload(&flags, &running),
+        }
+    }
+    eprintln!("functrace-sidecar: stopping: draining in-flight requests");
+    running.shutdown().await;
+    eprintln!("functrace-sidecar: stopped");
+    ExitCode::SUCCESS
+}
+
+/// Re-reads the config file, with the same flags on top; a bad one leaves the old in place.
+fn reload(flags: &Flags, running: &Running) {
+    match flags
+        .effective_config()
+        .and_then(|config| running.shared.reload(config))
+    {
+        Ok(()) => eprintln!("functrace-sidecar: config reloaded"),
+        Err(err) => eprintln!("functrace-sidecar: reload rejected, the old config stays: {err}"),
+    }
+}

@@ -1,0 +1,681 @@
+//! The sidecar's configuration: one TOML file (see `docs/sidecar-config.md` for every key),
+//! command-line flags on top of it, and validation that names the key and the problem.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::b3::Format;
+
+/// Everything the sidecar runs by. Every field has a default, so an empty file is valid.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `localEndpoint.serviceName` of the sidecar's spans.
+    pub service: String,
+    /// Where `/metrics`, `/ready` and `/config` are served; none when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin: Option<SocketAddr>,
+    /// Listeners for traffic to the local app.
+    pub inbound: Vec<Inbound>,
+    /// The listener for the app's own calls, and where they may go.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbound: Option<Outbound>,
+    pub tracing: Tracing,
+    pub limits: Limits,
+}
+
+/// One inbound listener.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inbound {
+    pub listen: SocketAddr,
+    /// The local app, `HOST:PORT`.
+    pub app: String,
+    /// Milliseconds to wait for the app's response headers (504 beyond).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// The outbound listener and its routes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outbound {
+    pub listen: SocketAddr,
+    /// Hosts (`HOST` or `HOST:PORT`) the app may call directly, without a route: the egress
+    /// allow-list. Anything neither routed nor allowed gets 502.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Milliseconds to wait for response headers from an allowed host (504 beyond).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default, rename = "route")]
+    pub routes: Vec<Route>,
+}
+
+/// Where calls to one host go.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// The host the app calls (`Host` header or the proxy URI's host), port ignored.
+    pub host: String,
+    pub backends: Vec<Backend>,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Attempts per request when connecting fails (idempotent requests without a body only).
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<Fault>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// One upstream of a route.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backend {
+    /// `HOST:PORT`.
+    pub address: String,
+    /// A label for spans and metrics (`upstream.version`), such as `v2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Share of the route's traffic, relative to the other backends; 0 takes none.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+/// Faults to inject into a share of a route's requests.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort: Option<Abort>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Delay>,
+}
+
+/// Answer `status` at once, without calling the upstream.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Abort {
+    pub percent: f64,
+    pub status: u16,
+}
+
+/// Wait before calling the upstream.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delay {
+    pub percent: f64,
+    pub ms: u64,
+}
+
+/// A token bucket: `per_second` requests on average, bursts of `burst`; 429 beyond.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub per_second: f64,
+    #[serde(default)]
+    pub burst: u32,
+}
+
+/// Span sampling and export.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tracing {
+    /// Share of new traces recorded, 0.0 to 1.0; an incoming decision always wins.
+    pub sample: f64,
+    /// How B3 is written to the app and upstreams: `multi`, `single` or `both`.
+    pub b3_format: B3Format,
+    /// Spans as Zipkin v2 JSON lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spans_file: Option<PathBuf>,
+    /// A Zipkin v2 collector (`http://HOST:PORT/api/v2/spans`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zipkin: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum B3Format {
+    #[default]
+    Multi,
+    Single,
+    Both,
+}
+
+impl From<B3Format> for Format {
+    fn from(format: B3Format) -> Format {
+        match format {
+            B3Format::Multi => Format::Multi,
+            B3Format::Single => Format::Single,
+            B3Format::Both => Format::Both,
+        }
+    }
+}
+
+/// What keeps clients from exhausting the proxy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Open client connections across all listeners; more wait to be accepted.
+    pub max_connections: usize,
+    /// Milliseconds a client has to send a request's headers (HTTP/1.1).
+    pub header_read_timeout_ms: u64,
+    /// Largest request head (HTTP/1.1) or header list (HTTP/2); 431 beyond.
+    pub max_header_bytes: usize,
+    /// Milliseconds in-flight requests get to finish on shutdown.
+    pub drain_timeout_ms: u64,
+}
+
+fn default_timeout_ms() -> u64 {
+    15_000
+}
+
+fn default_attempts() -> u32 {
+    2
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            service: "functrace-sidecar".into(),
+            admin: None,
+            inbound: Vec::new(),
+            outbound: None,
+            tracing: Tracing::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Default for Tracing {
+    fn default() -> Tracing {
+        Tracing {
+            sample: 1.0,
+            b3_format: B3Format::Multi,
+            spans_file: None,
+            zipkin: None,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: 10_000,
+            header_read_timeout_ms: 10_000,
+            max_header_bytes: 64 * 1024,
+            drain_timeout_ms: 5_000,
+        }
+    }
+}
+
+/// A configuration that cannot run: the key and what is wrong with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub key: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+        ConfigError {
+            key: key.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}", self.problem)
+        } else {
+            write!(f, "{}: {}", self.key, self.problem)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads a TOML file. Syntax errors and unknown keys name the key (and the line).
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| ConfigError::new("", format!("{}: {err}", path.display())))?;
+        Config::from_toml(&text).map_err(|mut err| {
+            err.problem = format!("{} (in {})", err.problem, path.display());
+            err
+        })
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|err: toml::de::Error| {
+            let key = err
+                .span()
+                .map(|span| line_key(text, span.start))
+                .unwrap_or_default();
+            ConfigError::new(key, err.message().trim_end().to_owned())
+        })
+    }
+
+    /// The config as TOML, as `--check-config` prints it.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a config always serializes")
+    }
+
+    /// Checks everything serde cannot: ranges, addresses, duplicates.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.service.trim().is_empty() {
+            return Err(ConfigError::new("service", "must not be empty"));
+        }
+        if self.inbound.is_empty() && self.outbound.is_none() {
+            return Err(ConfigError::new(
+                "inbound",
+                "no listener: give at least one inbound or an outbound",
+            ));
+        }
+        for (i, inbound) in self.inbound.iter().enumerate() {
+            let key = format!("inbound[{i}]");
+            check_address(&format!("{key}.app"), &inbound.app)?;
+            check_timeout(&format!("{key}.timeout_ms"), inbound.timeout_ms)?;
+            if let Some(limit) = &inbound.rate_limit {
+                limit.validate(&format!("{key}.rate_limit"))?;
+            }
+        }
+        if let Some(outbound) = &self.outbound {
+            outbound.validate()?;
+        }
+        let listens = self
+            .inbound
+            .iter()
+            .map(|inbound| inbound.listen)
+            .chain(self.outbound.iter().map(|outbound| outbound.listen))
+            .chain(self.admin);
+        let mut seen = BTreeSet::new();
+        for listen in listens {
+            if listen.port() != 0 && !seen.insert(listen) {
+                return Err(ConfigError::new(
+                    "listen",
+                    format!("{listen} is used by two listeners"),
+                ));
+            }
+        }
+        let tracing = &self.tracing;
+        if !(0.0..=1.0).contains(&tracing.sample) {
+            return Err(ConfigError::new(
+                "tracing.sample",
+                format!("{} is not between 0.0 and 1.0", tracing.sample),
+            ));
+        }
+        if let Some(url) = &tracing.zipkin {
+            match url.parse::<http::Uri>() {
+                Ok(uri) if uri.scheme_str() == Some("http") && uri.authority().is_some() => {}
+                _ => {
+                    return Err(ConfigError::new(
+                        "tracing.zipkin",
+                        format!("{url:?} is not an http:// URL"),
+                    ))
+                }
+            }
+        }
+        let limits = &self.limits;
+        if limits.max_connections == 0 {
+            return Err(ConfigError::new(
+                "limits.max_connections",
+                "must be at least 1",
+            ));
+        }
+        if limits.max_header_bytes < 8192 {
+            return Err(ConfigError::new(
+                "limits.max_header_bytes",
+                "must be at least 8192",
+            ));
+        }
+        check_timeout(
+            "limits.header_read_timeout_ms",
+            limits.header_read_timeout_ms,
+        )?;
+        Ok(())
+    }
+}
+
+impl Outbound {
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_timeout("outbound.timeout_ms", self.timeout_ms)?;
+        for (i, host) in self.allow.iter().enumerate() {
+            let key = format!("outbound.allow[{i}]");
+            if host.is_empty() || host.contains(['/', ' ', '@']) {
+                return Err(ConfigError::new(
+                    key,
+                    format!("{host:?} is not HOST or HOST:PORT"),
+                ));
+            }
+            if let Some((_, port)) = host.rsplit_once(':') {
+                if port.parse::<u16>().is_err() {
+                    return Err(ConfigError::new(key, format!("{host:?}: bad port")));
+                }
+            }
+        }
+        let mut hosts = BTreeSet::new();
+        for (i, route) in self.routes.iter().enumerate() {
+            let key = format!("outbound.route[{i}]");
+            if route.host.is_empty() || route.host.contains([':', '/', ' ']) {
+                return Err(ConfigError::new(
+                    format!("{key}.host"),
+                    format!("{:?} is not a host name", route.host),
+                ));
+            }
+            if !hosts.insert(route.host.to_ascii_lowercase()) {
+                return Err(ConfigError::new(
+                    format!("{key}.host"),
+                    format!("{:?} has two routes", route.host),
+                ));
+            }
+            if route.backends.is_empty() {
+                return Err(ConfigError::new(format!("{key}.backends"), "is empty"));
+            }
+            for (j, backend) in route.backends.iter().enumerate() {
+                check_address(&format!("{key}.backends[{j}].address"), &backend.address)?;
+            }
+            if route.backends.iter().all(|backend| backend.weight == 0) {
+                return Err(ConfigError::new(
+                    format!("{key}.backends"),
+                    "every weight is 0: nothing can be routed",
+                ));
+            }
+            check_timeout(&format!("{key}.timeout_ms"), route.timeout_ms)?;
+            if route.attempts == 0 {
+                return Err(ConfigError::new(
+                    format!("{key}.attempts"),
+                    "must be at least 1",
+                ));
+            }
+            if let Some(fault) = &route.fault {
+                if let Some(abort) = &fault.abort {
+                    check_percent(&format!("{key}.fault.abort.percent"), abort.percent)?;
+                    if !(200..=599).contains(&abort.status) {
+                        return Err(ConfigError::new(
+                            format!("{key}.fault.abort.status"),
+                            format!("{} is not an HTTP status (200-599)", abort.status),
+                        ));
+                    }
+                }
+                if let Some(delay) = &fault.delay {
+                    check_percent(&format!("{key}.fault.delay.percent"), delay.percent)?;
+                }
+            }
+            if let Some(limit) = &route.rate_limit {
+                limit.validate(&format!("{key}.rate_limit"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RateLimit {
+    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        if !(self.per_second > 0.0 && self.per_second.is_finite()) {
+            return Err(ConfigError::new(
+                format!("{key}.per_second"),
+                "must be a positive number",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn check_address(key: &str, address: &str) -> Result<(), ConfigError> {
+    let bad = || ConfigError::new(key, format!("{address:?} is not HOST:PORT"));
+    let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
+    if host.is_empty() || host.contains(['/', ' ']) || port.parse::<u16>().is_err() {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+fn check_timeout(key: &str, ms: u64) -> Result<(), ConfigError> {
+    if ms == 0 {
+        return Err(ConfigError::new(key, "must be at least 1 ms"));
+    }
+    Ok(())
+}
+
+fn check_percent(key: &str, percent: f64) -> Result<(), ConfigError> {
+    if !(0.0..=100.0).contains(&percent) {
+        return Err(ConfigError::new(
+            key,
+            format!("{percent} is not between 0 and 100"),
+        ));
+    }
+    Ok(())
+}
+
+/// The `key =` (or `[table]`) on the line where a TOML error starts, with the line number.
+fn line_key(text: &str, offset: usize) -> String {
+    let line_number = text[..offset.min(text.len())].matches('\n').count() + 1;
+    let line = text.lines().nth(line_number - 1).unwrap_or_default().trim();
+    let key = line
+        .split_once('=')
+        .map(|(key, _)| key.trim())
+        .unwrap_or(line);
+    format!("line {line_number}: {key}")
+}
+
+/// Parses `HOST=ADDR[@VERSION][:WEIGHT],...` (the `--route` flag).
+pub fn parse_route_flag(flag: &str) -> Result<Route, ConfigError> {
+    let key = "--route";
+    let (host, backends) = flag
+        .split_once('=')
+        .ok_or_else(|| ConfigError::new(key, format!("{flag:?} is not HOST=ADDR,...")))?;
+    let backends = backends
+        .split(',')
+        .map(|backend| parse_backend(backend).map_err(|problem| ConfigError::new(key, problem)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Route {
+        host: host.to_owned(),
+        backends,
+        timeout_ms: default_timeout_ms(),
+        attempts: default_attempts(),
+        fault: None,
+        rate_limit: None,
+    })
+}
+
+/// `ADDR[@VERSION][:WEIGHT]`, where ADDR is `HOST:PORT`.
+fn parse_backend(text: &str) -> Result<Backend, String> {
+    let weight_of = |weight: &str| {
+        weight
+            .parse::<u32>()
+            .map_err(|_| format!("{text:?}: weight {weight:?} is not a whole number"))
+    };
+    let (address, version, weight) = match text.split_once('@') {
+        Some((address, rest)) => match rest.split_once(':') {
+            Some((version, weight)) => (address, Some(version), weight_of(weight)?),
+            None => (address, Some(rest), default_weight()),
+        },
+        // HOST:PORT:WEIGHT or HOST:PORT.
+        None => match text.splitn(3, ':').collect::<Vec<_>>()[..] {
+            [host, port, weight] => (
+                &text[..host.len() + 1 + port.len()],
+                None,
+                weight_of(weight)?,
+            ),
+            _ => (text, None, default_weight()),
+        },
+    };
+    if version.is_some_and(str::is_empty) {
+        return Err(format!("{text:?}: empty version after @"));
+    }
+    check_address("", address).map_err(|_| format!("{text:?}: {address:?} is not HOST:PORT"))?;
+    Ok(Backend {
+        address: address.to_owned(),
+        version: version.map(str::to_owned),
+        weight,
+    })
+}
+
+/// Parses `LISTEN=APP_ADDR` (the `--inbound` flag).
+pub fn parse_inbound_flag(flag: &str) -> Result<Inbound, ConfigError> {
+    let key = "--inbound";
+    let (listen, app) = flag
+        .split_once('=')
+        .ok_or_else(|| ConfigError::new(key, format!("{flag:?} is not LISTEN=APP_ADDR")))?;
+    let listen = listen
+        .parse()
+        .map_err(|_| ConfigError::new(key, format!("{listen:?} is not IP:PORT")))?;
+    check_address(key, app)?;
+    Ok(Inbound {
+        listen,
+        app: app.to_owned(),
+        timeout_ms: default_timeout_ms(),
+        rate_limit: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_is_the_defaults_and_needs_a_listener() {
+        let config = Config::from_toml("").unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.validate().unwrap_err().key, "inbound");
+    }
+
+    #[test]
+    fn a_full_file_round_trips_through_toml() {
+        let text = r#"
+service = "svcb"
+admin = "127.0.0.1:15000"
+
+[[inbound]]
+listen = "127.0.0.1:15006"
+app = "127.0.0.1:8080"
+rate_limit = { per_second = 100.0, burst = 20 }
+
+[outbound]
+listen = "127.0.0.1:15001"
+allow = ["msgd:9000"]
+
+[[outbound.route]]
+host = "svcb"
+timeout_ms = 2000
+backends = [
+  { address = "127.0.0.1:8081", version = "v1", weight = 50 },
+  { address = "127.0.0.1:8082", version = "v2", weight = 50 },
+]
+fault = { abort = { percent = 10.0, status = 503 }, delay = { percent = 5.0, ms = 100 } }
+
+[tracing]
+sample = 0.5
+b3_format = "both"
+spans_file = "spans.jsonl"
+zipkin = "http://127.0.0.1:9411/api/v2/spans"
+"#;
+        let config = Config::from_toml(text).unwrap();
+        config.validate().unwrap();
+        let route = &config.outbound.as_ref().unwrap().routes[0];
+        assert_eq!(route.backends[1].version.as_deref(), Some("v2"));
+        assert_eq!(route.attempts, 2);
+        assert_eq!(config.tracing.b3_format, B3Format::Both);
+        assert_eq!(Config::from_toml(&config.to_toml()).unwrap(), config);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            ("servce = \"x\"", "line 1: servce"),
+            ("[tracing]\nsample = \"all\"", "line 2: sample"),
+            (
+                "[[inbound]]\nlisten = \"nowhere\"\napp = \"a:1\"",
+                "line 2: listen",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = Config::from_toml(text).unwrap_err();
+            assert_eq!(err.key, key, "{text}: {err}");
+        }
+        let invalid = [
+            ("[tracing]\nsample = 1.5\n[outbound]\nlisten = \"127.0.0.1:1\"", "tracing.sample"),
+            (
+                "[outbound]\nlisten = \"127.0.0.1:1\"\n[[outbound.route]]\nhost = \"a\"\nbackends = []",
+                "outbound.route[0].backends",
+            ),
+            (
+                "[outbound]\nlisten = \"127.0.0.1:1\"\n[[outbound.route]]\nhost = \"a\"\nbackends = [{ address = \"b\" }]",
+                "outbound.route[0].backends[0].address",
+            ),
+            (
+                "[outbound]\nlisten = \"127.0.0.1:1\"\n[[outbound.route]]\nhost = \"a\"\nbackends = [{ address = \"b:1\", weight = 0 }]",
+                "outbound.route[0].backends",
+            ),
+            (
+                "[outbound]\nlisten = \"127.0.0.1:1\"\n[[outbound.route]]\nhost = \"a\"\nbackends = [{ address = \"b:1\" }]\nfault = { abort = { percent = 101.0, status = 500 } }",
+                "outbound.route[0].fault.abort.percent",
+            ),
+            (
+                "[outbound]\nlisten = \"127.0.0.1:1\"\n[[outbound.route]]\nhost = \"a\"\nbackends = [{ address = \"b:1\" }]\n[[outbound.route]]\nhost = \"A\"\nbackends = [{ address = \"b:1\" }]",
+                "outbound.route[1].host",
+            ),
+            (
+                "[outbound]\nlisten = \"127.0.0.1:1\"\nallow = [\"x:http\"]",
+                "outbound.allow[0]",
+            ),
+            (
+                "admin = \"127.0.0.1:5\"\n[outbound]\nlisten = \"127.0.0.1:5\"",
+                "listen",
+            ),
+        ];
+        for (text, key) in invalid {
+            let err = Config::from_toml(text).unwrap().validate().unwrap_err();
+            assert_eq!(err.key, key, "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn route_flags_parse_versions_and_weights() {
+        let route =
+            parse_route_flag("svcb=127.0.0.1:8081@v1:90,127.0.0.1:8082@v2:10,h:3:7,h:4").unwrap();
+        assert_eq!(route.host, "svcb");
+        let got: Vec<_> = route
+            .backends
+            .iter()
+            .map(|b| (b.address.as_str(), b.version.as_deref(), b.weight))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("127.0.0.1:8081", Some("v1"), 90),
+                ("127.0.0.1:8082", Some("v2"), 10),
+                ("h:3", None, 7),
+                ("h:4", None, 1),
+            ]
+        );
+        for bad in ["svcb", "svcb=x", "svcb=h:1@", "svcb=h:1@v1:x", "svcb=h:1:x"] {
+            assert!(parse_route_flag(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn inbound_flags_need_an_ip_listen_and_an_app_address() {
+        let inbound = parse_inbound_flag("127.0.0.1:0=localhost:8080").unwrap();
+        assert_eq!(inbound.app, "localhost:8080");
+        for bad in ["127.0.0.1:0", "localhost:1=a:1", "127.0.0.1:0=app"] {
+            assert!(parse_inbound_flag(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Prometheus metrics in the text exposition format: requests by direction, route, upstream
+//! version and status; their latency; spans exported and dropped; open connections.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::export::Reporter;
+
+/// Upper bounds of the latency histogram, in seconds.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Labels {
+    direction: Direction,
+    route: Arc<str>,
+    version: Arc<str>,
+    code: u16,
+}
+
+#[derive(Default)]
+struct Series {
+    count: u64,
+    sum: Duration,
+    /// Not cumulative: `buckets[i]` counts latencies in (BUCKETS[i-1], BUCKETS[i]].
+    buckets: [u64; BUCKETS.len()],
+}
+
+/// The sidecar's counters.
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<HashMap<Labels, Series>>,
+    open_connections: AtomicU64,
+    connections: AtomicU64,
+}
+
+/// Counts a connection as open until dropped.
+pub struct OpenConnection(Arc<Metrics>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.open_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Metrics {
+    pub fn connection_opened(self: &Arc<Metrics>) -> OpenConnection {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        self.open_connections.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(self.clone())
+    }
+
+    pub fn open_connections(&self) -> u64 {
+        self.open_connections.load(Ordering::Relaxed)
+    }
+
+    /// One finished request. `code` is the status answered to the client.
+    pub fn request(
+        &self,
+        direction: Direction,
+        route: &Arc<str>,
+        version: &Arc<str>,
+        code: u16,
+        latency: Duration,
+    ) {
+        let labels = Labels {
+            direction,
+            route: route.clone(),
+            version: version.clone(),
+            code,
+        };
+        let bucket = BUCKETS
+            .iter()
+            .position(|&bound| latency.as_secs_f64() <= bound)
+            .unwrap_or(BUCKETS.len() - 1);
+        let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        let series = requests.entry(labels).or_default();
+        series.count += 1;
+        series.sum += latency;
+        // Beyond the last bound only `+Inf` (the count) holds it.
+        if latency.as_secs_f64() <= BUCKETS[bucket] {
+            series.buckets[bucket] += 1;
+        }
+    }
+
+    /// The text exposition format (version 0.0.4).
+    pub fn render(&self, reporter: Option<&Reporter>) -> String {
+        let mut out = String::new();
+        let mut requests: Vec<(Labels, Series)> = {
+            let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+            requests
+                .iter()
+                .map(|(labels, series)| {
+                    let copy = Series {
+                        count: series.count,
+                        sum: series.sum,
+                        buckets: series.buckets,
+                    };
+                    (labels.clone(), copy)
+                })
+                .collect()
+        };
+        requests.sort_by(|a, b| a.0.cmp(&b.0));
+
+        out.push_str("# HELP functrace_sidecar_requests_total Requests answered, by direction, route, upstream version and status code.\n");
+        out.push_str("# TYPE functrace_sidecar_requests_total counter\n");
+        for (labels, series) in &requests {
+            let _ = writeln!(
+                out,
+                "functrace_sidecar_requests_total{{{}}} {}",
+                label_text(labels),
+                series.count
+            );
+        }
+        out.push_str("# HELP functrace_sidecar_request_duration_seconds Time from request to response end.\n");
+        out.push_str("# TYPE functrace_sidecar_request_duration_seconds histogram\n");
+        for (labels, series) in &requests {
+            let labels = label_text(labels);
+            let mut cumulative = 0;
+            for (bound, count) in BUCKETS.iter().zip(series.buckets) {
+                cumulative += count;
+                let _ = writeln!(
+                    out,
+                    "functrace_sidecar_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "functrace_sidecar_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                series.count
+            );
+            let _ = writeln!(
+                out,
+                "functrace_sidecar_request_duration_seconds_sum{{{labels}}} {}",
+                series.sum.as_secs_f64()
+            );
+            let _ = writeln!(
+                out,
+                "functrace_sidecar_request_duration_seconds_count{{{labels}}} {}",
+                series.count
+            );
+        }
+        let (exported, dropped) = reporter.map_or((0, 0), |r| (r.exported(), r.dropped()));
+        for (name, help, kind, value) in [
+            (
+                "spans_exported_total",
+                "Spans written or sent.",
+                "counter",
+                exported,
+            ),
+            (
+                "spans_dropped_total",
+                "Spans lost: queue full or export failed.",
+                "counter",
+                dropped,
+            ),
+            (
+                "connections_open",
+                "Client connections open now.",
+                "gauge",
+                self.open_connections(),
+            ),
+            (
+                "connections_total",
+                "Client connections accepted.",
+                "counter",
+                self.connections.load(Ordering::Relaxed),
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP functrace_sidecar_{name} {help}");
+            let _ = writeln!(out, "# TYPE functrace_sidecar_{name} {kind}");
+            let _ = writeln!(out, "functrace_sidecar_{name} {value}");
+        }
+        out
+    }
+}
+
+fn label_text(labels: &Labels) -> String {
+    format!(
+        "direction=\"{}\",route=\"{}\",version=\"{}\",code=\"{}\"",
+        labels.direction.as_str(),
+        escape(&labels.route),
+        escape(&labels.version),
+        labels.code
+    )
+}
+
+/// A label value as the exposition format quotes it.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_render_as_counters_and_cumulative_histograms() {
+        let metrics = Arc::new(Metrics::default());
+        let (route, v1): (Arc<str>, Arc<str>) = ("svcb".into(), "v1".into());
+        metrics.request(
+            Direction::Outbound,
+            &route,
+            &v1,
+            200,
+            Duration::from_micros(700),
+        );
+        metrics.request(
+            Direction::Outbound,
+            &route,
+            &v1,
+            200,
+            Duration::from_millis(20),
+        );
+        metrics.request(
+            Direction::Outbound,
+            &route,
+            &v1,
+            200,
+            Duration::from_secs(11),
+        );
+        let open = metrics.connection_opened();
+        let text = metrics.render(None);
+        let labels = r#"direction="outbound",route="svcb",version="v1",code="200""#;
+        for line in [
+            format!("functrace_sidecar_requests_total{{{labels}}} 3"),
+            format!(
+                "functrace_sidecar_request_duration_seconds_bucket{{{labels},le=\"0.0005\"}} 0"
+            ),
+            format!("functrace_sidecar_request_duration_seconds_bucket{{{labels},le=\"0.001\"}} 1"),
+            format!("functrace_sidecar_request_duration_seconds_bucket{{{labels},le=\"0.025\"}} 2"),
+            format!("functrace_sidecar_request_duration_seconds_bucket{{{labels},le=\"10\"}} 2"),
+            format!("functrace_sidecar_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} 3"),
+            format!("functrace_sidecar_request_duration_seconds_count{{{labels}}} 3"),
+            "functrace_sidecar_connections_open 1".to_owned(),
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line}\nnot in\n{text}");
+        }
+        drop(open);
+        assert_eq!(metrics.open_connections(), 0);
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

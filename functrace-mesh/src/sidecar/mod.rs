@@ -1,0 +1,143 @@
+//! `functrace-sidecar`: a tracing sidecar proxy, beside a service in any language.
+//!
+//! A stack of small parts, inbound and outbound apart: [`config`] (the TOML file and the
+//! flags), [`routes`] (hosts to weighted upstreams, the egress allow-list, rate limits),
+//! `proxy` (one request: policies, span, metrics, forwarding), `serve` (listeners,
+//! connection limits, draining) and `admin` (`/metrics`, `/ready`, `/config`).
+
+pub mod cli;
+pub mod config;
+pub mod metrics;
+pub mod routes;
+
+mod admin;
+mod proxy;
+mod serve;
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use functrace::Sampling;
+
+use crate::b3::Format;
+use crate::export::Reporter;
+pub use config::{Config, ConfigError};
+use metrics::Metrics;
+use proxy::Upstreams;
+pub use proxy::REASON;
+use routes::{Route, Routes};
+pub use serve::{start, Running};
+
+/// What a config reload can change: everything but the listeners, limits and span
+/// destinations, which are fixed at start.
+pub struct Settings {
+    pub config: Config,
+    pub service: Arc<str>,
+    pub routes: Routes,
+    /// The app of each inbound listener, in config order.
+    pub inbound: Vec<Arc<Route>>,
+    pub format: Format,
+}
+
+impl Settings {
+    pub fn new(config: Config) -> Settings {
+        let inbound = config
+            .inbound
+            .iter()
+            .map(|inbound| {
+                Arc::new(Route::direct(
+                    "inbound",
+                    &inbound.app,
+                    Duration::from_millis(inbound.timeout_ms),
+                    2,
+                    inbound.rate_limit.as_ref(),
+                ))
+            })
+            .collect();
+        Settings {
+            service: config.service.as_str().into(),
+            routes: Routes::new(&config),
+            inbound,
+            format: config.tracing.b3_format.into(),
+            config,
+        }
+    }
+
+    /// A sampling decision for a new trace, at the configured rate.
+    pub fn decide(&self) -> Sampling {
+        // The low 53 bits of a random id, as a uniform number in [0, 1).
+        let draw = (functrace::SpanId::random().get() >> 11) as f64 / (1u64 << 53) as f64;
+        if draw < self.config.tracing.sample {
+            Sampling::Accept
+        } else {
+            Sampling::Deny
+        }
+    }
+}
+
+/// State shared by every listener and connection.
+pub struct Shared {
+    settings: RwLock<Arc<Settings>>,
+    pub metrics: Arc<Metrics>,
+    pub reporter: Option<Reporter>,
+    upstreams: Upstreams,
+}
+
+impl Shared {
+    pub fn new(config: Config, reporter: Option<Reporter>) -> Shared {
+        Shared {
+            settings: RwLock::new(Arc::new(Settings::new(config))),
+            metrics: Arc::default(),
+            reporter,
+            upstreams: Upstreams::new(),
+        }
+    }
+
+    /// The settings now; a request keeps the ones it started with.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Swaps in a new config, valid and with the same listeners, limits and span
+    /// destinations; otherwise the old one stays and the error says why.
+    pub fn reload(&self, config: Config) -> Result<(), ConfigError> {
+        config.validate()?;
+        let old = self.settings();
+        let old = &old.config;
+        let fixed = [
+            ("admin", old.admin != config.admin),
+            (
+                "inbound.listen",
+                old.inbound
+                    .iter()
+                    .map(|i| i.listen)
+                    .ne(config.inbound.iter().map(|i| i.listen)),
+            ),
+            (
+                "outbound.listen",
+                old.outbound.as_ref().map(|o| o.listen)
+                    != config.outbound.as_ref().map(|o| o.listen),
+            ),
+            ("limits", old.limits != config.limits),
+            (
+                "tracing.spans_file",
+                old.tracing.spans_file != config.tracing.spans_file,
+            ),
+            (
+                "tracing.zipkin",
+                old.tracing.zipkin != config.tracing.zipkin,
+            ),
+        ];
+        if let Some((key, _)) = fixed.iter().find(|(_, changed)| *changed) {
+            return Err(ConfigError {
+                key: (*key).to_owned(),
+                problem: "cannot change on reload; restart the sidecar".into(),
+            });
+        }
+        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Settings::new(config));
+        Ok(())
+    }
+}

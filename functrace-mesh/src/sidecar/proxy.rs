@@ -1,0 +1,651 @@
+//! The proxying service of one listener: picks the upstream, applies the route's policies,
+//! records the span and the metrics, and forwards the request with B3 for the next hop.
+//!
+//! Inbound (to the local app): joins the caller's B3 context (or starts a trace), records a
+//! SERVER span sharing the caller's span id, and passes the same context on to the app.
+//! Outbound (from the app): records a CLIENT span as a child of the app's B3 context and
+//! passes that child on to the upstream, whose sidecar joins it.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use functrace::{Sampling, TraceContext};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use http_body_util::Full;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use pin_project_lite::pin_project;
+
+use super::metrics::Direction;
+use super::routes::{Route, Target};
+use super::Shared;
+use crate::b3::{self, Extracted};
+use crate::export::{Endpoint, Kind, Span};
+
+/// Why a request was answered by the sidecar itself, for the client and the span.
+pub const REASON: HeaderName = HeaderName::from_static("x-functrace-reason");
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The pooled HTTP/1.1 and HTTP/2 clients to upstreams; a request goes out in the version
+/// it came in, so gRPC stays HTTP/2.
+pub struct Upstreams {
+    http1: Client<HttpConnector, RequestBody>,
+    http2: Client<HttpConnector, RequestBody>,
+}
+
+impl Upstreams {
+    pub fn new() -> Upstreams {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let builder = || Client::builder(TokioExecutor::new());
+        Upstreams {
+            http1: builder()
+                .pool_idle_timeout(Duration::from_secs(90))
+                .build(connector.clone()),
+            http2: builder().http2_only(true).build(connector),
+        }
+    }
+}
+
+/// The service of one accepted connection.
+#[derive(Clone)]
+pub struct Proxy {
+    pub shared: Arc<Shared>,
+    pub direction: Direction,
+    /// Which inbound listener (unused outbound).
+    pub inbound: usize,
+    pub peer: SocketAddr,
+}
+
+impl hyper::service::Service<Request<Incoming>> for Proxy {
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let proxy = self.clone();
+        Box::pin(async move { Ok(proxy.serve(request).await) })
+    }
+}
+
+/// What a request is sent to: the route (for policies and metrics) and one of its upstreams.
+enum Chosen<'a> {
+    Borrowed(&'a Route),
+    Owned(Arc<Route>),
+}
+
+impl std::ops::Deref for Chosen<'_> {
+    type Target = Route;
+    fn deref(&self) -> &Route {
+        match self {
+            Chosen::Borrowed(route) => route,
+            Chosen::Owned(route) => route,
+        }
+    }
+}
+
+impl Proxy {
+    async fn serve(self, mut request: Request<Incoming>) -> Response<ResponseBody> {
+        let settings = self.shared.settings();
+        let started = Instant::now();
+        let (context, joined) = self.context(&settings, request.headers());
+        let request_id = request
+            .headers()
+            .get(&REQUEST_ID)
+            .cloned()
+            .unwrap_or_else(crate::http::new_request_id);
+        request.headers_mut().insert(REQUEST_ID, request_id.clone());
+        let mut record = Record::start(&self, &settings.service, context, joined, &request);
+        record.tag("guid:x-request-id", request_id.to_str().unwrap_or_default());
+
+        let route = match self.direction {
+            Direction::Inbound => Chosen::Owned(settings.inbound[self.inbound].clone()),
+            Direction::Outbound => match authority(&request) {
+                None => return record.local(StatusCode::BAD_REQUEST, "no Host or authority"),
+                Some(authority) => match settings.routes.resolve(&authority) {
+                    Target::Route(route) => Chosen::Borrowed(route),
+                    Target::Allowed(route) => Chosen::Owned(route),
+                    Target::Refused(reason) => {
+                        return record.local(StatusCode::BAD_GATEWAY, &reason)
+                    }
+                },
+            },
+        };
+        record.route = route.name.clone();
+        if let Some(bucket) = &route.rate_limit {
+            if !bucket.try_take() {
+                return record.local(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded");
+            }
+        }
+        if let Some(fault) = &route.fault {
+            if let Some(delay) = &fault.delay {
+                if chance(delay.percent) {
+                    record.tag("fault", "delay");
+                    tokio::time::sleep(Duration::from_millis(delay.ms)).await;
+                }
+            }
+            if let Some(abort) = &fault.abort {
+                if chance(abort.percent) {
+                    let status = StatusCode::from_u16(abort.status).unwrap_or(StatusCode::OK);
+                    return record.local(status, "fault injected: abort");
+                }
+            }
+        }
+
+        // The upstream sees the context: the same one inbound, the CLIENT span's outbound.
+        b3::inject(&context, settings.format, request.headers_mut());
+        let (parts, body) = request.into_parts();
+        let replayable = is_idempotent(&parts.method) && body.is_end_stream();
+        let mut body = Some(body);
+        let timeout = route.timeout;
+        let deadline = started + timeout;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let upstream = route.pick();
+            record.upstream(&upstream.address, &upstream.version);
+            let outgoing = match upstream_request(&parts, &upstream.address, body.take()) {
+                Ok(outgoing) => outgoing.map(|body| body.counting(&record.request_size)),
+                Err(reason) => return record.local(StatusCode::BAD_GATEWAY, &reason),
+            };
+            let client = if parts.version == Version::HTTP_2 {
+                &self.shared.upstreams.http2
+            } else {
+                &self.shared.upstreams.http1
+            };
+            let sent = tokio::time::timeout_at(deadline.into(), client.request(outgoing)).await;
+            let error = match sent {
+                Ok(Ok(response)) => return record.forward(response),
+                Ok(Err(error)) => error,
+                Err(_) => {
+                    let reason = format!("upstream timed out after {} ms", timeout.as_millis());
+                    return record.local(StatusCode::GATEWAY_TIMEOUT, &reason);
+                }
+            };
+            if error.is_connect() {
+                if replayable && attempt < route.attempts {
+                    continue;
+                }
+                let reason = format!("upstream connect error: {}", error_chain(&error));
+                return record.local(StatusCode::SERVICE_UNAVAILABLE, &reason);
+            }
+            let reason = format!("upstream reset: {}", error_chain(&error));
+            return record.local(StatusCode::BAD_GATEWAY, &reason);
+        }
+    }
+
+    /// The context this hop runs under, and whether it joins the caller's span.
+    fn context(&self, settings: &super::Settings, headers: &HeaderMap) -> (TraceContext, bool) {
+        let decided = |sampling| match sampling {
+            Sampling::Defer => settings.decide(),
+            decided => decided,
+        };
+        // Malformed B3 is ignored whole: the request is served under a fresh trace.
+        let extracted = b3::extract(headers).unwrap_or(Extracted::None);
+        match (self.direction, extracted) {
+            (Direction::Inbound, Extracted::Context(context)) => (
+                TraceContext {
+                    sampling: decided(context.sampling),
+                    ..context
+                },
+                true,
+            ),
+            (Direction::Outbound, Extracted::Context(parent)) => {
+                let child = parent.child();
+                (
+                    TraceContext {
+                        sampling: decided(child.sampling),
+                        ..child
+                    },
+                    false,
+                )
+            }
+            (_, Extracted::Sampling(sampling)) => {
+                (TraceContext::new_root(decided(sampling)), false)
+            }
+            (_, Extracted::None) => (TraceContext::new_root(settings.decide()), false),
+        }
+    }
+}
+
+/// `true` with probability `percent` / 100.
+fn chance(percent: f64) -> bool {
+    let draw = (functrace::SpanId::random().get() >> 11) as f64 / (1u64 << 53) as f64;
+    draw * 100.0 < percent
+}
+
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+/// Where an outbound request was meant to go: the absolute-form URI (proxy style), the
+/// HTTP/2 `:authority`, or the `Host` header.
+fn authority<B>(request: &Request<B>) -> Option<String> {
+    if let Some(authority) = request.uri().authority() {
+        return Some(authority.as_str().to_owned());
+    }
+    let host = request.headers().get(header::HOST)?.to_str().ok()?;
+    (!host.is_empty()).then(|| host.to_owned())
+}
+
+/// The request for `address`, without hop-by-hop headers.
+fn upstream_request(
+    parts: &http::request::Parts,
+    address: &str,
+    body: Option<Incoming>,
+) -> Result<Request<RequestBody>, String> {
+    let path = parts.uri.path_and_query().map_or("/", |path| path.as_str());
+    let uri: Uri = format!("http://{address}{path}")
+        .parse()
+        .map_err(|err| format!("bad upstream URI for {address}: {err}"))?;
+    let mut request = Request::new(RequestBody::new(body));
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = uri;
+    let mut headers = parts.headers.clone();
+    remove_hop_by_hop(&mut headers);
+    if parts.version == Version::HTTP_2 {
+        // HTTP/2 names the target in `:authority`, from the URI.
+        headers.remove(header::HOST);
+        *request.version_mut() = Version::HTTP_2;
+    } else if !headers.contains_key(header::HOST) {
+        if let Some(authority) = parts.uri.authority() {
+            let value = HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?;
+            headers.insert(header::HOST, value);
+        }
+    }
+    *request.headers_mut() = headers;
+    Ok(request)
+}
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), including the
+/// names `Connection` lists. `te: trailers` stays: gRPC needs it end to end.
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        HeaderName::from_static("keep-alive"),
+        HeaderName::from_static("proxy-connection"),
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        HeaderName::from_static("http2-settings"),
+    ] {
+        headers.remove(name);
+    }
+    if headers
+        .get(header::TE)
+        .is_some_and(|te| !te.as_bytes().eq_ignore_ascii_case(b"trailers"))
+    {
+        headers.remove(header::TE);
+    }
+}
+
+/// An error and its sources, as one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// A request's span and metrics, recorded once when the exchange ends: when the response
+/// body ends, or when it is dropped (the client went away: `error=cancelled`).
+pub struct Record {
+    shared: Arc<Shared>,
+    direction: Direction,
+    started: Instant,
+    span: Option<Span>,
+    route: Arc<str>,
+    version: Arc<str>,
+    status: u16,
+    error: Option<String>,
+    request_size: Arc<AtomicU64>,
+    response_size: u64,
+    finished: bool,
+}
+
+impl Record {
+    fn start(
+        proxy: &Proxy,
+        service: &str,
+        context: TraceContext,
+        joined: bool,
+        request: &Request<Incoming>,
+    ) -> Record {
+        let sampled = context.sampling.is_sampled() && proxy.shared.reporter.is_some();
+        let span = sampled.then(|| {
+            let kind = match proxy.direction {
+                Direction::Inbound => Kind::Server,
+                Direction::Outbound => Kind::Client,
+            };
+            let path = request.uri().path();
+            let method = request.method().as_str();
+            let mut span = Span::new(
+                &context,
+                format!("{} {path}", method.to_ascii_lowercase()),
+                SystemTime::now(),
+                Duration::ZERO,
+                service,
+            )
+            .with_kind(kind)
+            .with_tag("http.method", method)
+            .with_tag("http.path", path)
+            .with_tag("http.protocol", protocol(request.version()))
+            .with_tag("peer.address", proxy.peer.to_string());
+            span.shared = (kind == Kind::Server && joined).then_some(true);
+            if kind == Kind::Server {
+                span.remote_endpoint = Some(Endpoint::socket(proxy.peer));
+            }
+            span
+        });
+        Record {
+            shared: proxy.shared.clone(),
+            direction: proxy.direction,
+            started: Instant::now(),
+            span,
+            route: "unrouted".into(),
+            version: "".into(),
+            status: 0,
+            error: None,
+            request_size: Arc::default(),
+            response_size: 0,
+            finished: false,
+        }
+    }
+
+    fn tag(&mut self, key: &str, value: &str) {
+        if let Some(span) = &mut self.span {
+            span.tags.insert(key.to_owned(), value.to_owned());
+        }
+    }
+
+    fn upstream(&mut self, address: &str, version: &Arc<str>) {
+        self.version = version.clone();
+        if let Some(span) = &mut self.span {
+            span.tags.insert("upstream.address".into(), address.into());
+            if !version.is_empty() {
+                span.tags
+                    .insert("upstream.version".into(), version.to_string());
+            }
+            if self.direction == Direction::Outbound {
+                let endpoint = match address.parse() {
+                    Ok(addr) => Endpoint::socket(addr),
+                    Err(_) => Endpoint::service(&*self.route),
+                };
+                span.remote_endpoint = Some(endpoint);
+            }
+        }
+    }
+
+    /// Answers the client from the sidecar itself: `status`, with the reason in a header
+    /// and the body, and on an error span.
+    fn local(mut self, status: StatusCode, reason: &str) -> Response<ResponseBody> {
+        self.status = status.as_u16();
+        if !(200..400).contains(&self.status) {
+            self.error = Some(reason.to_owned());
+        }
+        let body = Bytes::from(format!("{reason}\n"));
+        self.response_size = body.len() as u64;
+        let mut response = Response::new(ResponseBody::Local {
+            body: Full::new(body),
+        });
+        *response.status_mut() = status;
+        if let Ok(value) = HeaderValue::from_str(reason) {
+            response.headers_mut().insert(REASON, value);
+        }
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        self.finish();
+        response
+    }
+
+    /// Passes the upstream's response on; the record ends with its body.
+    fn forward(mut self, response: Response<Incoming>) -> Response<ResponseBody> {
+        let (mut parts, body) = response.into_parts();
+        remove_hop_by_hop(&mut parts.headers);
+        // The client's connection has its own version (an HTTP/1.0 upstream must not turn
+        // off the client's keep-alive).
+        parts.version = Version::HTTP_11;
+        self.status = parts.status.as_u16();
+        if !(100..400).contains(&self.status) {
+            self.error = Some(parts.status.as_str().to_owned());
+        }
+        self.grpc(&parts.headers);
+        // An empty body may never be polled: the exchange is over now.
+        let record = if body.is_end_stream() {
+            self.finish();
+            None
+        } else {
+            Some(self)
+        };
+        Response::from_parts(parts, ResponseBody::Upstream { body, record })
+    }
+
+    /// `grpc-status` and `grpc-message` (trailers, or a trailers-only response's headers).
+    /// Only server-fault codes are errors.
+    fn grpc(&mut self, headers: &HeaderMap) {
+        let Some(code) = headers.get("grpc-status").and_then(|v| v.to_str().ok()) else {
+            return;
+        };
+        let code = code.to_owned();
+        if let Some(message) = headers.get("grpc-message").and_then(|v| v.to_str().ok()) {
+            let message = message.to_owned();
+            self.tag("grpc.message", &message);
+        }
+        // Unknown, DeadlineExceeded, ResourceExhausted, Unimplemented, Internal, Unavailable, DataLoss.
+        if matches!(code.as_str(), "2" | "4" | "8" | "12" | "13" | "14" | "15") {
+            self.error = Some(format!("grpc-status {code}"));
+        }
+        self.tag("grpc.status_code", &code);
+    }
+
+    fn finish(&mut self) {
+        self.finished = true;
+        let latency = self.started.elapsed();
+        self.shared.metrics.request(
+            self.direction,
+            &self.route,
+            &self.version,
+            self.status,
+            latency,
+        );
+        let (Some(mut span), Some(reporter)) = (self.span.take(), &self.shared.reporter) else {
+            return;
+        };
+        let status = self.status.to_string();
+        let tags = &mut span.tags;
+        tags.insert("http.status_code".into(), status);
+        tags.insert(
+            "request_size".into(),
+            self.request_size.load(Ordering::Relaxed).to_string(),
+        );
+        tags.insert("response_size".into(), self.response_size.to_string());
+        if let Some(error) = self.error.take() {
+            tags.insert("error".into(), error);
+        }
+        span.duration = crate::export::duration_micros(latency);
+        reporter.report(span);
+    }
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        if !self.finished {
+            // The client went away: before the answer (counted with code 0) or during it.
+            if self.status == 0 {
+                self.error = Some("cancelled: the client went away".into());
+            } else if self.error.is_none() {
+                self.error = Some("cancelled: the client went away mid-response".into());
+            }
+            self.finish();
+        }
+    }
+}
+
+fn protocol(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_10 => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+pin_project! {
+    /// A request body to an upstream: the client's, streamed and counted, or none.
+    pub struct RequestBody {
+        #[pin]
+        inner: Option<Incoming>,
+        counted: Option<Arc<AtomicU64>>,
+    }
+}
+
+impl RequestBody {
+    fn new(inner: Option<Incoming>) -> RequestBody {
+        RequestBody {
+            inner,
+            counted: None,
+        }
+    }
+
+    fn counting(mut self, counter: &Arc<AtomicU64>) -> RequestBody {
+        self.counted = Some(counter.clone());
+        self
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.project();
+        let Some(inner) = this.inner.as_pin_mut() else {
+            return Poll::Ready(None);
+        };
+        let frame = std::task::ready!(inner.poll_frame(cx));
+        if let (Some(Ok(frame)), Some(counted)) = (&frame, this.counted) {
+            if let Some(data) = frame.data_ref() {
+                counted.fetch_add(data.len() as u64, Ordering::Relaxed);
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+    }
+}
+
+pin_project! {
+    /// A response body to the client: the upstream's, streamed, ending the record when it
+    /// ends; or the sidecar's own short answer.
+    #[project = ResponseBodyProjection]
+    pub enum ResponseBody {
+        Upstream {
+            #[pin]
+            body: Incoming,
+            record: Option<Record>,
+        },
+        Local {
+            #[pin]
+            body: Full<Bytes>,
+        },
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.project() {
+            ResponseBodyProjection::Local { body } => body
+                .poll_frame(cx)
+                .map(|frame| frame.map(|frame| frame.map_err(|never| match never {}))),
+            ResponseBodyProjection::Upstream { mut body, record } => {
+                let frame = std::task::ready!(body.as_mut().poll_frame(cx));
+                if let Some(mut ended) = record.take() {
+                    match &frame {
+                        Some(Ok(frame)) => {
+                            if let Some(data) = frame.data_ref() {
+                                ended.response_size += data.len() as u64;
+                            }
+                            if let Some(trailers) = frame.trailers_ref() {
+                                ended.grpc(trailers);
+                            }
+                            // With a known length, hyper stops at the last byte rather than
+                            // polling for the end.
+                            if body.is_end_stream() {
+                                ended.finish();
+                            } else {
+                                *record = Some(ended);
+                            }
+                        }
+                        Some(Err(error)) => {
+                            ended.error = Some(format!("upstream body failed: {error}"));
+                            ended.finish();
+                        }
+                        None => ended.finish(),
+                    }
+                }
+                Poll::Ready(frame)
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ResponseBody::Upstream { body, .. } => body.is_end_stream(),
+            ResponseBody::Local { body } => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ResponseBody::Upstream { body, .. } => body.size_hint(),
+            ResponseBody::Local { body } => body.size_hint(),
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Listeners: accept within the connection limit, serve HTTP/1.1 and HTTP/2 (chosen per
+//! connection by its first bytes), and on shutdown stop accepting and drain.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinHandle;
+
+use super::config::{Config, Limits};
+use super::metrics::Direction;
+use super::proxy::Proxy;
+use super::{admin, Shared};
+use crate::export::{BuildError, Reporter};
+
+/// `/ready` answers 200 while this holds: from start until shutdown begins.
+#[derive(Default)]
+pub struct Readiness {
+    pub ready: AtomicBool,
+}
+
+/// A started sidecar.
+pub struct Running {
+    pub shared: Arc<Shared>,
+    /// What each listener is (`inbound`, `outbound`, `admin`) and where it listens.
+    pub listeners: Vec<(&'static str, SocketAddr)>,
+    readiness: Arc<Readiness>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Binds every listener of `config` (already validated) and starts serving.
+pub async fn start(config: Config) -> io::Result<Running> {
+    let reporter = reporter(&config).map_err(io::Error::other)?;
+    let limits = config.limits.clone();
+    let shared = Arc::new(Shared::new(config.clone(), reporter));
+    let readiness = Arc::new(Readiness::default());
+    let (stop, stopped) = watch::channel(false);
+    let builder = Arc::new(connection_builder(&limits));
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let drain = Duration::from_millis(limits.drain_timeout_ms);
+    let mut listeners = Vec::new();
+    let mut tasks = Vec::new();
+
+    let mut proxies = Vec::new();
+    for (index, inbound) in config.inbound.iter().enumerate() {
+        proxies.push(("inbound", inbound.listen, Direction::Inbound, index));
+    }
+    if let Some(outbound) = &config.outbound {
+        proxies.push(("outbound", outbound.listen, Direction::Outbound, 0));
+    }
+    for (name, listen, direction, index) in proxies {
+        let listener = bind(name, listen).await?;
+        listeners.push((name, listener.local_addr()?));
+        let accept = Accept {
+            listener,
+            shared: shared.clone(),
+            builder: builder.clone(),
+            permits: permits.clone(),
+            stop: stopped.clone(),
+            drain,
+        };
+        tasks.push(tokio::spawn(accept.proxy(direction, index)));
+    }
+    if let Some(listen) = config.admin {
+        let listener = bind("admin", listen).await?;
+        listeners.push(("admin", listener.local_addr()?));
+        let accept = Accept {
+            listener,
+            shared: shared.clone(),
+            builder: builder.clone(),
+            permits: Arc::new(Semaphore::new(64)),
+            stop: stopped.clone(),
+            drain,
+        };
+        tasks.push(tokio::spawn(accept.admin(readiness.clone())));
+    }
+    readiness.ready.store(true, Ordering::Relaxed);
+    Ok(Running {
+        shared,
+        listeners,
+        readiness,
+        stop,
+        tasks,
+    })
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish (for the drain time at most), and
+    /// exports the spans still queued.
+    pub async fn shutdown(self) {
+        self.readiness.ready.store(false, Ordering::Relaxed);
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        if let Some(reporter) = self.shared.reporter.clone() {
+            let flushed = tokio::task::spawn_blocking(move || {
+                let flushed = reporter.flush_timeout(Duration::from_secs(5));
+                reporter.shutdown();
+                flushed
+            });
+            if !matches!(flushed.await, Ok(true)) {
+                eprintln!("functrace-sidecar: spans still queued at exit were lost");
+            }
+        }
+    }
+}
+
+fn reporter(config: &Config) -> Result<Option<Reporter>, BuildError> {
+    let tracing = &config.tracing;
+    if tracing.spans_file.is_none() && tracing.zipkin.is_none() {
+        return Ok(None);
+    }
+    let mut builder = Reporter::builder(config.service.clone());
+    if let Some(path) = &tracing.spans_file {
+        builder = builder.json_lines(path);
+    }
+    if let Some(url) = &tracing.zipkin {
+        builder = builder.collector(url);
+    }
+    builder.build().map(Some)
+}
+
+async fn bind(name: &str, listen: SocketAddr) -> io::Result<TcpListener> {
+    TcpListener::bind(listen)
+        .await
+        .map_err(|err| io::Error::new(err.kind(), format!("{name} listener {listen}: {err}")))
+}
+
+fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms))
+        .max_buf_size(limits.max_header_bytes);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    builder
+}
+
+/// One listener's accept loop.
+struct Accept {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    permits: Arc<Semaphore>,
+    stop: watch::Receiver<bool>,
+    drain: Duration,
+}
+
+impl Accept {
+    async fn proxy(self, direction: Direction, inbound: usize) {
+        let shared = self.shared.clone();
+        self.run(move |peer| Proxy {
+            shared: shared.clone(),
+            direction,
+            inbound,
+            peer,
+        })
+        .await
+    }
+
+    async fn admin(self, readiness: Arc<Readiness>) {
+        let shared = self.shared.clone();
+        self.run(move |_| {
+            let (shared, readiness) = (shared.clone(), readiness.clone());
+            service_fn(move |request| admin::handle(shared.clone(), readiness.clone(), request))
+        })
+        .await
+    }
+
+    /// Accepts until stopped, then drains the open connections.
+    async fn run<S, B>(mut self, service_for: impl Fn(SocketAddr) -> S)
+    where
+        S: hyper::service::Service<
+                http::Request<hyper::body::Incoming>,
+                Response = http::Response<B>,
+                Error = std::convert::Infallible,
+            > + Send
+            + 'static,
+        S::Future: Send + 'static,
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let graceful = GracefulShutdown::new();
+        loop {
+            // Beyond the limit, connections wait in the kernel's backlog.
+            let permit = tokio::select! {
+                permit = self.permits.clone().acquire_owned() => permit.expect("never closed"),
+                _ = self.stop.changed() => break,
+            };
+            let (stream, peer) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        // Out of file descriptors, say: back off rather than spin.
+                        eprintln!("functrace-sidecar: accept: {err}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = self.stop.changed() => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let open = self.shared.metrics.connection_opened();
+            let connection = self
+                .builder
+                .serve_connection(TokioIo::new(stream), service_for(peer))
+                .into_owned();
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                let _ = connection.await;
+                drop((open, permit));
+            });
+        }
+        drop(self.listener);
+        let _ = tokio::time::timeout(self.drain, graceful.shutdown()).await;
+    }
+}
