@@ -348,18 +348,19 @@ impl Record {
             };
             let path = request.uri().path();
             let method = request.method().as_str();
-            let mut span = Span::new(
-                &context,
-                format!("{} {path}", method.to_ascii_lowercase()),
-                SystemTime::now(),
-                Duration::ZERO,
-                service,
-            )
-            .with_kind(kind)
-            .with_tag("http.method", method)
-            .with_tag("http.path", path)
-            .with_tag("http.protocol", protocol(request.version()))
-            .with_tag("peer.address", proxy.peer.to_string());
+            // gRPC names the call by its path; HTTP by method and path, lowercase as Zipkin
+            // shows it.
+            let name = if is_grpc(request.headers()) {
+                path.to_owned()
+            } else {
+                format!("{} {path}", method.to_ascii_lowercase())
+            };
+            let mut span = Span::new(&context, name, SystemTime::now(), Duration::ZERO, service)
+                .with_kind(kind)
+                .with_tag("http.method", method)
+                .with_tag("http.path", path)
+                .with_tag("http.protocol", protocol(request.version()))
+                .with_tag("peer.address", proxy.peer.to_string());
             span.shared = (kind == Kind::Server && joined).then_some(true);
             if kind == Kind::Server {
                 span.remote_endpoint = Some(Endpoint::socket(proxy.peer));
@@ -510,6 +511,12 @@ impl Drop for Record {
             self.finish();
         }
     }
+}
+
+fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"))
 }
 
 fn protocol(version: Version) -> &'static str {

@@ -163,7 +163,7 @@ struct Accept {
 impl Accept {
     async fn proxy(self, direction: Direction, inbound: usize) {
         let shared = self.shared.clone();
-        self.run(move |peer| Proxy {
+        self.run(true, move |peer| Proxy {
             shared: shared.clone(),
             direction,
             inbound,
@@ -174,15 +174,16 @@ impl Accept {
 
     async fn admin(self, readiness: Arc<Readiness>) {
         let shared = self.shared.clone();
-        self.run(move |_| {
+        self.run(false, move |_| {
             let (shared, readiness) = (shared.clone(), readiness.clone());
             service_fn(move |request| admin::handle(shared.clone(), readiness.clone(), request))
         })
         .await
     }
 
-    /// Accepts until stopped, then drains the open connections.
-    async fn run<S, B>(mut self, service_for: impl Fn(SocketAddr) -> S)
+    /// Accepts until stopped, then drains the open connections. `counted`: the connection
+    /// metrics are of proxied connections only.
+    async fn run<S, B>(mut self, counted: bool, service_for: impl Fn(SocketAddr) -> S)
     where
         S: hyper::service::Service<
                 http::Request<hyper::body::Incoming>,
@@ -215,7 +216,7 @@ impl Accept {
                 _ = self.stop.changed() => break,
             };
             let _ = stream.set_nodelay(true);
-            let open = self.shared.metrics.connection_opened();
+            let open = counted.then(|| self.shared.metrics.connection_opened());
             let connection = self
                 .builder
                 .serve_connection(TokioIo::new(stream), service_for(peer))

@@ -1,0 +1,310 @@
+//! The real `functrace-sidecar` binary, started as its own process on loopback, and small
+//! hyper apps to put behind it.
+#![allow(dead_code)] // each test file uses its own share
+
+use std::convert::Infallible;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use functrace_mesh::export::Span;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+/// How long a test waits for something that should happen at once.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A running sidecar process; killed when dropped unless stopped.
+pub struct Sidecar {
+    child: Option<Child>,
+    pub inbound: Option<SocketAddr>,
+    pub outbound: Option<SocketAddr>,
+    pub admin: SocketAddr,
+    pub spans_file: PathBuf,
+    stderr: mpsc::Receiver<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Sidecar {
+    /// Starts the sidecar with `args`, plus an admin listener and a spans file of its own;
+    /// returns once it says `ready`.
+    pub fn start(args: &[&str]) -> Sidecar {
+        let dir = tempfile::tempdir().unwrap();
+        let spans_file = dir.path().join("spans.jsonl");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_functrace-sidecar"))
+            .args(args)
+            .args(["--admin", "127.0.0.1:0", "--spans-file"])
+            .arg(&spans_file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("functrace-sidecar starts");
+        let stderr = lines_of(child.stderr.take().unwrap());
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let (mut inbound, mut outbound, mut admin) = (None, None, None);
+        loop {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).unwrap() == 0 {
+                let errors: Vec<String> = stderr.try_iter().collect();
+                panic!("functrace-sidecar {args:?} exited before ready: {errors:?}");
+            }
+            match line.trim().split_once(' ') {
+                Some(("inbound", addr)) => inbound = Some(addr.parse().unwrap()),
+                Some(("outbound", addr)) => outbound = Some(addr.parse().unwrap()),
+                Some(("admin", addr)) => admin = Some(addr.parse().unwrap()),
+                _ if line.trim() == "ready" => break,
+                _ => panic!("unexpected line from functrace-sidecar: {line:?}"),
+            }
+        }
+        Sidecar {
+            child: Some(child),
+            inbound,
+            outbound,
+            admin: admin.unwrap(),
+            spans_file,
+            stderr,
+            _dir: dir,
+        }
+    }
+
+    pub fn inbound(&self) -> SocketAddr {
+        self.inbound.expect("an inbound listener")
+    }
+
+    pub fn outbound(&self) -> SocketAddr {
+        self.outbound.expect("an outbound listener")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// A line of `/proc/PID/status`, such as `VmHWM`, in KiB.
+    pub fn status_kib(&self, key: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+            .and_then(|value| value.trim().trim_end_matches(" kB").parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in /proc status"))
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status();
+        assert!(status.unwrap().success(), "kill -{signal} {pid}");
+    }
+
+    /// Waits for a stderr line containing `needle`; answers it.
+    pub fn stderr_line(&self, needle: &str) -> String {
+        loop {
+            let line = self
+                .stderr
+                .recv_timeout(PATIENCE)
+                .unwrap_or_else(|_| panic!("no stderr line with {needle:?}"));
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    /// SIGTERM, then waits for the exit; answers the status and the spans written.
+    pub fn stop(mut self) -> (ExitStatus, Vec<Span>) {
+        self.signal("TERM");
+        let status = self.child.take().unwrap().wait().unwrap();
+        (status, read_spans(&self.spans_file))
+    }
+
+    /// The admin listener's answer to GET `path`.
+    pub fn admin_get(&self, path: &str) -> String {
+        let (status, body) = blocking_get(self.admin, path);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// A metric's value by its whole name with labels, as `/metrics` shows it; 0 if absent.
+    pub fn metric(&self, name: &str) -> f64 {
+        self.admin_get("/metrics")
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// Waits until `metric` reads `value` (metrics change just after a response is sent).
+    pub fn await_metric(&self, name: &str, value: f64) {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while self.metric(name) != value {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name} stayed {} (want {value})",
+                self.metric(name)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn lines_of(stream: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (send, receive) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            eprintln!("[sidecar] {line}");
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receive
+}
+
+pub fn read_spans(path: &Path) -> Vec<Span> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    text.lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}")))
+        .collect()
+}
+
+/// GET over a fresh HTTP/1.1 connection, blocking: (status, body).
+pub fn blocking_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_owned())
+}
+
+/// A runtime for the apps and clients of a test, beside the blocking sidecar handles.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Runs `curl` with `args` (plus `-s`); answers its stdout.
+pub fn curl(args: &[&str]) -> String {
+    let output = Command::new("curl")
+        .arg("-s")
+        .args(args)
+        .output()
+        .expect("curl is installed");
+    assert!(output.status.success(), "curl {args:?}: {output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Serves `handler` (HTTP/1.1 and HTTP/2) on 127.0.0.1:0 until the runtime ends.
+pub async fn serve<F, Fut>(handler: F) -> SocketAddr
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request| {
+                    let answer = handler(request);
+                    async move { Ok::<_, Infallible>(answer.await) }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// An app that answers its name and the request's headers, one `name: value` per line.
+pub async fn echo_app(name: &'static str) -> SocketAddr {
+    serve(move |request: Request<Incoming>| async move {
+        let mut text = format!("app: {name}\n");
+        for (key, value) in request.headers() {
+            text.push_str(&format!("{key}: {}\n", value.to_str().unwrap_or("?")));
+        }
+        Response::new(Full::new(Bytes::from(text)))
+    })
+    .await
+}
+
+/// Header lines of an [`echo_app`] answer, as (name, value).
+pub fn echoed(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|line| line.split_once(": "))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// The first value of `name` in an [`echo_app`] answer.
+pub fn echoed_header(text: &str, name: &str) -> Option<String> {
+    echoed(text)
+        .into_iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value)
+}
+
+/// A plain HTTP/1.1 client.
+pub fn client() -> Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// Sends `request`; answers the response with its body read whole.
+pub async fn send(request: Request<Full<Bytes>>) -> (Response<()>, String) {
+    let response = client()
+        .request(request)
+        .await
+        .expect("the sidecar answers");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    (
+        Response::from_parts(parts, ()),
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
+/// GET `http://{addr}{path}` with extra headers.
+pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (Response<()>, String) {
+    let mut request = Request::get(format!("http://{addr}{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    send(request.body(Full::default()).unwrap()).await
+}
