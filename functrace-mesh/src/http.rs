@@ -350,8 +350,8 @@ impl Pending {
         self.span
             .tags
             .insert("grpc.status_code".into(), code.into());
-        if let Some(message) = headers.get("grpc-message").and_then(|v| v.to_str().ok()) {
-            self.span.tags.insert("grpc.message".into(), message.into());
+        if let Some(message) = headers.get("grpc-message").and_then(grpc_message) {
+            self.span.tags.insert("grpc.message".into(), message);
         }
         // Unknown, DeadlineExceeded, ResourceExhausted, Unimplemented, Internal, Unavailable, DataLoss.
         if matches!(code, "2" | "4" | "8" | "12" | "13" | "14" | "15") {
@@ -368,6 +368,30 @@ impl Pending {
             reporter.report(self.span);
         }
     }
+}
+
+/// A `grpc-message` as text: gRPC percent-encodes it on the wire. `None` when empty (an OK
+/// status may carry an empty message).
+pub(crate) fn grpc_message(value: &HeaderValue) -> Option<String> {
+    let mut bytes = Vec::with_capacity(value.len());
+    let mut rest = value.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
+        let escaped = tail
+            .get(..2)
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(decoded) if byte == b'%' => {
+                bytes.push(decoded);
+                rest = &tail[2..];
+            }
+            _ => {
+                bytes.push(byte);
+                rest = tail;
+            }
+        }
+    }
+    (!bytes.is_empty()).then(|| String::from_utf8_lossy(&bytes).into_owned())
 }
 
 fn is_grpc(headers: &HeaderMap) -> bool {
@@ -476,5 +500,21 @@ impl<B: Body> Body for SpanBody<B> {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_messages_are_percent_decoded() {
+        let decoded = |raw: &'static str| grpc_message(&HeaderValue::from_static(raw));
+        assert_eq!(decoded("50%25 caf%C3%A9").as_deref(), Some("50% café"));
+        assert_eq!(decoded("plain").as_deref(), Some("plain"));
+        // A stray `%` stays as it is.
+        assert_eq!(decoded("100%").as_deref(), Some("100%"));
+        assert_eq!(decoded("%zz").as_deref(), Some("%zz"));
+        assert_eq!(decoded(""), None);
     }
 }

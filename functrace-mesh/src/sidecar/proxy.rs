@@ -172,6 +172,12 @@ impl Proxy {
                     return record.local(StatusCode::GATEWAY_TIMEOUT, &reason);
                 }
             };
+            if client_body_failed(&error) {
+                // The client went away mid-request, and the upstream request with it. Nobody
+                // reads this answer; metrics and the span get nginx's 499.
+                let status = StatusCode::from_u16(499).expect("a valid code");
+                return record.local(status, "cancelled: the client went away mid-request");
+            }
             if error.is_connect() {
                 if replayable && attempt < route.attempts {
                     continue;
@@ -302,6 +308,21 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     {
         headers.remove(header::TE);
     }
+}
+
+/// Whether sending failed because reading the client's request body did.
+fn client_body_failed(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(error) = source {
+        if error
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_user)
+        {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 /// An error and its sources, as one line.
@@ -459,8 +480,10 @@ impl Record {
             return;
         };
         let code = code.to_owned();
-        if let Some(message) = headers.get("grpc-message").and_then(|v| v.to_str().ok()) {
-            let message = message.to_owned();
+        if let Some(message) = headers
+            .get("grpc-message")
+            .and_then(crate::http::grpc_message)
+        {
             self.tag("grpc.message", &message);
         }
         // Unknown, DeadlineExceeded, ResourceExhausted, Unimplemented, Internal, Unavailable, DataLoss.

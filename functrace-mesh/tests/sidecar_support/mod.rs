@@ -118,8 +118,13 @@ impl Sidecar {
     }
 
     /// SIGTERM, then waits for the exit; answers the status and the spans written.
-    pub fn stop(mut self) -> (ExitStatus, Vec<Span>) {
+    pub fn stop(self) -> (ExitStatus, Vec<Span>) {
         self.signal("TERM");
+        self.wait()
+    }
+
+    /// Waits for the exit (after a signal); answers the status and the spans written.
+    pub fn wait(mut self) -> (ExitStatus, Vec<Span>) {
         let status = self.child.take().unwrap().wait().unwrap();
         (status, read_spans(&self.spans_file))
     }

@@ -1,0 +1,343 @@
+//! Bad input and failures at `functrace-sidecar`, each over real loopback sockets: a clear
+//! answer, nothing lost, never a crash.
+
+mod sidecar_support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use functrace_mesh::export::Span;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Frame, Incoming};
+use sidecar_support::*;
+
+fn tag<'a>(span: &'a Span, key: &str) -> &'a str {
+    span.tags.get(key).map_or("", String::as_str)
+}
+
+fn write_config(dir: &tempfile::TempDir, text: &str) -> String {
+    let path = dir.path().join("sidecar.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// Sends raw bytes on a fresh connection; answers everything the sidecar sends back
+/// until it closes.
+fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.write_all(bytes).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A port nothing listens on.
+fn closed_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+#[test]
+fn upstream_refusal_reset_and_slowness_get_502_503_504_with_error_spans() {
+    let rt = runtime();
+    let hanging = rt.block_on(serve(|_request: Request<Incoming>| async {
+        std::future::pending::<()>().await;
+        unreachable!()
+    }));
+    // Accepts, reads the request, and closes without answering.
+    let resetting = TcpListener::bind("127.0.0.1:0").unwrap();
+    let reset_addr = resetting.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in resetting.incoming() {
+            let mut stream = stream.unwrap();
+            let _ = stream.read(&mut [0; 4096]);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        &dir,
+        &format!(
+            r#"
+[outbound]
+listen = "127.0.0.1:0"
+[[outbound.route]]
+host = "refusing"
+backends = [{{ address = "{}" }}]
+[[outbound.route]]
+host = "resetting"
+backends = [{{ address = "{reset_addr}" }}]
+[[outbound.route]]
+host = "hanging"
+timeout_ms = 300
+backends = [{{ address = "{hanging}" }}]
+"#,
+            closed_port()
+        ),
+    );
+    let sidecar = Sidecar::start(&["--config", &config]);
+    let out = sidecar.outbound();
+    for (host, status, reason) in [
+        ("refusing", 503, "upstream connect error"),
+        ("resetting", 502, "upstream reset"),
+        ("hanging", 504, "upstream timed out after 300 ms"),
+    ] {
+        let (response, body) = rt.block_on(get(out, "/", &[("host", host)]));
+        assert_eq!(response.status(), status, "{host}: {body}");
+        let header = response.headers()["x-functrace-reason"].to_str().unwrap();
+        assert!(header.starts_with(reason), "{host}: {header}");
+        assert!(body.starts_with(reason), "{host}: {body}");
+        let metric = format!(
+            r#"functrace_sidecar_requests_total{{direction="outbound",route="{host}",version="",code="{status}"}}"#
+        );
+        sidecar.await_metric(&metric, 1.0);
+    }
+    let (status, spans) = sidecar.stop();
+    assert!(status.success());
+    for reason in [
+        "upstream connect error",
+        "upstream reset",
+        "upstream timed out",
+    ] {
+        assert!(
+            spans.iter().any(|s| tag(s, "error").starts_with(reason)),
+            "no span with error {reason:?}: {spans:#?}"
+        );
+    }
+}
+
+#[test]
+fn malformed_requests_get_400_and_oversized_headers_431() {
+    let rt = runtime();
+    let app = rt.block_on(echo_app("a"));
+    let sidecar = Sidecar::start(&["--inbound", &format!("127.0.0.1:0={app}")]);
+    let inbound = sidecar.inbound();
+    let garbage = raw_exchange(inbound, b"THIS IS NOT HTTP\r\n\r\n");
+    assert!(garbage.starts_with("HTTP/1.1 400"), "{garbage:?}");
+    let bad_header = raw_exchange(
+        inbound,
+        b"GET / HTTP/1.1\r\nHost: a\r\nno colon here\r\n\r\n",
+    );
+    assert!(bad_header.starts_with("HTTP/1.1 400"), "{bad_header:?}");
+    let huge = format!(
+        "GET / HTTP/1.1\r\nHost: a\r\nx-big: {}\r\n\r\n",
+        "x".repeat(100 * 1024)
+    );
+    let too_large = raw_exchange(inbound, huge.as_bytes());
+    assert!(too_large.starts_with("HTTP/1.1 431"), "{too_large:?}");
+    // Still serving.
+    let (response, _) = rt.block_on(get(inbound, "/", &[]));
+    assert_eq!(response.status(), 200);
+    let (status, _) = sidecar.stop();
+    assert!(status.success());
+}
+
+#[test]
+fn slow_clients_are_cut_off_and_the_connection_limit_holds() {
+    let rt = runtime();
+    let app = rt.block_on(echo_app("a"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        &dir,
+        &format!(
+            "[[inbound]]\nlisten = \"127.0.0.1:0\"\napp = \"{app}\"\n\
+             [limits]\nmax_connections = 1\nheader_read_timeout_ms = 300\n"
+        ),
+    );
+    let sidecar = Sidecar::start(&["--config", &config]);
+    let inbound = sidecar.inbound();
+
+    // Headers never finished: the sidecar closes the connection (here after 300 ms).
+    let slow = raw_exchange(inbound, b"GET / HTTP/1.1\r\nHost: a\r\n");
+    assert!(
+        slow.is_empty() || slow.starts_with("HTTP/1.1 408"),
+        "{slow:?}"
+    );
+    sidecar.await_metric("functrace_sidecar_connections_open", 0.0);
+
+    // One connection open and idle; a second waits to be accepted until the first closes.
+    let mut first = TcpStream::connect(inbound).unwrap();
+    first.set_read_timeout(Some(PATIENCE)).unwrap();
+    first
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let mut answer = [0; 12];
+    first.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
+    let accepted = sidecar.metric("functrace_sidecar_connections_total");
+    let second = std::thread::spawn(move || blocking_get(inbound, "/"));
+    // However long we look, the second is not accepted while the first is open.
+    assert_eq!(sidecar.metric("functrace_sidecar_connections_open"), 1.0);
+    assert_eq!(
+        sidecar.metric("functrace_sidecar_connections_total"),
+        accepted
+    );
+    drop(first);
+    let (status, _) = second.join().unwrap();
+    assert_eq!(status, 200);
+    sidecar.await_metric("functrace_sidecar_connections_total", accepted + 1.0);
+}
+
+#[test]
+fn a_client_leaving_mid_upload_cancels_the_upstream_request() {
+    let rt = runtime();
+    let (events, mut app_events) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let app = rt.block_on(serve(move |request: Request<Incoming>| {
+        let events = events.clone();
+        async move {
+            let mut body = request.into_body();
+            let outcome = loop {
+                match body.frame().await {
+                    Some(Ok(_)) => {
+                        let _ = events.send("data".into());
+                    }
+                    Some(Err(err)) => break format!("body failed: {err}"),
+                    None => break "body ended".into(),
+                }
+            };
+            let _ = events.send(outcome);
+            Response::new(Full::default())
+        }
+    }));
+    let sidecar = Sidecar::start(&["--inbound", &format!("127.0.0.1:0={app}")]);
+    let mut client = TcpStream::connect(sidecar.inbound()).unwrap();
+    client
+        .write_all(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n")
+        .unwrap();
+    client.write_all(&[b'x'; 1000]).unwrap();
+    let mut next_event = || {
+        rt.block_on(async { tokio::time::timeout(PATIENCE, app_events.recv()).await })
+            .expect("the app reports")
+            .unwrap()
+    };
+    // Leave once the upload has reached the app.
+    assert_eq!(next_event(), "data");
+    drop(client);
+    let outcome = loop {
+        match next_event() {
+            data if data == "data" => continue,
+            outcome => break outcome,
+        }
+    };
+    assert!(outcome.starts_with("body failed"), "{outcome}");
+    sidecar.await_metric("functrace_sidecar_connections_open", 0.0);
+    let (_, spans) = sidecar.stop();
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    assert!(
+        tag(&spans[0], "error").starts_with("cancelled"),
+        "{:?}",
+        spans[0].tags
+    );
+}
+
+#[test]
+fn a_gibibyte_upload_streams_through_in_constant_memory() {
+    const CHUNK: usize = 256 * 1024;
+    const CHUNKS: usize = 4096; // 1 GiB
+    let rt = runtime();
+    let app = rt.block_on(serve(|request: Request<Incoming>| async move {
+        let mut body = request.into_body();
+        let mut total = 0u64;
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.unwrap().into_data() {
+                total += data.len() as u64;
+            }
+        }
+        Response::new(Full::new(Bytes::from(total.to_string())))
+    }));
+    let sidecar = Sidecar::start(&["--inbound", &format!("127.0.0.1:0={app}")]);
+    let chunks = Chunks {
+        chunk: Bytes::from(vec![0u8; CHUNK]),
+        left: CHUNKS,
+    };
+    let request = Request::post(format!("http://{}/upload", sidecar.inbound()))
+        .body(chunks)
+        .unwrap();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http();
+    let answer = rt.block_on(async {
+        let response = client.request(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.into_body().collect().await.unwrap().to_bytes()
+    });
+    assert_eq!(answer, (CHUNK * CHUNKS).to_string());
+    let peak_mib = sidecar.status_kib("VmHWM") / 1024;
+    assert!(peak_mib < 64, "the sidecar peaked at {peak_mib} MiB");
+    let (_, spans) = sidecar.stop();
+    assert_eq!(tag(&spans[0], "request_size"), (CHUNK * CHUNKS).to_string());
+}
+
+/// A request body of `left` frames of `chunk` (shared bytes: the client allocates nothing).
+struct Chunks {
+    chunk: Bytes,
+    left: usize,
+}
+
+impl hyper::body::Body for Chunks {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        self.left -= 1;
+        std::task::Poll::Ready(Some(Ok(Frame::data(self.chunk.clone()))))
+    }
+}
+
+#[test]
+fn sigterm_drains_in_flight_requests_then_flushes_spans_and_exits_0() {
+    let rt = runtime();
+    let (arrived, mut request_arrived) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let release_app = release.clone();
+    let app = rt.block_on(serve(move |_request: Request<Incoming>| {
+        let (arrived, release) = (arrived.clone(), release_app.clone());
+        async move {
+            let _ = arrived.send(());
+            release.notified().await;
+            Response::new(Full::new(Bytes::from("finished")))
+        }
+    }));
+    let sidecar = Sidecar::start(&["--inbound", &format!("127.0.0.1:0={app}")]);
+    let in_flight = rt.spawn(get(sidecar.inbound(), "/slow", &[]));
+    rt.block_on(request_arrived.recv()).unwrap();
+    sidecar.signal("TERM");
+    sidecar.stderr_line("draining");
+    release.notify_one();
+    let (response, body) = rt.block_on(in_flight).unwrap();
+    assert_eq!(
+        (response.status().as_u16(), body.as_str()),
+        (200, "finished")
+    );
+    let (status, spans) = sidecar.wait();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(spans.len(), 1);
+    assert_eq!(tag(&spans[0], "http.status_code"), "200");
+}
+
+/// The reason header is the same text as the body's first line, so a client that shows
+/// either tells the whole story.
+#[test]
+fn every_local_answer_says_why_in_the_body_and_the_header() {
+    let sidecar = Sidecar::start(&["--outbound", "127.0.0.1:0"]);
+    let answer = raw_exchange(
+        sidecar.outbound(),
+        b"GET / HTTP/1.1\r\nHost: nowhere\r\nConnection: close\r\n\r\n",
+    );
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let reason = head
+        .lines()
+        .find_map(|line| line.strip_prefix("x-functrace-reason: "))
+        .unwrap();
+    assert_eq!(body.trim_end(), reason);
+}
