@@ -496,3 +496,46 @@ fn check_config_prints_the_effective_config_and_a_bad_one_starts_nothing() {
     );
     assert!(output.stdout.is_empty(), "nothing may start");
 }
+
+#[test]
+fn an_http2_client_reaches_an_http1_only_app_with_protocol_http1() {
+    let rt = runtime();
+    // An app that speaks HTTP/1.1 alone.
+    let app = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let service = hyper::service::service_fn(
+                    |request: http::Request<hyper::body::Incoming>| async move {
+                        let text = format!(
+                            "{:?} host={:?}",
+                            request.version(),
+                            request.headers().get("host")
+                        );
+                        Ok::<_, std::convert::Infallible>(http::Response::new(
+                            http_body_util::Full::new(bytes::Bytes::from(text)),
+                        ))
+                    },
+                );
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+                );
+            }
+        });
+        addr
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sidecar.toml");
+    std::fs::write(
+        &config,
+        format!("[[inbound]]\nlisten = \"127.0.0.1:0\"\napp = \"{app}\"\nprotocol = \"http1\"\n"),
+    )
+    .unwrap();
+    let sidecar = Sidecar::start(&["--config", config.to_str().unwrap()]);
+    let inbound = sidecar.inbound();
+    let seen = curl(&["--http2-prior-knowledge", &format!("http://{inbound}/")]);
+    assert_eq!(seen, format!("HTTP/1.1 host=Some(\"{inbound}\")"));
+}

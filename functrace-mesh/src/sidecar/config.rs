@@ -38,8 +38,24 @@ pub struct Inbound {
     /// Milliseconds to wait for the app's response headers (504 beyond).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// What the app speaks.
+    #[serde(default)]
+    pub protocol: Protocol,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
+}
+
+/// The HTTP version spoken to an upstream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// The client's: HTTP/2 (gRPC among it) goes on as HTTP/2, HTTP/1.x as HTTP/1.1.
+    #[default]
+    Auto,
+    /// HTTP/1.1 whatever the client spoke (an app without HTTP/2); not for gRPC.
+    Http1,
+    /// HTTP/2 with prior knowledge whatever the client spoke.
+    Http2,
 }
 
 /// The outbound listener and its routes.
@@ -70,6 +86,9 @@ pub struct Route {
     /// Attempts per request when connecting fails (idempotent requests without a body only).
     #[serde(default = "default_attempts")]
     pub attempts: u32,
+    /// What the backends speak.
+    #[serde(default)]
+    pub protocol: Protocol,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<Fault>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -489,6 +508,7 @@ pub fn parse_route_flag(flag: &str) -> Result<Route, ConfigError> {
         backends,
         timeout_ms: default_timeout_ms(),
         attempts: default_attempts(),
+        protocol: Protocol::Auto,
         fault: None,
         rate_limit: None,
     })
@@ -541,6 +561,7 @@ pub fn parse_inbound_flag(flag: &str) -> Result<Inbound, ConfigError> {
         listen,
         app: app.to_owned(),
         timeout_ms: default_timeout_ms(),
+        protocol: Protocol::Auto,
         rate_limit: None,
     })
 }

@@ -49,7 +49,7 @@ impl Settings {
                     "inbound",
                     &inbound.app,
                     Duration::from_millis(inbound.timeout_ms),
-                    2,
+                    inbound.protocol,
                     inbound.rate_limit.as_ref(),
                 ))
             })

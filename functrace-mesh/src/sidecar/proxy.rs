@@ -25,6 +25,7 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use pin_project_lite::pin_project;
 
+use super::config::Protocol;
 use super::metrics::Direction;
 use super::routes::{Route, Target};
 use super::Shared;
@@ -154,11 +155,16 @@ impl Proxy {
             attempt += 1;
             let upstream = route.pick();
             record.upstream(&upstream.address, &upstream.version);
-            let outgoing = match upstream_request(&parts, &upstream.address, body.take()) {
+            let http2 = match route.protocol {
+                Protocol::Auto => parts.version == Version::HTTP_2,
+                Protocol::Http1 => false,
+                Protocol::Http2 => true,
+            };
+            let outgoing = match upstream_request(&parts, &upstream.address, http2, body.take()) {
                 Ok(outgoing) => outgoing.map(|body| body.counting(&record.request_size)),
                 Err(reason) => return record.local(StatusCode::BAD_GATEWAY, &reason),
             };
-            let client = if parts.version == Version::HTTP_2 {
+            let client = if http2 {
                 &self.shared.upstreams.http2
             } else {
                 &self.shared.upstreams.http1
@@ -251,6 +257,7 @@ fn authority<B>(request: &Request<B>) -> Option<String> {
 fn upstream_request(
     parts: &http::request::Parts,
     address: &str,
+    http2: bool,
     body: Option<Incoming>,
 ) -> Result<Request<RequestBody>, String> {
     let path = parts.uri.path_and_query().map_or("/", |path| path.as_str());
@@ -262,7 +269,7 @@ fn upstream_request(
     *request.uri_mut() = uri;
     let mut headers = parts.headers.clone();
     remove_hop_by_hop(&mut headers);
-    if parts.version == Version::HTTP_2 {
+    if http2 {
         // HTTP/2 names the target in `:authority`, from the URI.
         headers.remove(header::HOST);
         *request.version_mut() = Version::HTTP_2;

@@ -21,6 +21,7 @@ pub struct Route {
     pub name: Arc<str>,
     pub timeout: Duration,
     pub attempts: u32,
+    pub protocol: config::Protocol,
     pub fault: Option<config::Fault>,
     pub rate_limit: Option<TokenBucket>,
     picker: Mutex<WeightedRoundRobin>,
@@ -41,6 +42,7 @@ impl Route {
             name: route.host.to_ascii_lowercase().into(),
             timeout: Duration::from_millis(route.timeout_ms),
             attempts: route.attempts,
+            protocol: route.protocol,
             fault: route.fault.clone(),
             rate_limit: route.rate_limit.as_ref().map(TokenBucket::new),
             picker: Mutex::new(WeightedRoundRobin::new(
@@ -55,13 +57,14 @@ impl Route {
         name: &str,
         address: &str,
         timeout: Duration,
-        attempts: u32,
+        protocol: config::Protocol,
         rate_limit: Option<&config::RateLimit>,
     ) -> Route {
         Route {
             name: name.into(),
             timeout,
-            attempts,
+            attempts: 2,
+            protocol,
             fault: None,
             rate_limit: rate_limit.map(TokenBucket::new),
             picker: Mutex::new(WeightedRoundRobin::new([1])),
@@ -208,7 +211,7 @@ impl Routes {
                 host,
                 &with_port,
                 self.timeout,
-                2,
+                config::Protocol::Auto,
                 None,
             )))
         } else {
