@@ -617,6 +617,25 @@ zipkin = "http://127.0.0.1:9411/api/v2/spans"
     }
 
     #[test]
+    fn the_reference_example_is_valid_and_complete() {
+        let reference = include_str!("../../../docs/sidecar.md");
+        let example = reference
+            .split("## Config file")
+            .nth(1)
+            .and_then(|section| section.split("```toml\n").nth(1))
+            .and_then(|block| block.split("```").next())
+            .expect("docs/sidecar.md has the config example");
+        let config = Config::from_toml(example).unwrap();
+        config.validate().unwrap();
+        // Every key appears: the printed config has nothing the example lacks.
+        let printed = config.to_toml();
+        for line in printed.lines().filter(|line| line.contains(" = ")) {
+            let key = line.split(" = ").next().unwrap().trim();
+            assert!(example.contains(&format!("{key} =")), "{key} is not in the reference");
+        }
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let cases = [
             ("servce = \"x\"", "line 1: servce"),
