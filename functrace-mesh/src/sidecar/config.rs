@@ -631,7 +631,10 @@ zipkin = "http://127.0.0.1:9411/api/v2/spans"
         let printed = config.to_toml();
         for line in printed.lines().filter(|line| line.contains(" = ")) {
             let key = line.split(" = ").next().unwrap().trim();
-            assert!(example.contains(&format!("{key} =")), "{key} is not in the reference");
+            assert!(
+                example.contains(&format!("{key} =")),
+                "{key} is not in the reference"
+            );
         }
     }
 

@@ -1,0 +1,430 @@
+#!/usr/bin/env bash
+# Load benchmark of functrace-sidecar as a reverse proxy, next to HAProxy and nginx configured
+# as plain reverse proxies, all in front of the same upstream (benches/src/bin/ok_upstream.rs).
+#
+# Usage: benches/proxy.sh
+#   DURATION=10s   length of every load run
+#   ROUNDS=3       rounds over all targets (interleaved: A B C A B C ...), medians are reported
+#   TARGETS="direct sidecar haproxy nginx"
+#   TARGET_DIR=<workspace>/target   cargo target dir to build into and run from
+# Quick smoke run: DURATION=2s ROUNDS=1 benches/proxy.sh
+#
+# Servers (upstream and proxy) run on CPU 0, the load generator on CPU 1, so every proxy gets
+# the same single core (shared with the upstream). Everything listens on 127.0.0.1 only.
+# For each protocol (HTTP/1.1, HTTP/2 prior knowledge):
+#   1. peak requests/s: wrk (HTTP/1.1) or h2load (HTTP/2), 64 connections;
+#   2. latency at a fixed rate of half the slowest proxy's peak: h2load --rps --log-file,
+#      p50/p99 computed from the per-request times.
+# The markdown table goes to stdout, progress to stderr.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-3}
+TARGETS=${TARGETS:-direct sidecar haproxy nginx}
+TARGET_DIR=${TARGET_DIR:-$ROOT/target}
+CONNS=64
+H2_STREAMS=10 # concurrent streams per HTTP/2 connection
+SERVER_CPU=0
+LOAD_CPU=1
+PROTOCOLS="h1 h2"
+
+TMP=$(mktemp -d)
+touch "$TMP/commands" "$TMP/load-commands"
+PIDS=()   # servers
+LOAD_PID= # the running load generator
+declare -A PID_OF URL IDLE_KB HWM_KB SKIP PEAKS P50S P99S ERRORS RATE
+
+log() { echo "[proxy.sh] $*" >&2; }
+die() {
+	log "error: $*"
+	exit 1
+}
+
+cleanup() {
+	local pid
+	for pid in $LOAD_PID "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+has_target() { [[ " $TARGETS " == *" $1 "* ]]; }
+proto_name() { if [[ $1 == h1 ]]; then echo HTTP/1.1; else echo HTTP/2; fi; }
+
+# --- setup -------------------------------------------------------------------------------
+
+install_tools() {
+	local missing=() cmd pkg
+	for cmd in wrk:wrk h2load:nghttp2-client curl:curl taskset:util-linux python3:python3 \
+		haproxy:haproxy nginx:nginx; do
+		pkg=${cmd#*:} cmd=${cmd%%:*}
+		if [[ $cmd == haproxy || $cmd == nginx ]] && ! has_target "$cmd"; then continue; fi
+		command -v "$cmd" >/dev/null || missing+=("$pkg")
+	done
+	((${#missing[@]})) || return 0
+	[[ $EUID == 0 ]] || die "missing packages (install them as root): ${missing[*]}"
+	log "installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y "${missing[@]}" >&2 || { apt-get update >&2 && apt-get install -y "${missing[@]}" >&2; }
+}
+
+build() {
+	cd "$ROOT"
+	export CARGO_TARGET_DIR=$TARGET_DIR
+	cargo build --release -p functrace-benches --bin ok_upstream >&2
+	if has_target sidecar; then
+		cargo build --release -p functrace-mesh --bin functrace-sidecar >&2
+	fi
+}
+
+# Other work on the machine skews the numbers: say so (stderr and report) rather than fail.
+warn_if_busy() {
+	local before after
+	before=$(head -n1 /proc/stat)
+	sleep 1
+	after=$(head -n1 /proc/stat)
+	# Fields after "cpu": user nice system idle iowait irq softirq steal ...
+	BUSY=$(printf '%s\n%s\n' "$before" "$after" | awk '{ idle[NR] = $5 + $6; total[NR] = 0
+			for (i = 2; i <= NF; i++) total[NR] += $i }
+		END { printf "%.0f", 100 * (1 - (idle[2] - idle[1]) / (total[2] - total[1])) }')
+	((BUSY < 10)) || log "warning: the CPUs were $BUSY% busy before the benchmark started"
+}
+
+# Asks the kernel for a free port; the small window before the server binds it is harmless here.
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# spawn NAME CMD...: starts a server on the server CPU, output in $TMP/NAME.log.
+spawn() {
+	local name=$1
+	shift
+	echo "taskset -c $SERVER_CPU $*" >>"$TMP/commands"
+	taskset -c "$SERVER_CPU" "$@" >"$TMP/$name.log" 2>&1 &
+	PIDS+=("$!")
+	PID_OF[$name]=$!
+}
+
+# wait_until NAME CMD...: polls CMD (bounded, 10 s) while the server NAME is alive.
+wait_until() {
+	local name=$1 i
+	shift
+	for ((i = 0; i < 200; i++)); do
+		"$@" 2>/dev/null && return 0
+		kill -0 "${PID_OF[$name]}" 2>/dev/null || { cat "$TMP/$name.log" >&2; die "$name exited"; }
+		sleep 0.05
+	done
+	cat "$TMP/$name.log" >&2
+	die "$name did not come up"
+}
+port_open() { (: <>"/dev/tcp/127.0.0.1/$1"); }
+
+start_upstream() {
+	spawn upstream "$TARGET_DIR/release/ok_upstream" 127.0.0.1:0
+	wait_until upstream grep -q '^listening on ' "$TMP/upstream.log"
+	UPSTREAM=$(sed -n 's/^listening on //p' "$TMP/upstream.log" | head -n1)
+	PID_OF[direct]=${PID_OF[upstream]}
+	URL[h1:direct]=http://$UPSTREAM/
+	URL[h2:direct]=http://$UPSTREAM/
+}
+
+start_sidecar() {
+	local port admin
+	port=$(free_port) admin=$(free_port)
+	spawn sidecar "$TARGET_DIR/release/functrace-sidecar" --service bench \
+		--inbound "127.0.0.1:$port=$UPSTREAM" --admin "127.0.0.1:$admin" \
+		--spans-file "$TMP/spans.jsonl" --sample 1.0
+	wait_until sidecar curl -sf -o /dev/null "http://127.0.0.1:$admin/ready"
+	URL[h1:sidecar]=http://127.0.0.1:$port/
+	URL[h2:sidecar]=http://127.0.0.1:$port/ # HTTP/1.1 and HTTP/2 on the same port
+}
+
+start_haproxy() {
+	local h1 h2
+	h1=$(free_port) h2=$(free_port)
+	cat >"$TMP/haproxy.cfg" <<-EOF
+		global
+		    nbthread 1
+		    maxconn 4096
+		defaults
+		    mode http
+		    timeout connect 5s
+		    timeout client 60s
+		    timeout server 60s
+		frontend h1
+		    bind 127.0.0.1:$h1
+		    default_backend upstream
+		frontend h2
+		    bind 127.0.0.1:$h2 proto h2
+		    default_backend upstream
+		backend upstream
+		    server ok $UPSTREAM
+	EOF
+	# -db: stay in the foreground; without a `log` line HAProxy logs nothing.
+	spawn haproxy haproxy -db -f "$TMP/haproxy.cfg"
+	wait_until haproxy port_open "$h1"
+	wait_until haproxy port_open "$h2"
+	URL[h1:haproxy]=http://127.0.0.1:$h1/
+	URL[h2:haproxy]=http://127.0.0.1:$h2/
+}
+
+start_nginx() {
+	local h1 h2 dir=$TMP/nginx
+	h1=$(free_port) h2=$(free_port)
+	mkdir -p "$dir"
+	# All paths inside $dir: nginx runs as root here and must not touch /var. The default
+	# keepalive_requests (1000) would close client and upstream connections every 1000 requests.
+	# The upstream pool holds as many idle connections as there can be requests in flight
+	# (HTTP/2: connections x streams); a smaller pool closes and reopens connections under load.
+	# `listen ... http2` without ssl serves HTTP/2 prior knowledge (h2c) only.
+	cat >"$dir/nginx.conf" <<-EOF
+		daemon off;
+		master_process off;
+		worker_processes 1;
+		pid $dir/nginx.pid;
+		error_log $dir/error.log warn;
+		events { worker_connections 4096; }
+		http {
+		    access_log off;
+		    client_body_temp_path $dir/client_body;
+		    proxy_temp_path $dir/proxy;
+		    fastcgi_temp_path $dir/fastcgi;
+		    uwsgi_temp_path $dir/uwsgi;
+		    scgi_temp_path $dir/scgi;
+		    keepalive_requests 1000000;
+		    upstream upstream {
+		        server $UPSTREAM;
+		        keepalive $((CONNS * H2_STREAMS));
+		        keepalive_requests 1000000;
+		    }
+		    server {
+		        listen 127.0.0.1:$h1;
+		        listen 127.0.0.1:$h2 http2;
+		        location / {
+		            proxy_pass http://upstream;
+		            proxy_http_version 1.1;
+		            proxy_set_header Connection "";
+		        }
+		    }
+		}
+	EOF
+	spawn nginx nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf"
+	wait_until nginx port_open "$h1"
+	wait_until nginx port_open "$h2"
+	URL[h1:nginx]=http://127.0.0.1:$h1/
+	URL[h2:nginx]=http://127.0.0.1:$h2/
+}
+
+# One request per protocol; a target that fails it is left out of that protocol's runs.
+check_target() {
+	local t=$1 got
+	got=$(curl -s --max-time 5 -w ' %{http_code} %{http_version}' "${URL[h1:$t]}" || true)
+	[[ $got == "ok 200 1.1" ]] || { SKIP[h1:$t]="HTTP/1.1 check failed: '$got'"; log "$t: ${SKIP[h1:$t]}"; }
+	got=$(curl -s --max-time 5 --http2-prior-knowledge -w ' %{http_code} %{http_version}' "${URL[h2:$t]}" || true)
+	[[ $got == "ok 200 2" ]] || { SKIP[h2:$t]="h2c prior-knowledge check failed: '$got'"; log "$t: ${SKIP[h2:$t]}"; }
+}
+
+# --- measurements ------------------------------------------------------------------------
+
+status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+
+# Resets VmHWM to the current RSS (writing 5 to clear_refs), so each protocol gets its own peak.
+reset_hwm() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || log "cannot reset VmHWM of $1"; }
+
+wrk_cmd() { echo "taskset -c $LOAD_CPU wrk -t1 -c$CONNS -d$DURATION --latency $1"; }
+h2load_cmd() { # h2load_cmd PROTO URL [EXTRA...]
+	local proto=$1 url=$2
+	shift 2
+	if [[ $proto == h1 ]]; then
+		echo "taskset -c $LOAD_CPU h2load --h1 -c$CONNS -m1 -D $DURATION${*:+ $*} $url"
+	else
+		echo "taskset -c $LOAD_CPU h2load -c$CONNS -m$H2_STREAMS -D $DURATION${*:+ $*} $url"
+	fi
+}
+
+# Prints "REQ_PER_S ERRORS" of a wrk run's output.
+parse_wrk() {
+	awk '/^Requests\/sec:/ { rps = $2 }
+		/Non-2xx or 3xx responses:/ { err += $NF }
+		/Socket errors:/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
+		END { print rps + 0, err + 0 }'
+}
+
+# Prints "REQ_PER_S ERRORS" of an h2load run's output. h2load counts 4xx, 5xx and broken
+# streams as failed, 3xx as succeeded.
+parse_h2load() {
+	awk '/^finished in/ { rps = $4 }
+		/^requests:/ { failed = $10 }
+		/^status codes:/ { redirects = $5 }
+		END { print rps + 0, failed + redirects }'
+}
+
+# run_load CMD: runs a load command (a string, so that it can be listed in the report; no
+# argument contains spaces) and keeps its output in $TMP/last.out. It runs in the background
+# so that an interrupt reaches the trap at once rather than after the run.
+run_load() {
+	local template="${1% *} URL" # the URL is the last word
+	grep -qxF -- "$template" "$TMP/load-commands" || echo "$template" >>"$TMP/load-commands"
+	$1 >"$TMP/last.out" 2>&1 &
+	LOAD_PID=$!
+	wait "$LOAD_PID" || { cat "$TMP/last.out" >&2; die "load run failed: $1"; }
+	LOAD_PID=
+}
+
+add_errors() {
+	ERRORS[$1]=$((${ERRORS[$1]:-0} + $2))
+	((!$2)) || grep -E '^(requests:|status codes:|Non-2xx|  Socket errors)' "$TMP/last.out" >&2 || true
+}
+
+measure_peak() {
+	local proto=$1 t=$2 rps err
+	if [[ $proto == h1 ]]; then
+		run_load "$(wrk_cmd "${URL[h1:$t]}")"
+		read -r rps err < <(parse_wrk <"$TMP/last.out")
+	else
+		run_load "$(h2load_cmd h2 "${URL[h2:$t]}")"
+		read -r rps err < <(parse_h2load <"$TMP/last.out")
+	fi
+	PEAKS[$proto:$t]+="$rps "
+	add_errors "$proto:$t" "$err"
+	log "$(proto_name "$proto") $t peak: $rps req/s, $err errors"
+}
+
+# Nearest-rank p50 and p99 (µs) of the third column (µs until end of response) of a log file.
+percentiles() {
+	cut -f3 "$1" | sort -n | awk '{ v[NR] = $1 }
+		END { if (NR == 0) { print "nan nan"; exit }
+			print v[int((NR * 50 + 99) / 100)], v[int((NR * 99 + 99) / 100)] }'
+}
+
+measure_fixed() {
+	local proto=$1 t=$2 rps err p50 p99
+	rm -f "$TMP/requests.tsv"
+	run_load "$(h2load_cmd "$proto" "${URL[$proto:$t]}" --rps "${RATE[$proto]}" --log-file "$TMP/requests.tsv")"
+	read -r rps err < <(parse_h2load <"$TMP/last.out")
+	read -r p50 p99 < <(percentiles "$TMP/requests.tsv")
+	P50S[$proto:$t]+="$p50 " P99S[$proto:$t]+="$p99 "
+	add_errors "$proto:$t" "$err"
+	log "$(proto_name "$proto") $t at $rps req/s: p50 ${p50} µs, p99 ${p99} µs, $err errors"
+}
+
+median() {
+	tr ' ' '\n' <<<"$*" | sort -g | awk 'NF { v[++n] = $1 }
+		END { if (n == 0) print "nan"; else if (n % 2) print v[(n + 1) / 2]; else print (v[n / 2] + v[n / 2 + 1]) / 2 }'
+}
+
+# Targets that take part in PROTO's runs.
+active() {
+	local t
+	for t in $TARGETS; do [[ -z ${SKIP[$1:$t]:-} ]] && echo "$t"; done
+}
+
+run_protocol() {
+	local proto=$1 t round slowest peaks=""
+	for t in $TARGETS; do reset_hwm "${PID_OF[$t]}"; done
+	for ((round = 1; round <= ROUNDS; round++)); do
+		for t in $(active "$proto"); do measure_peak "$proto" "$t"; done
+	done
+	# Fixed rate: half the peak of the slowest proxy (of direct when no proxy takes part).
+	for t in $(active "$proto"); do
+		[[ $t == direct ]] || peaks+="$(median "${PEAKS[$proto:$t]}") "
+	done
+	[[ -n $peaks ]] || ! has_target direct || peaks=$(median "${PEAKS[$proto:direct]:-}")
+	slowest=$(tr ' ' '\n' <<<"$peaks" | sort -g | awk 'NF && !n++')
+	[[ -n $slowest ]] || return 0
+	RATE[$proto]=$(awk "BEGIN { printf \"%.2f\", $slowest / 2 / $CONNS }") # per connection
+	log "$(proto_name "$proto") fixed rate: $(awk "BEGIN { print ${RATE[$proto]} * $CONNS }") req/s"
+	for ((round = 1; round <= ROUNDS; round++)); do
+		for t in $(active "$proto"); do measure_fixed "$proto" "$t"; done
+	done
+	for t in $TARGETS; do HWM_KB[$proto:$t]=$(status_kb "${PID_OF[$t]}" VmHWM); done
+}
+
+# --- report ------------------------------------------------------------------------------
+
+mib() { awk "BEGIN { printf \"%.1f MiB\", $1 / 1024 }"; }
+ms() { awk "BEGIN { printf \"%${2:-}.2f ms\", ($1) / 1000 }"; } # ms MICROSECONDS [+]
+
+report_row() {
+	local proto=$1 t=$2 peak ref p50 p99 d50 d99 ratio="–" added50="–" added99="–"
+	if [[ -n ${SKIP[$proto:$t]:-} ]]; then
+		echo "| $(proto_name "$proto") | $t | n/a: ${SKIP[$proto:$t]} | | | | | | | | | |"
+		return
+	fi
+	peak=$(median "${PEAKS[$proto:$t]}")
+	p50=$(median "${P50S[$proto:$t]:-}") p99=$(median "${P99S[$proto:$t]:-}")
+	if has_target haproxy && [[ -z ${SKIP[$proto:haproxy]:-} ]]; then
+		ref=$(median "${PEAKS[$proto:haproxy]}")
+		ratio=$(awk "BEGIN { printf \"%.2f\", $peak / $ref }")
+	fi
+	if [[ $t != direct ]] && has_target direct && [[ -z ${SKIP[$proto:direct]:-} ]]; then
+		d50=$(median "${P50S[$proto:direct]:-}") d99=$(median "${P99S[$proto:direct]:-}")
+		added50=$(ms "$p50 - $d50" +) added99=$(ms "$p99 - $d99" +)
+	fi
+	printf '| %s | %s | %.0f | %s | %.0f | %s | %s | %s | %s | %s | %s | %s |\n' \
+		"$(proto_name "$proto")" "$t" "$peak" "$ratio" "$(awk "BEGIN { print ${RATE[$proto]:-0} * $CONNS }")" \
+		"$(ms "$p50")" "$(ms "$p99")" "$added50" "$added99" "$(mib "${IDLE_KB[$t]}")" "$(mib "${HWM_KB[$proto:$t]}")" \
+		"${ERRORS[$proto:$t]:-0}"
+}
+
+report() {
+	local proto t
+	echo "## Proxy load benchmark (benches/proxy.sh)"
+	echo
+	echo "Run: \`DURATION=$DURATION ROUNDS=$ROUNDS TARGETS=\"$TARGETS\" benches/proxy.sh\`" \
+		"(functrace $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')," \
+		"$(nproc --all) CPUs, servers on CPU $SERVER_CPU, load generator on CPU $LOAD_CPU;" \
+		"CPUs $BUSY% busy with other work just before the start)."
+	echo "Peak: $CONNS connections (HTTP/2: $H2_STREAMS streams each), median over $ROUNDS round(s)." \
+		"Latency: h2load at a fixed rate of half the slowest proxy's peak, nearest-rank percentiles" \
+		"per run, median over the rounds (HTTP/1.1: one request at a time per connection, a request" \
+		"that waits for its connection is timed from when it is sent). RSS: VmRSS before any load, VmHWM over the protocol's runs" \
+		"(direct: the upstream itself). Errors: non-2xx responses and socket errors over all runs."
+	echo
+	echo "| protocol | target | req/s (peak) | vs haproxy | fixed rate (req/s) | p50 | p99 | added p50 | added p99 | RSS idle | RSS under load | errors |"
+	echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+	for proto in $PROTOCOLS; do
+		for t in $TARGETS; do report_row "$proto" "$t"; done
+	done
+	if has_target sidecar; then
+		echo
+		echo "functrace-sidecar wrote $(wc -l <"$TMP/spans.jsonl") span lines ($(du -h "$TMP/spans.jsonl" | cut -f1)) to its spans file."
+	fi
+	echo
+	echo "Commands (URL: the target's address):"
+	echo '```'
+	cat "$TMP/commands" "$TMP/load-commands"
+	echo '```'
+	echo
+	echo "Versions:"
+	echo '```'
+	has_target haproxy && haproxy -v | head -n1
+	has_target nginx && nginx -v 2>&1
+	wrk -v 2>&1 | head -n1 || true
+	h2load --version
+	echo '```'
+}
+
+main() {
+	local t proto
+	[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
+	for t in $TARGETS; do
+		[[ $t =~ ^(direct|sidecar|haproxy|nginx)$ ]] || die "unknown target $t"
+	done
+	install_tools
+	# The latency runs rely on a fixed request rate per client.
+	h2load --help | grep -q -- '--rps' || die "this h2load has no --rps"
+	build
+	start_upstream
+	for t in $TARGETS; do [[ $t == direct ]] || "start_$t"; done
+	for t in $TARGETS; do IDLE_KB[$t]=$(status_kb "${PID_OF[$t]}" VmRSS); done
+	for t in $TARGETS; do check_target "$t"; done
+	warn_if_busy
+	for proto in $PROTOCOLS; do run_protocol "$proto"; done
+	report
+}
+
+main "$@"
