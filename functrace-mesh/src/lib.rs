@@ -5,3 +5,4 @@ pub mod b3;
 pub mod export;
 pub mod http;
 pub mod sidecar;
+pub mod view;

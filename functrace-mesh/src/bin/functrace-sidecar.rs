@@ -1,14 +1,20 @@
-//! `functrace-sidecar`: see `functrace_mesh::sidecar` and docs/sidecar.md.
+//! `functrace-sidecar`: see `functrace_mesh::sidecar` and docs/sidecar.md; `view` is the
+//! trace viewer of `functrace_mesh::view`.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use functrace_mesh::sidecar::{self, cli::Flags, Running};
+use functrace_mesh::sidecar::cli::{Command, Flags};
+use functrace_mesh::sidecar::{self, Running};
+use functrace_mesh::view;
 use tokio::signal::unix::{signal, SignalKind};
 
 fn main() -> ExitCode {
-    let flags = Flags::parse();
+    let mut flags = Flags::parse();
+    if let Some(Command::View(args)) = flags.command.take() {
+        return run_view(args.into());
+    }
     let config = match flags.effective_config() {
         Ok(config) => config,
         Err(err) => {
@@ -28,6 +34,18 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(run(flags, config))
+}
+
+/// `functrace-sidecar view`: 0 when shown, 1 on an unreadable file or an unknown trace.
+fn run_view(options: view::Options) -> ExitCode {
+    let result = view::run(&options, &mut std::io::stdout(), &mut std::io::stderr());
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("functrace-sidecar view: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// One worker thread per CPU the process may run on. On one CPU, as a sidecar often gets, a

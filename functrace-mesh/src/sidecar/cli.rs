@@ -5,12 +5,20 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use super::config::{self, B3Format, Config, ConfigError, Outbound};
+use crate::view;
 
 /// A tracing sidecar proxy: B3 spans, routes, egress rules, faults, rate limits and
 /// Prometheus metrics for a service in any language. Flags override the config file.
 #[derive(Parser, Debug, Clone, Default)]
-#[command(name = "functrace-sidecar", version)]
+#[command(
+    name = "functrace-sidecar",
+    version,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Flags {
+    /// A command instead of running the sidecar.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// The TOML config file (reloaded on SIGHUP).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -47,6 +55,49 @@ pub struct Flags {
     /// Validate the config, print the effective config as TOML, and exit.
     #[arg(long)]
     pub check_config: bool,
+}
+
+/// What `functrace-sidecar` does instead of running the sidecar.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Show the traces in spans files (Zipkin v2 JSON lines): a list, newest first, or one
+    /// trace as a waterfall.
+    View(ViewArgs),
+}
+
+/// `functrace-sidecar view SPANS.jsonl... [--trace ID] [--service NAME] [--min-duration D]
+/// [--html OUT.html]`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ViewArgs {
+    /// Spans files (one span per line), merged.
+    #[arg(required = true, value_name = "SPANS.jsonl")]
+    pub files: Vec<PathBuf>,
+    /// Draw this trace (its hex id) as a waterfall instead of listing traces.
+    #[arg(long, value_name = "ID")]
+    pub trace: Option<String>,
+    /// List only traces with a span of this service.
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+    /// List only traces at least this long: 250us, 10ms, 1.5s.
+    #[arg(long, value_name = "D", value_parser = view::parse_duration)]
+    pub min_duration: Option<u64>,
+    /// Write a self-contained HTML page instead of text: the trace, or every listed trace.
+    #[arg(long, value_name = "OUT.html")]
+    pub html: Option<PathBuf>,
+}
+
+impl From<ViewArgs> for view::Options {
+    fn from(args: ViewArgs) -> view::Options {
+        view::Options {
+            files: args.files,
+            trace: args.trace,
+            filter: view::Filter {
+                service: args.service,
+                min_duration: args.min_duration,
+            },
+            html: args.html,
+        }
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -214,6 +265,32 @@ backends = [{ address = "127.0.0.1:2" }]
             .collect();
         assert_eq!(hosts, [("svcc", "127.0.0.1:2"), ("SVCB", "127.0.0.1:3")]);
         assert_eq!(config.outbound.unwrap().allow, ["a:1"]);
+    }
+
+    #[test]
+    fn view_is_a_subcommand_beside_the_flags() {
+        let parsed = flags(&["view", "a.jsonl", "b.jsonl", "--service", "svcb"]);
+        let Some(Command::View(args)) = parsed.command else {
+            panic!("no view: {parsed:?}");
+        };
+        let options = view::Options::from(args);
+        assert_eq!(options.files, [PathBuf::from("a.jsonl"), "b.jsonl".into()]);
+        assert_eq!(options.filter.service.as_deref(), Some("svcb"));
+        let args = ["view", "a.jsonl", "--trace", "ab", "--min-duration", "1.5s"];
+        let Some(Command::View(args)) = flags(&args).command else {
+            panic!("no view");
+        };
+        assert_eq!(args.min_duration, Some(1_500_000));
+        assert_eq!(args.trace.as_deref(), Some("ab"));
+        let sidecar = flags(&["--service", "view", "--inbound", "127.0.0.1:1=127.0.0.1:2"]);
+        assert!(sidecar.command.is_none());
+        assert_eq!(sidecar.service.as_deref(), Some("view"));
+        let parse = |args: &[&str]| {
+            Flags::try_parse_from(std::iter::once("functrace-sidecar").chain(args.iter().copied()))
+        };
+        assert!(parse(&["view"]).is_err());
+        assert!(parse(&["view", "a.jsonl", "--min-duration", "10"]).is_err());
+        assert!(parse(&["--service", "x", "view", "a.jsonl"]).is_err());
     }
 
     #[test]
