@@ -15,56 +15,17 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::{Buf, BufMut};
 use functrace::trace;
 use functrace_mesh::export::Reporter;
 use functrace_mesh::http::{TracedClient, Tracing};
 use http::uri::PathAndQuery;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 use tonic::Status;
 use tower::ServiceBuilder;
 
-/// gRPC messages as UTF-8 text.
-#[derive(Clone, Copy, Default)]
-struct TextCodec;
-
-impl Codec for TextCodec {
-    type Encode = String;
-    type Decode = String;
-    type Encoder = TextCodec;
-    type Decoder = TextCodec;
-
-    fn encoder(&mut self) -> TextCodec {
-        TextCodec
-    }
-
-    fn decoder(&mut self) -> TextCodec {
-        TextCodec
-    }
-}
-
-impl Encoder for TextCodec {
-    type Item = String;
-    type Error = Status;
-
-    fn encode(&mut self, item: String, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item.as_bytes());
-        Ok(())
-    }
-}
-
-impl Decoder for TextCodec {
-    type Item = String;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<String>, Status> {
-        let bytes = src.copy_to_bytes(src.remaining());
-        String::from_utf8(bytes.to_vec())
-            .map(Some)
-            .map_err(|_| Status::invalid_argument("not UTF-8"))
-    }
-}
+#[path = "common/text_codec.rs"]
+mod text_codec;
+use text_codec::TextCodec;
 
 type Reply =
     Pin<Box<dyn Future<Output = Result<http::Response<tonic::body::Body>, Infallible>> + Send>>;
