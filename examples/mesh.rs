@@ -271,6 +271,35 @@ fn read_settings() -> (SocketAddr, String) {
 // ---------------------------------------------------------------------------------------
 // The demo: processes, configs, requests, and what they show.
 
+/// Every child's pid, for stopping them all when the demo is interrupted.
+static CHILDREN: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// On Ctrl-C or SIGTERM: stops every child (SIGTERM), then exits. A Ctrl-C at a terminal
+/// reaches the children too; this covers a signal sent to the demo alone.
+fn stop_children_on_signal(runtime: &tokio::runtime::Runtime) {
+    runtime.spawn(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut interrupt), Ok(mut terminate)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        let children = CHILDREN.lock().map(|c| c.clone()).unwrap_or_default();
+        for pid in children {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        eprintln!("mesh demo: interrupted; stopped every process");
+        std::process::exit(130);
+    });
+}
+
 /// A child process, stopped when dropped: apps by closing their stdin, sidecars by SIGTERM.
 struct Process {
     name: String,
@@ -362,6 +391,7 @@ impl Mesh {
             .strip_prefix("listening ")
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("{name}: {first:?}"));
+        CHILDREN.lock().expect("pids").push(child.id());
         self.processes.push(Process {
             name: format!("{name} {version}"),
             child,
@@ -403,6 +433,7 @@ impl Mesh {
                 _ => {}
             }
         }
+        CHILDREN.lock().expect("pids").push(child.id());
         self.processes.push(Process {
             name: format!("{name} sidecar"),
             child,
@@ -566,12 +597,15 @@ fn route_svcb(
     vec![(v1.inbound, "v1", weights.0), (v2.inbound, "v2", weights.1)]
 }
 
-fn demo(keep: Option<PathBuf>) {
-    let dir = keep.unwrap_or_else(|| {
+fn demo(kept: Option<PathBuf>) {
+    let keep = kept.is_some();
+    let dir = kept.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("functrace-mesh-demo-{}", std::process::id()))
     });
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("demo dir");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    stop_children_on_signal(&runtime);
     let mut mesh = Mesh {
         dir: dir.clone(),
         sidecar_binary: sidecar_binary(),
@@ -605,7 +639,6 @@ fn demo(keep: Option<PathBuf>) {
     };
     mesh.reload(&svca, &svca_config((100, 0)));
 
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
     println!("\n1. svcb calls msgd, outside the mesh, with no egress rule yet");
     let (status, text) = runtime.block_on(fetch(svca.inbound, "/pay"));
     println!("   GET svca /pay -> {status}: {}", without_trace(&text));
@@ -656,10 +689,15 @@ fn demo(keep: Option<PathBuf>) {
     print_tree(&mesh, &trace);
     println!("\n7. The request of step 1, refused at svcb's sidecar: the spans say why");
     print_tree(&mesh, &refused_trace);
-    println!(
-        "\nStopped all {stopped} processes; files in {}",
-        dir.display()
-    );
+    if keep {
+        println!(
+            "\nStopped all {stopped} processes; files in {}",
+            dir.display()
+        );
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+        println!("\nStopped all {stopped} processes.");
+    }
 }
 
 /// The trace id svca puts at the end of its answer.
