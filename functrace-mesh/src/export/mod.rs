@@ -21,6 +21,7 @@ mod queue;
 mod reporter;
 mod span;
 
+pub(crate) use collector::with_sources;
 pub use collector::SPANS_PATH;
 pub use otel::ZipkinExporter;
 pub use reporter::{

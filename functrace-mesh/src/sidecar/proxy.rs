@@ -188,10 +188,13 @@ impl Proxy {
                 if replayable && attempt < route.attempts {
                     continue;
                 }
-                let reason = format!("upstream connect error: {}", error_chain(&error));
+                let reason = format!(
+                    "upstream connect error: {}",
+                    crate::export::with_sources(&error)
+                );
                 return record.local(StatusCode::SERVICE_UNAVAILABLE, &reason);
             }
-            let reason = format!("upstream reset: {}", error_chain(&error));
+            let reason = format!("upstream reset: {}", crate::export::with_sources(&error));
             return record.local(StatusCode::BAD_GATEWAY, &reason);
         }
     }
@@ -330,18 +333,6 @@ fn client_body_failed(error: &(dyn std::error::Error + 'static)) -> bool {
         source = error.source();
     }
     false
-}
-
-/// An error and its sources, as one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// A request's span and metrics, recorded once when the exchange ends: when the response
