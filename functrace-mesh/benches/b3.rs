@@ -4,8 +4,9 @@
 //! cargo bench -p functrace-mesh --bench b3
 
 use std::hint::black_box;
+use std::time::Instant;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use functrace::{Sampling, TraceContext};
 use functrace_mesh::b3::{self, Format};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -46,8 +47,12 @@ fn context() -> TraceContext {
 }
 
 fn with_b3(format: Format) -> HeaderMap {
+    with_context(&context(), format)
+}
+
+fn with_context(context: &TraceContext, format: Format) -> HeaderMap {
     let mut headers = request_headers();
-    b3::inject(&context(), format, &mut headers);
+    b3::inject(context, format, &mut headers);
     headers
 }
 
@@ -61,15 +66,40 @@ fn bench(c: &mut Criterion) {
         b.iter(|| b3::extract(black_box(&multi)))
     });
 
-    // Forwarding: the headers already hold the previous hop's B3, which inject replaces.
-    let next = context().child();
-    let mut headers = with_b3(Format::Multi);
-    c.bench_function("b3/inject/multi", |b| {
-        b.iter(|| b3::inject(black_box(&next), Format::Multi, black_box(&mut headers)))
-    });
-    let mut headers = with_b3(Format::Single);
-    c.bench_function("b3/inject/single", |b| {
-        b.iter(|| b3::inject(black_box(&next), Format::Single, black_box(&mut headers)))
+    // Forwarding, as a sidecar or a traced client does: the headers hold the incoming
+    // context and its child goes out; the next run forwards that child's child, and so on
+    // down a chain made beforehand. (Injecting one context over and over would find nothing
+    // left to change after the first run.)
+    let incoming = context();
+    for (name, format) in [("multi", Format::Multi), ("single", Format::Single)] {
+        c.bench_function(&format!("b3/inject/{name}"), |b| {
+            b.iter_custom(|runs| {
+                let chain: Vec<TraceContext> =
+                    std::iter::successors(Some(incoming), |c| Some(c.child()))
+                        .skip(1)
+                        .take(runs as usize)
+                        .collect();
+                let mut headers = with_context(&incoming, format);
+                let start = Instant::now();
+                for child in &chain {
+                    b3::inject(black_box(child), format, black_box(&mut headers));
+                }
+                start.elapsed()
+            })
+        });
+    }
+    // A first hop: no B3 yet (each run on its own copy of the headers, with room to grow).
+    let plain = request_headers();
+    c.bench_function("b3/inject/multi/first-hop", |b| {
+        b.iter_batched_ref(
+            || {
+                let mut headers = HeaderMap::with_capacity(32);
+                headers.extend(plain.clone());
+                headers
+            },
+            |headers| b3::inject(black_box(&incoming), Format::Multi, black_box(headers)),
+            BatchSize::SmallInput,
+        )
     });
 }
 

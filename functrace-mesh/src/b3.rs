@@ -134,10 +134,12 @@
 //! Extraction does not allocate: it parses the header bytes in place, eight hex characters at
 //! a time. It reads `b3` by name, and the `x-b3-*` headers in one pass over up to 32 header
 //! values (`http` hashes a name byte by byte, so five look-ups cost more than the pass), by
-//! name beyond that. Injection allocates one `HeaderValue` per id (as `http` owns header
-//! bytes; a shared chunk cut into values costs more in atomic reference counts than the
-//! allocations it saves), and makes one pass over the headers, overwriting the values of the B3
-//! names already there in place, as a proxy forwarding B3 finds them.
+//! name beyond that. Injection makes one pass over the headers and writes in place the B3 names
+//! already there, as a proxy forwarding B3 finds them; it allocates a `HeaderValue` (`http`
+//! owns header bytes) only for a value that changes: forwarding a child, the trace id stays
+//! and the old span id's value moves over to the parent id, so only the new span id is
+//! allocated. (A shared chunk cut into values costs more in atomic reference counts than the
+//! allocations it saves.)
 
 use std::fmt;
 
@@ -281,18 +283,18 @@ pub fn inject(context: &TraceContext, format: Format, headers: &mut HeaderMap) {
     if format.multi() {
         let mut hex = [0u8; 32];
         let len = put_trace_id(&mut hex, context.trace_id);
-        wanted.set(TRACE_ID_BIT, value(&hex[..len]));
+        wanted.set(TRACE_ID_BIT, &hex[..len]);
         put_hex(&mut hex, context.span_id.get());
-        wanted.set(SPAN_ID_BIT, value(&hex[..16]));
+        wanted.set(SPAN_ID_BIT, &hex[..16]);
         if let Some(parent) = context.parent_id {
             put_hex(&mut hex, parent.get());
-            wanted.set(PARENT_SPAN_BIT, value(&hex[..16]));
+            wanted.set(PARENT_SPAN_BIT, &hex[..16]);
         }
         wanted.set_multi_sampling(context.sampling);
     }
     if format.single() {
         let mut buffer = [0u8; SINGLE_MAX];
-        wanted.set(B3_BIT, value(write_single(&mut buffer, context)));
+        wanted.set(B3_BIT, write_single(&mut buffer, context));
     }
     wanted.replace(headers);
 }
@@ -305,37 +307,72 @@ pub fn inject_sampling(sampling: Sampling, format: Format, headers: &mut HeaderM
         wanted.set_multi_sampling(sampling);
     }
     if let Some(state) = sampling_char(sampling).filter(|_| format.single()) {
-        wanted.set(B3_BIT, HeaderValue::from_static(state));
+        wanted.set(B3_BIT, state.as_bytes());
     }
     wanted.replace(headers);
 }
 
+/// A header value to write, kept on the stack until it has to become a `HeaderValue`.
+#[derive(Clone, Copy)]
+struct Text {
+    bytes: [u8; SINGLE_MAX],
+    len: usize,
+}
+
+impl Text {
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    /// Sampling states are static; ids need bytes of their own (`http` owns header bytes).
+    fn to_value(self) -> HeaderValue {
+        match self.as_bytes() {
+            b"0" => HeaderValue::from_static("0"),
+            b"1" => HeaderValue::from_static("1"),
+            b"d" => HeaderValue::from_static("d"),
+            bytes => value(bytes),
+        }
+    }
+}
+
 /// The B3 headers a request should carry, by bit position; every other B3 name goes.
 #[derive(Default)]
-struct Wanted([Option<HeaderValue>; 6]);
+struct Wanted([Option<Text>; 6]);
 
 impl Wanted {
-    fn set(&mut self, bit: u8, value: HeaderValue) {
-        self.0[bit.trailing_zeros() as usize] = Some(value);
+    fn set(&mut self, bit: u8, bytes: &[u8]) {
+        let mut text = Text {
+            bytes: [0; SINGLE_MAX],
+            len: bytes.len(),
+        };
+        text.bytes[..bytes.len()].copy_from_slice(bytes);
+        self.0[slot(bit)] = Some(text);
     }
 
     fn set_multi_sampling(&mut self, sampling: Sampling) {
         match sampling {
             Sampling::Defer => {}
-            Sampling::Deny => self.set(SAMPLED_BIT, HeaderValue::from_static("0")),
-            Sampling::Accept => self.set(SAMPLED_BIT, HeaderValue::from_static("1")),
+            Sampling::Deny => self.set(SAMPLED_BIT, b"0"),
+            Sampling::Accept => self.set(SAMPLED_BIT, b"1"),
             // Debug implies accept: no x-b3-sampled beside it (spec).
-            Sampling::Debug => self.set(FLAGS_BIT, HeaderValue::from_static("1")),
+            Sampling::Debug => self.set(FLAGS_BIT, b"1"),
         }
     }
 
-    /// Makes `headers` hold exactly the wanted B3 headers. Names already there get their value
-    /// overwritten in place, in one pass, as a proxy forwarding B3 finds them: hashing a
+    /// Makes `headers` hold exactly the wanted B3 headers, in one pass over them: hashing a
     /// custom header name costs more than comparing every name once.
+    ///
+    /// A proxy forwarding B3 finds the names already there, and most of the values too: a
+    /// value that is already right stays (the trace id, going on), and the span id it
+    /// replaces moves over to be the parent id, as a child of the incoming context has it.
+    /// Only values that are really new are allocated.
     fn replace(&mut self, headers: &mut HeaderMap) {
         let mut written = 0u8;
         // Names to remove: unwanted, undefined `x-b3-*`, or repeated after the written value.
         let mut stale = 0u8;
+        let mut old_span_id = None;
+        // A new parent id for a name that is there: written last, maybe with the old span id.
+        let mut parent_to_write = None;
         for (name, value) in headers.iter_mut() {
             let bit = bit_of(name);
             if bit == 0 {
@@ -345,23 +382,59 @@ impl Wanted {
                 stale |= bit;
                 continue;
             }
-            match self.0[bit.trailing_zeros() as usize].take() {
-                Some(wanted) => {
-                    *value = wanted;
-                    written |= bit;
-                }
-                None => stale |= bit,
+            let Some(text) = self.0[slot(bit)].take() else {
+                stale |= bit;
+                continue;
+            };
+            written |= bit;
+            if value.as_bytes() == text.as_bytes() {
+                continue;
+            }
+            if bit == PARENT_SPAN_BIT {
+                parent_to_write = Some(text);
+                continue;
+            }
+            let replaced = std::mem::replace(value, text.to_value());
+            if bit == SPAN_ID_BIT {
+                old_span_id = Some(replaced);
             }
         }
         if stale != 0 {
             remove_stale(headers, stale, written);
         }
-        for (name, value) in NAMES.iter().zip(&mut self.0) {
-            if let Some(value) = value.take() {
-                headers.insert(name, value);
+        let parent = match parent_to_write {
+            Some(text) => Some((text, true)),
+            None => self.0[slot(PARENT_SPAN_BIT)]
+                .take()
+                .map(|text| (text, false)),
+        };
+        if let Some((text, present)) = parent {
+            let value = match old_span_id {
+                Some(old) if old.as_bytes() == text.as_bytes() => old,
+                _ => text.to_value(),
+            };
+            write_name(headers, &PARENT_SPAN_ID, value, present);
+        }
+        for (name, text) in NAMES.iter().zip(&mut self.0) {
+            if let Some(text) = text.take() {
+                headers.insert(name, text.to_value());
             }
         }
     }
+}
+
+/// Sets `name` to `value`: in place when the name is there (`present`), else inserted.
+fn write_name(headers: &mut HeaderMap, name: &HeaderName, value: HeaderValue, present: bool) {
+    match headers.get_mut(name).filter(|_| present) {
+        Some(slot) => *slot = value,
+        None => {
+            headers.insert(name, value);
+        }
+    }
+}
+
+fn slot(bit: u8) -> usize {
+    bit.trailing_zeros() as usize
 }
 
 /// Removes the names of `stale` bits; a name also in `written` keeps its first value only.

@@ -376,3 +376,52 @@ fn extracted_ids_keep_their_width() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Forwarding: the headers hold the incoming context, the sidecar or client writes its child
+/// (same trace, the old span id as parent). Whatever order the names come in, repeated or
+/// not, and whatever the incoming context had, the result is the child alone.
+#[test]
+fn forwarding_a_child_over_the_incoming_b3_writes_the_child_alone() {
+    let incoming = [
+        fixed(T, Some(P), Sampling::Accept),
+        fixed(T64, None, Sampling::Debug),
+        fixed(T, None, Sampling::Defer),
+    ];
+    for parent in incoming {
+        let child = parent.child();
+        for format in FORMATS {
+            let fresh = injected(&parent, format);
+            let names: Vec<(HeaderName, HeaderValue)> = fresh
+                .iter()
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect();
+            // In the order inject wrote them, reversed, and with each value twice.
+            let orders = [
+                names.clone(),
+                names.iter().rev().cloned().collect(),
+                names
+                    .iter()
+                    .flat_map(|pair| [pair.clone(), pair.clone()])
+                    .collect(),
+            ];
+            for order in orders {
+                let mut headers = HeaderMap::new();
+                headers.insert("host", HeaderValue::from_static("example.com"));
+                for (name, value) in order {
+                    headers.append(name, value);
+                }
+                b3::inject(&child, format, &mut headers);
+                assert_eq!(
+                    b3_headers(&headers),
+                    b3_headers(&injected(&child, format)),
+                    "{format:?} {parent:?}"
+                );
+                assert_eq!(b3::extract(&headers), Ok(Extracted::Context(child)));
+                // Injecting the same context again changes nothing.
+                let before = b3_headers(&headers);
+                b3::inject(&child, format, &mut headers);
+                assert_eq!(b3_headers(&headers), before);
+            }
+        }
+    }
+}
