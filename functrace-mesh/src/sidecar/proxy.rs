@@ -145,6 +145,18 @@ impl Proxy {
 
         // The upstream sees the context: the same one inbound, the CLIENT span's outbound.
         b3::inject(&context, settings.format, request.headers_mut());
+        self.send(record, &route, request, started).await
+    }
+
+    /// Sends the request to one of the route's upstreams, trying again on a refused
+    /// connection when that is safe; answers the upstream's response or the reason it failed.
+    async fn send(
+        &self,
+        mut record: Record,
+        route: &Route,
+        request: Request<Incoming>,
+        started: Instant,
+    ) -> Response<ResponseBody> {
         let (parts, body) = request.into_parts();
         let replayable = is_idempotent(&parts.method) && body.is_end_stream();
         let mut body = Some(body);
