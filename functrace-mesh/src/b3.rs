@@ -402,33 +402,18 @@ impl Wanted {
         if stale != 0 {
             remove_stale(headers, stale, written);
         }
-        let parent = match parent_to_write {
-            Some(text) => Some((text, true)),
-            None => self.0[slot(PARENT_SPAN_BIT)]
-                .take()
-                .map(|text| (text, false)),
-        };
-        if let Some((text, present)) = parent {
+        let parent = parent_to_write.or_else(|| self.0[slot(PARENT_SPAN_BIT)].take());
+        if let Some(text) = parent {
             let value = match old_span_id {
                 Some(old) if old.as_bytes() == text.as_bytes() => old,
                 _ => text.to_value(),
             };
-            write_name(headers, &PARENT_SPAN_ID, value, present);
+            headers.insert(PARENT_SPAN_ID, value);
         }
         for (name, text) in NAMES.iter().zip(&mut self.0) {
             if let Some(text) = text.take() {
                 headers.insert(name, text.to_value());
             }
-        }
-    }
-}
-
-/// Sets `name` to `value`: in place when the name is there (`present`), else inserted.
-fn write_name(headers: &mut HeaderMap, name: &HeaderName, value: HeaderValue, present: bool) {
-    match headers.get_mut(name).filter(|_| present) {
-        Some(slot) => *slot = value,
-        None => {
-            headers.insert(name, value);
         }
     }
 }

@@ -86,13 +86,7 @@ impl Tracing {
     }
 
     fn decide(&self) -> Sampling {
-        // The low 53 bits of a random span id, as a uniform number in [0, 1).
-        let draw = (functrace::SpanId::random().get() >> 11) as f64 / (1u64 << 53) as f64;
-        if draw < self.sample_rate {
-            Sampling::Accept
-        } else {
-            Sampling::Deny
-        }
+        sample(self.sample_rate)
     }
 
     fn new_root(&self, sampling: Sampling) -> TraceContext {
@@ -281,16 +275,9 @@ impl Pending {
     ) -> Pending {
         let path = request.uri().path();
         let method = request.method().as_str();
-        let grpc = is_grpc(request.headers());
-        // gRPC names the call by its path; HTTP by method and path, lowercase as Zipkin shows.
-        let name = if grpc {
-            path.to_owned()
-        } else {
-            format!("{} {path}", method.to_ascii_lowercase())
-        };
         let mut span = Span::new(
             &context,
-            name,
+            span_name(request),
             SystemTime::now(),
             Default::default(),
             &*tracing.service,
@@ -344,18 +331,16 @@ impl Pending {
     /// `grpc-status` and `grpc-message`, from trailers (or the headers of a trailers-only
     /// response). Only server-fault codes are errors.
     fn grpc(&mut self, headers: &HeaderMap) {
-        let Some(code) = headers.get("grpc-status").and_then(|v| v.to_str().ok()) else {
+        let Some(status) = GrpcStatus::of(headers) else {
             return;
         };
-        self.span
-            .tags
-            .insert("grpc.status_code".into(), code.into());
-        if let Some(message) = headers.get("grpc-message").and_then(grpc_message) {
-            self.span.tags.insert("grpc.message".into(), message);
+        let tags = &mut self.span.tags;
+        tags.insert("grpc.status_code".into(), status.code.into());
+        if let Some(message) = status.message {
+            tags.insert("grpc.message".into(), message);
         }
-        // Unknown, DeadlineExceeded, ResourceExhausted, Unimplemented, Internal, Unavailable, DataLoss.
-        if matches!(code, "2" | "4" | "8" | "12" | "13" | "14" | "15") {
-            self.span.tags.insert("error".into(), code.into());
+        if status.server_fault {
+            tags.insert("error".into(), status.code.into());
         }
     }
 
@@ -370,9 +355,55 @@ impl Pending {
     }
 }
 
+/// A uniform number in [0, 1): the low 53 bits of a random id.
+pub(crate) fn random_fraction() -> f64 {
+    (functrace::SpanId::random().get() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A sampling decision for a new trace, recording the share `rate` of them.
+pub(crate) fn sample(rate: f64) -> Sampling {
+    if random_fraction() < rate {
+        Sampling::Accept
+    } else {
+        Sampling::Deny
+    }
+}
+
+/// A span's name: gRPC names the call by its path; HTTP by method and path, lowercase as
+/// Zipkin shows it.
+pub(crate) fn span_name<B>(request: &Request<B>) -> String {
+    let path = request.uri().path();
+    if is_grpc(request.headers()) {
+        path.to_owned()
+    } else {
+        format!("{} {path}", request.method().as_str().to_ascii_lowercase())
+    }
+}
+
+/// How a gRPC call ended, from `grpc-status` and `grpc-message` (trailers, or the headers of
+/// a trailers-only response).
+pub(crate) struct GrpcStatus<'a> {
+    pub(crate) code: &'a str,
+    pub(crate) message: Option<String>,
+    /// Only these codes are errors of the server: Unknown, DeadlineExceeded,
+    /// ResourceExhausted, Unimplemented, Internal, Unavailable, DataLoss.
+    pub(crate) server_fault: bool,
+}
+
+impl GrpcStatus<'_> {
+    pub(crate) fn of(headers: &HeaderMap) -> Option<GrpcStatus<'_>> {
+        let code = headers.get("grpc-status")?.to_str().ok()?;
+        Some(GrpcStatus {
+            code,
+            message: headers.get("grpc-message").and_then(grpc_message),
+            server_fault: matches!(code, "2" | "4" | "8" | "12" | "13" | "14" | "15"),
+        })
+    }
+}
+
 /// A `grpc-message` as text: gRPC percent-encodes it on the wire. `None` when empty (an OK
 /// status may carry an empty message).
-pub(crate) fn grpc_message(value: &HeaderValue) -> Option<String> {
+fn grpc_message(value: &HeaderValue) -> Option<String> {
     let mut bytes = Vec::with_capacity(value.len());
     let mut rest = value.as_bytes();
     while let Some((&byte, tail)) = rest.split_first() {
@@ -397,8 +428,7 @@ pub(crate) fn grpc_message(value: &HeaderValue) -> Option<String> {
 fn is_grpc(headers: &HeaderMap) -> bool {
     headers
         .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/grpc"))
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"))
 }
 
 pin_project! {

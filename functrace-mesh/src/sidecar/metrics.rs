@@ -37,7 +37,7 @@ struct Labels {
     code: u16,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Series {
     count: u64,
     sum: Duration,
@@ -88,16 +88,15 @@ impl Metrics {
             version: version.clone(),
             code,
         };
+        // Beyond the last bound only `+Inf` (the count) holds it.
         let bucket = BUCKETS
             .iter()
-            .position(|&bound| latency.as_secs_f64() <= bound)
-            .unwrap_or(BUCKETS.len() - 1);
+            .position(|&bound| latency.as_secs_f64() <= bound);
         let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
         let series = requests.entry(labels).or_default();
         series.count += 1;
         series.sum += latency;
-        // Beyond the last bound only `+Inf` (the count) holds it.
-        if latency.as_secs_f64() <= BUCKETS[bucket] {
+        if let Some(bucket) = bucket {
             series.buckets[bucket] += 1;
         }
     }
@@ -109,14 +108,7 @@ impl Metrics {
             let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
             requests
                 .iter()
-                .map(|(labels, series)| {
-                    let copy = Series {
-                        count: series.count,
-                        sum: series.sum,
-                        buckets: series.buckets,
-                    };
-                    (labels.clone(), copy)
-                })
+                .map(|(labels, series)| (labels.clone(), series.clone()))
                 .collect()
         };
         requests.sort_by(|a, b| a.0.cmp(&b.0));

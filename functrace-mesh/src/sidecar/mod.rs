@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use functrace::Sampling;
 
-use crate::b3::Format;
 use crate::export::Reporter;
 pub use config::{Config, ConfigError};
 use metrics::Metrics;
@@ -32,11 +31,9 @@ pub use serve::{start, Running};
 /// destinations, which are fixed at start.
 pub struct Settings {
     pub config: Config,
-    pub service: Arc<str>,
     pub routes: Routes,
     /// The app of each inbound listener, in config order.
     pub inbound: Vec<Arc<Route>>,
-    pub format: Format,
 }
 
 impl Settings {
@@ -55,23 +52,15 @@ impl Settings {
             })
             .collect();
         Settings {
-            service: config.service.as_str().into(),
             routes: Routes::new(&config),
             inbound,
-            format: config.tracing.b3_format.into(),
             config,
         }
     }
 
     /// A sampling decision for a new trace, at the configured rate.
     pub fn decide(&self) -> Sampling {
-        // The low 53 bits of a random id, as a uniform number in [0, 1).
-        let draw = (functrace::SpanId::random().get() >> 11) as f64 / (1u64 << 53) as f64;
-        if draw < self.config.tracing.sample {
-            Sampling::Accept
-        } else {
-            Sampling::Deny
-        }
+        crate::http::sample(self.config.tracing.sample)
     }
 }
 

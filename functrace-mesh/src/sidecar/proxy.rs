@@ -31,6 +31,7 @@ use super::routes::{Route, Target};
 use super::Shared;
 use crate::b3::{self, Extracted};
 use crate::export::{Endpoint, Kind, Span};
+use crate::http::GrpcStatus;
 
 /// Why a request was answered by the sidecar itself, for the client and the span.
 pub const REASON: HeaderName = HeaderName::from_static("x-functrace-reason");
@@ -106,7 +107,7 @@ impl Proxy {
             .cloned()
             .unwrap_or_else(crate::http::new_request_id);
         request.headers_mut().insert(REQUEST_ID, request_id.clone());
-        let mut record = Record::start(&self, &settings.service, context, joined, &request);
+        let mut record = Record::start(&self, &settings.config.service, context, joined, &request);
         record.tag("guid:x-request-id", request_id.to_str().unwrap_or_default());
 
         let route = match self.direction {
@@ -144,7 +145,8 @@ impl Proxy {
         }
 
         // The upstream sees the context: the same one inbound, the CLIENT span's outbound.
-        b3::inject(&context, settings.format, request.headers_mut());
+        let format = settings.config.tracing.b3_format.into();
+        b3::inject(&context, format, request.headers_mut());
         self.send(record, &route, request, started).await
     }
 
@@ -157,7 +159,7 @@ impl Proxy {
         request: Request<Incoming>,
         started: Instant,
     ) -> Response<ResponseBody> {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let replayable = is_idempotent(&parts.method) && body.is_end_stream();
         let mut body = Some(body);
         let timeout = route.timeout;
@@ -172,10 +174,17 @@ impl Proxy {
                 Protocol::Http1 => false,
                 Protocol::Http2 => true,
             };
-            let outgoing = match upstream_request(&parts, &upstream.address, http2, body.take()) {
-                Ok(outgoing) => outgoing.map(|body| body.counting(&record.request_size)),
-                Err(reason) => return record.local(StatusCode::BAD_GATEWAY, &reason),
+            // The headers are copied only when a later attempt may need them again.
+            let headers = if replayable && attempt < route.attempts {
+                parts.headers.clone()
+            } else {
+                std::mem::take(&mut parts.headers)
             };
+            let outgoing =
+                match upstream_request(&parts, headers, &upstream.address, http2, body.take()) {
+                    Ok(outgoing) => outgoing.map(|body| body.counting(&record.request_size)),
+                    Err(reason) => return record.local(StatusCode::BAD_GATEWAY, &reason),
+                };
             let client = if http2 {
                 &self.shared.upstreams.http2
             } else {
@@ -247,8 +256,7 @@ impl Proxy {
 
 /// `true` with probability `percent` / 100.
 fn chance(percent: f64) -> bool {
-    let draw = (functrace::SpanId::random().get() >> 11) as f64 / (1u64 << 53) as f64;
-    draw * 100.0 < percent
+    crate::http::random_fraction() * 100.0 < percent
 }
 
 fn is_idempotent(method: &Method) -> bool {
@@ -268,9 +276,10 @@ fn authority<B>(request: &Request<B>) -> Option<String> {
     (!host.is_empty()).then(|| host.to_owned())
 }
 
-/// The request for `address`, without hop-by-hop headers.
+/// The request for `address`, with `headers` less the hop-by-hop ones.
 fn upstream_request(
     parts: &http::request::Parts,
+    mut headers: HeaderMap,
     address: &str,
     http2: bool,
     body: Option<Incoming>,
@@ -282,7 +291,6 @@ fn upstream_request(
     let mut request = Request::new(RequestBody::new(body));
     *request.method_mut() = parts.method.clone();
     *request.uri_mut() = uri;
-    let mut headers = parts.headers.clone();
     remove_hop_by_hop(&mut headers);
     if http2 {
         // HTTP/2 names the target in `:authority`, from the URI.
@@ -377,19 +385,11 @@ impl Record {
                 Direction::Inbound => Kind::Server,
                 Direction::Outbound => Kind::Client,
             };
-            let path = request.uri().path();
-            let method = request.method().as_str();
-            // gRPC names the call by its path; HTTP by method and path, lowercase as Zipkin
-            // shows it.
-            let name = if is_grpc(request.headers()) {
-                path.to_owned()
-            } else {
-                format!("{} {path}", method.to_ascii_lowercase())
-            };
+            let name = crate::http::span_name(request);
             let mut span = Span::new(&context, name, SystemTime::now(), Duration::ZERO, service)
                 .with_kind(kind)
-                .with_tag("http.method", method)
-                .with_tag("http.path", path)
+                .with_tag("http.method", request.method().as_str())
+                .with_tag("http.path", request.uri().path())
                 .with_tag("http.protocol", protocol(request.version()))
                 .with_tag("peer.address", proxy.peer.to_string());
             span.shared = (kind == Kind::Server && joined).then_some(true);
@@ -483,24 +483,18 @@ impl Record {
         Response::from_parts(parts, ResponseBody::Upstream { body, record })
     }
 
-    /// `grpc-status` and `grpc-message` (trailers, or a trailers-only response's headers).
-    /// Only server-fault codes are errors.
+    /// How a gRPC call ended; only server-fault codes are errors.
     fn grpc(&mut self, headers: &HeaderMap) {
-        let Some(code) = headers.get("grpc-status").and_then(|v| v.to_str().ok()) else {
+        let Some(status) = GrpcStatus::of(headers) else {
             return;
         };
-        let code = code.to_owned();
-        if let Some(message) = headers
-            .get("grpc-message")
-            .and_then(crate::http::grpc_message)
-        {
-            self.tag("grpc.message", &message);
+        if let Some(message) = &status.message {
+            self.tag("grpc.message", message);
         }
-        // Unknown, DeadlineExceeded, ResourceExhausted, Unimplemented, Internal, Unavailable, DataLoss.
-        if matches!(code.as_str(), "2" | "4" | "8" | "12" | "13" | "14" | "15") {
-            self.error = Some(format!("grpc-status {code}"));
+        if status.server_fault {
+            self.error = Some(format!("grpc-status {}", status.code));
         }
-        self.tag("grpc.status_code", &code);
+        self.tag("grpc.status_code", status.code);
     }
 
     fn finish(&mut self) {
@@ -544,12 +538,6 @@ impl Drop for Record {
             self.finish();
         }
     }
-}
-
-fn is_grpc(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"))
 }
 
 fn protocol(version: Version) -> &'static str {
