@@ -656,7 +656,7 @@ fn hex_chars(value: u32) -> u64 {
 }
 
 /// `value` as 16 lowercase hex characters at the start of `buffer`.
-fn put_hex(buffer: &mut [u8], value: u64) {
+pub(crate) fn put_hex(buffer: &mut [u8], value: u64) {
     buffer[..8].copy_from_slice(&hex_chars((value >> 32) as u32).to_be_bytes());
     buffer[8..16].copy_from_slice(&hex_chars(value as u32).to_be_bytes());
 }

@@ -2,6 +2,9 @@
 //! trace viewer of `functrace_mesh::view`.
 
 use std::io::Write;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 use clap::Parser;

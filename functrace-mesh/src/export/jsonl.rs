@@ -23,9 +23,9 @@ impl JsonLines {
     }
 
     pub(crate) fn write(&mut self, spans: &[Span]) -> Result<(), String> {
-        let mut buffer = Vec::with_capacity(spans.len() * 256);
+        let mut buffer = Vec::with_capacity(spans.len() * 512);
         for span in spans {
-            serde_json::to_writer(&mut buffer, span).map_err(|error| error.to_string())?;
+            super::json::write_span(&mut buffer, span);
             buffer.push(b'\n');
         }
         let written = match self {

@@ -15,6 +15,7 @@
 //! were received with, no `parentId` on a root span, and a duration of at least 1µs.
 
 mod collector;
+mod json;
 mod jsonl;
 mod otel;
 mod queue;
