@@ -13,6 +13,7 @@ pub mod routes;
 mod admin;
 mod proxy;
 mod serve;
+mod upstream;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -22,10 +23,10 @@ use functrace::Sampling;
 use crate::export::Reporter;
 pub use config::{Config, ConfigError};
 use metrics::Metrics;
-use proxy::Upstreams;
 pub use proxy::REASON;
 use routes::{Route, Routes};
 pub use serve::{start, Running};
+use upstream::Upstreams;
 
 /// What a config reload can change: everything but the listeners, limits and span
 /// destinations, which are fixed at start.
@@ -78,7 +79,7 @@ impl Shared {
             settings: RwLock::new(Arc::new(Settings::new(config))),
             metrics: Arc::default(),
             reporter,
-            upstreams: Upstreams::new(),
+            upstreams: Upstreams::default(),
         }
     }
 

@@ -22,13 +22,12 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{uri, Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::Full;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
 use pin_project_lite::pin_project;
 
 use super::config::Protocol;
 use super::metrics::Direction;
 use super::routes::{Route, Target};
+use super::upstream::SendError;
 use super::Shared;
 use crate::b3::{self, Extracted};
 use crate::export::{Endpoint, Kind, Span};
@@ -37,28 +36,6 @@ use crate::http::GrpcStatus;
 /// Why a request was answered by the sidecar itself, for the client and the span.
 pub const REASON: HeaderName = HeaderName::from_static("x-functrace-reason");
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// The pooled HTTP/1.1 and HTTP/2 clients to upstreams; a request goes out in the version
-/// it came in, so gRPC stays HTTP/2.
-pub struct Upstreams {
-    http1: Client<HttpConnector, RequestBody>,
-    http2: Client<HttpConnector, RequestBody>,
-}
-
-impl Upstreams {
-    pub fn new() -> Upstreams {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let builder = || Client::builder(TokioExecutor::new());
-        Upstreams {
-            http1: builder()
-                .pool_idle_timeout(Duration::from_secs(90))
-                .build(connector.clone()),
-            http2: builder().http2_only(true).build(connector),
-        }
-    }
-}
 
 /// The service of one accepted connection.
 #[derive(Clone)]
@@ -186,13 +163,11 @@ impl Proxy {
                     Ok(outgoing) => outgoing.map(|body| body.counting(&record.request_size)),
                     Err(reason) => return record.local(StatusCode::BAD_GATEWAY, &reason),
                 };
-            let client = if http2 {
-                &self.shared.upstreams.http2
-            } else {
-                &self.shared.upstreams.http1
-            };
-            let sent = tokio::time::timeout_at(deadline.into(), client.request(outgoing)).await;
-            let error = match sent {
+            let sent = self
+                .shared
+                .upstreams
+                .send(&upstream.address, outgoing, http2);
+            let error = match tokio::time::timeout_at(deadline.into(), sent).await {
                 Ok(Ok(response)) => return record.forward(response),
                 Ok(Err(error)) => error,
                 Err(_) => {
@@ -200,24 +175,26 @@ impl Proxy {
                     return record.local(StatusCode::GATEWAY_TIMEOUT, &reason);
                 }
             };
-            if client_body_failed(&error) {
-                // The client went away mid-request, and the upstream request with it. Nobody
-                // reads this answer; metrics and the span get nginx's 499.
-                let status = StatusCode::from_u16(499).expect("a valid code");
-                return record.local(status, "cancelled: the client went away mid-request");
-            }
-            if error.is_connect() {
-                if replayable && attempt < route.attempts {
-                    continue;
+            match error {
+                SendError::Connect(_) if replayable && attempt < route.attempts => continue,
+                SendError::Connect(error) => {
+                    let reason = format!(
+                        "upstream connect error: {}",
+                        crate::export::with_sources(&error)
+                    );
+                    return record.local(StatusCode::SERVICE_UNAVAILABLE, &reason);
                 }
-                let reason = format!(
-                    "upstream connect error: {}",
-                    crate::export::with_sources(&error)
-                );
-                return record.local(StatusCode::SERVICE_UNAVAILABLE, &reason);
+                SendError::Exchange(error) if client_body_failed(&error) => {
+                    // The client went away mid-request, and the upstream request with it.
+                    // Nobody reads this answer; metrics and the span get nginx's 499.
+                    let status = StatusCode::from_u16(499).expect("a valid code");
+                    return record.local(status, "cancelled: the client went away mid-request");
+                }
+                SendError::Exchange(error) => {
+                    let reason = format!("upstream reset: {}", crate::export::with_sources(&error));
+                    return record.local(StatusCode::BAD_GATEWAY, &reason);
+                }
             }
-            let reason = format!("upstream reset: {}", crate::export::with_sources(&error));
-            return record.local(StatusCode::BAD_GATEWAY, &reason);
         }
     }
 
@@ -285,31 +262,38 @@ fn upstream_request(
     http2: bool,
     body: Option<Incoming>,
 ) -> Result<Request<RequestBody>, String> {
-    let authority = address
-        .parse()
-        .map_err(|err| format!("bad upstream address {address}: {err}"))?;
     let mut uri = uri::Parts::default();
-    uri.scheme = Some(uri::Scheme::HTTP);
-    uri.authority = Some(authority);
     uri.path_and_query = Some(match parts.uri.path_and_query() {
         Some(path) => path.clone(),
         None => uri::PathAndQuery::from_static("/"),
     });
+    remove_hop_by_hop(&mut headers);
+    if http2 {
+        // HTTP/2 names the target in `:scheme` and `:authority`, from an absolute URI.
+        uri.scheme = Some(uri::Scheme::HTTP);
+        uri.authority = Some(
+            address
+                .parse()
+                .map_err(|err| format!("bad upstream address {address}: {err}"))?,
+        );
+        headers.remove(header::HOST);
+    } else if !headers.contains_key(header::HOST) {
+        // HTTP/1.1 sends the origin form and names the target in `Host`: the one the client
+        // asked for (a proxy-style request), or else the upstream.
+        let host = parts
+            .uri
+            .authority()
+            .map_or(address, |authority| authority.as_str());
+        let value = HeaderValue::from_str(host).map_err(|e| e.to_string())?;
+        headers.insert(header::HOST, value);
+    }
     let uri =
         Uri::from_parts(uri).map_err(|err| format!("bad upstream URI for {address}: {err}"))?;
     let mut request = Request::new(RequestBody::new(body));
     *request.method_mut() = parts.method.clone();
     *request.uri_mut() = uri;
-    remove_hop_by_hop(&mut headers);
     if http2 {
-        // HTTP/2 names the target in `:authority`, from the URI.
-        headers.remove(header::HOST);
         *request.version_mut() = Version::HTTP_2;
-    } else if !headers.contains_key(header::HOST) {
-        if let Some(authority) = parts.uri.authority() {
-            let value = HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?;
-            headers.insert(header::HOST, value);
-        }
     }
     *request.headers_mut() = headers;
     Ok(request)
