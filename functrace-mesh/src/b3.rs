@@ -662,7 +662,7 @@ pub(crate) fn put_hex(buffer: &mut [u8], value: u64) {
 }
 
 /// The trace id as hex at the start of `buffer`; answers its length.
-fn put_trace_id(buffer: &mut [u8], trace_id: TraceId) -> usize {
+pub(crate) fn put_trace_id(buffer: &mut [u8], trace_id: TraceId) -> usize {
     match trace_id {
         TraceId::Short(low) => {
             put_hex(buffer, low.get());
@@ -696,9 +696,13 @@ fn write_single<'a>(buffer: &'a mut [u8; SINGLE_MAX], context: &TraceContext) ->
 
 const HEX_IS_VALID: &str = "hex and hyphens are a valid header value";
 
-/// Lowercase hex and hyphens are always a valid header value.
+/// Lowercase hex and hyphens are always a valid header value. Marked sensitive, which
+/// HTTP/2 encodes as "never indexed": an id is new on every hop, so entering it in the
+/// HPACK table would only cost time and evict the headers that do repeat.
 fn value(bytes: &[u8]) -> HeaderValue {
-    HeaderValue::from_bytes(bytes).expect(HEX_IS_VALID)
+    let mut value = HeaderValue::from_bytes(bytes).expect(HEX_IS_VALID);
+    value.set_sensitive(true);
+    value
 }
 
 #[cfg(test)]

@@ -137,7 +137,10 @@ pub(crate) fn new_request_id() -> HeaderValue {
     text[14..18].copy_from_slice(&hex[12..16]);
     text[19..23].copy_from_slice(&hex[16..20]);
     text[24..].copy_from_slice(&hex[20..]);
-    HeaderValue::from_bytes(&text).expect("hex and dashes are a valid header value")
+    let mut id = HeaderValue::from_bytes(&text).expect("hex and dashes are a valid header value");
+    // Unique to the request: not worth an HPACK table entry (see `b3::value`).
+    id.set_sensitive(true);
+    id
 }
 
 /// The layer for servers: see the module docs.

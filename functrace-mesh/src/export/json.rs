@@ -6,17 +6,22 @@
 use std::io::Write;
 
 use super::span::{Endpoint, Kind, Span};
+use crate::b3;
 
 /// Appends `span` as one JSON object.
 pub(crate) fn write_span(out: &mut Vec<u8>, span: &Span) {
+    let mut hex = [0u8; 32];
     out.extend_from_slice(b"{\"traceId\":\"");
-    let _ = write!(out, "{}", span.trace_id);
+    let len = b3::put_trace_id(&mut hex, span.trace_id);
+    out.extend_from_slice(&hex[..len]);
     out.extend_from_slice(b"\",\"id\":\"");
-    let _ = write!(out, "{}", span.id);
+    b3::put_hex(&mut hex, span.id.get());
+    out.extend_from_slice(&hex[..16]);
     out.push(b'"');
     if let Some(parent) = span.parent_id {
         out.extend_from_slice(b",\"parentId\":\"");
-        let _ = write!(out, "{parent}");
+        b3::put_hex(&mut hex, parent.get());
+        out.extend_from_slice(&hex[..16]);
         out.push(b'"');
     }
     out.extend_from_slice(b",\"name\":");
@@ -92,7 +97,12 @@ fn endpoint(out: &mut Vec<u8>, endpoint: &Endpoint) {
     }
     if let Some(ipv4) = endpoint.ipv4 {
         field(out, b"ipv4");
-        let _ = write!(out, "\"{ipv4}\"");
+        let mut digits = itoa::Buffer::new();
+        for (i, octet) in ipv4.octets().into_iter().enumerate() {
+            out.extend_from_slice(if i == 0 { b"\"" } else { b"." });
+            out.extend_from_slice(digits.format(octet).as_bytes());
+        }
+        out.push(b'"');
     }
     if let Some(ipv6) = endpoint.ipv6 {
         field(out, b"ipv6");
@@ -116,6 +126,11 @@ fn boolean(out: &mut Vec<u8>, value: bool) {
 fn string(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
     let bytes = text.as_bytes();
+    if !needs_escape(bytes) {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (i, &byte) in bytes.iter().enumerate() {
         if byte >= 0x20 && byte != b'"' && byte != b'\\' {
@@ -141,6 +156,30 @@ fn string(out: &mut Vec<u8>, text: &str) {
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// Whether `bytes` holds a `"`, a `\\` or a control character, eight bytes at a time: the
+/// strings of a span almost never do.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // The high bit of each byte that is zero (exact when no byte has its own high bit set,
+    // and `& !word` below takes care of those).
+    let zero_bytes = |word: u64| word.wrapping_sub(ONES) & !word & HIGHS;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+        let quote = zero_bytes(word ^ (ONES * u64::from(b'"')));
+        let backslash = zero_bytes(word ^ (ONES * u64::from(b'\\')));
+        if below_space | quote | backslash != 0 {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&byte| byte < 0x20 || byte == b'"' || byte == b'\\')
 }
 
 #[cfg(test)]
@@ -217,6 +256,26 @@ mod tests {
                 String::from_utf8(ours).unwrap(),
                 String::from_utf8(serde).unwrap()
             );
+        }
+    }
+
+    #[test]
+    fn escapes_are_found_at_every_position() {
+        let naive = |bytes: &[u8]| bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+        let clean = "abcdefghijklmnopqrstuvwxyz-é☕ ~".as_bytes();
+        for len in 0..=clean.len() {
+            assert!(!needs_escape(&clean[..len]));
+            for at in 0..len {
+                for byte in (0u8..=0x7f).chain([0x80, 0xc3, 0xff]) {
+                    let mut text = clean[..len].to_vec();
+                    text[at] = byte;
+                    assert_eq!(
+                        needs_escape(&text),
+                        naive(&text),
+                        "{byte:#x} at {at} of {len}"
+                    );
+                }
+            }
         }
     }
 
