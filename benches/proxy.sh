@@ -416,7 +416,8 @@ main() {
 	done
 	install_tools
 	# The latency runs rely on a fixed request rate per client.
-	h2load --help | grep -q -- '--rps' || die "this h2load has no --rps"
+	# Not `h2load --help | grep -q`: grep leaving early fails the pipe under pipefail.
+	[[ $(h2load --help) == *--rps* ]] || die "this h2load has no --rps"
 	build
 	start_upstream
 	for t in $TARGETS; do [[ $t == direct ]] || "start_$t"; done

@@ -5,6 +5,7 @@ mod sidecar_support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -340,4 +341,83 @@ fn every_local_answer_says_why_in_the_body_and_the_header() {
         .find_map(|line| line.strip_prefix("x-functrace-reason: "))
         .unwrap();
     assert_eq!(body.trim_end(), reason);
+}
+
+/// A raw HTTP/1.1 upstream answering `200 ok` (never `Connection: close`); `close_after_each`
+/// closes every connection after its first answer, as an upstream ending idle keep-alive
+/// connections does. Answers the count of connections it accepted.
+fn counting_upstream(close_after_each: bool) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            counter.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut request = Vec::new();
+                let mut buffer = [0; 4096];
+                while let Ok(read @ 1..) = stream.read(&mut buffer) {
+                    request.extend_from_slice(&buffer[..read]);
+                    // Requests without a body: each ends with an empty line.
+                    while let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                        request.drain(..end + 4);
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if stream.write_all(answer).is_err() || close_after_each {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[test]
+fn upstream_connections_are_reused_and_replaced_once_the_upstream_closes_them() {
+    let (keeping, kept_connections) = counting_upstream(false);
+    let (closing, closed_connections) = counting_upstream(true);
+    let sidecar = Sidecar::start(&[
+        "--outbound",
+        "127.0.0.1:0",
+        "--route",
+        &format!("keeping={keeping}"),
+        "--route",
+        &format!("closing={closing}"),
+    ]);
+    let outbound = sidecar.outbound();
+    const REQUESTS: usize = 20;
+    for host in ["keeping", "closing"] {
+        for i in 0..REQUESTS {
+            let mut stream = TcpStream::connect(outbound).unwrap();
+            stream.set_read_timeout(Some(PATIENCE)).unwrap();
+            write!(
+                stream,
+                "GET /{i} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut response = String::new();
+            stream.read_to_string(&mut response).unwrap();
+            assert!(
+                response.starts_with("HTTP/1.1 200 ") && response.ends_with("\r\n\r\nok"),
+                "{host} request {i}: {response:?}"
+            );
+        }
+    }
+    // One after another, the requests find the kept connection idle (a second one may open
+    // while the first finishes its answer); the closing upstream needs a new one each time.
+    let kept = kept_connections.load(Ordering::SeqCst);
+    assert!(
+        (1..=2).contains(&kept),
+        "{kept} connections for {REQUESTS} requests"
+    );
+    assert_eq!(closed_connections.load(Ordering::SeqCst), REQUESTS);
+    let (status, spans) = sidecar.stop();
+    assert!(status.success());
+    assert_eq!(spans.len(), 2 * REQUESTS);
+    assert!(spans
+        .iter()
+        .all(|span| tag(span, "http.status_code") == "200"));
 }
