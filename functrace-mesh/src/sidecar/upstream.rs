@@ -71,7 +71,9 @@ impl Upstreams {
         loop {
             let (mut sender, reused) = match self.idle_http1(address) {
                 Some(sender) => (sender, true),
-                None => (connect_http1(address).await?, false),
+                // Boxed: connecting is rare, and its large future would otherwise make every
+                // request's future larger, and costlier to move.
+                None => (Box::pin(connect_http1(address)).await?, false),
             };
             match sender.try_send_request(request).await {
                 Ok(response) => {
@@ -101,7 +103,7 @@ impl Upstreams {
             let (mut sender, reused) = match shared {
                 Some(sender) => (sender, true),
                 None => {
-                    let sender = connect_http2(address).await?;
+                    let sender = Box::pin(connect_http2(address)).await?;
                     lock(&self.http2).insert(address.clone(), sender.clone());
                     (sender, false)
                 }
