@@ -343,10 +343,11 @@ fn every_local_answer_says_why_in_the_body_and_the_header() {
     assert_eq!(body.trim_end(), reason);
 }
 
-/// A raw HTTP/1.1 upstream answering `200 ok` (never `Connection: close`); `close_after_each`
-/// closes every connection after its first answer, as an upstream ending idle keep-alive
-/// connections does. Answers the count of connections it accepted.
-fn counting_upstream(close_after_each: bool) -> (SocketAddr, Arc<AtomicUsize>) {
+/// A raw HTTP/1.1 upstream answering `200 ok` (never `Connection: close`). With `keep`
+/// false, each connection answers one request and is closed, unanswered, when the next one
+/// arrives on it: as an upstream does whose idle timeout fires as a request is sent. Answers
+/// the count of connections it accepted.
+fn counting_upstream(keep: bool) -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let accepted = Arc::new(AtomicUsize::new(0));
@@ -358,15 +359,20 @@ fn counting_upstream(close_after_each: bool) -> (SocketAddr, Arc<AtomicUsize>) {
             std::thread::spawn(move || {
                 let mut request = Vec::new();
                 let mut buffer = [0; 4096];
+                let mut answered = 0;
                 while let Ok(read @ 1..) = stream.read(&mut buffer) {
                     request.extend_from_slice(&buffer[..read]);
                     // Requests without a body: each ends with an empty line.
                     while let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
                         request.drain(..end + 4);
-                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                        if stream.write_all(answer).is_err() || close_after_each {
+                        if !keep && answered == 1 {
                             return;
                         }
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if stream.write_all(answer).is_err() {
+                            return;
+                        }
+                        answered += 1;
                     }
                 }
             });
@@ -375,10 +381,27 @@ fn counting_upstream(close_after_each: bool) -> (SocketAddr, Arc<AtomicUsize>) {
     (addr, accepted)
 }
 
+/// One request on a fresh connection to the sidecar: the whole answer.
+fn request_once(sidecar: SocketAddr, method: &str, host: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(sidecar).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let body = if method == "POST" { "x" } else { "" };
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
 #[test]
 fn upstream_connections_are_reused_and_replaced_once_the_upstream_closes_them() {
-    let (keeping, kept_connections) = counting_upstream(false);
-    let (closing, closed_connections) = counting_upstream(true);
+    let (keeping, kept_connections) = counting_upstream(true);
+    let (closing, closed_connections) = counting_upstream(false);
     let sidecar = Sidecar::start(&[
         "--outbound",
         "127.0.0.1:0",
@@ -387,19 +410,10 @@ fn upstream_connections_are_reused_and_replaced_once_the_upstream_closes_them() 
         "--route",
         &format!("closing={closing}"),
     ]);
-    let outbound = sidecar.outbound();
     const REQUESTS: usize = 20;
     for host in ["keeping", "closing"] {
         for i in 0..REQUESTS {
-            let mut stream = TcpStream::connect(outbound).unwrap();
-            stream.set_read_timeout(Some(PATIENCE)).unwrap();
-            write!(
-                stream,
-                "GET /{i} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-            )
-            .unwrap();
-            let mut response = String::new();
-            stream.read_to_string(&mut response).unwrap();
+            let response = request_once(sidecar.outbound(), "GET", host, &format!("/{i}"));
             assert!(
                 response.starts_with("HTTP/1.1 200 ") && response.ends_with("\r\n\r\nok"),
                 "{host} request {i}: {response:?}"
@@ -407,17 +421,24 @@ fn upstream_connections_are_reused_and_replaced_once_the_upstream_closes_them() 
         }
     }
     // One after another, the requests find the kept connection idle (a second one may open
-    // while the first finishes its answer); the closing upstream needs a new one each time.
+    // while the first finishes its answer).
     let kept = kept_connections.load(Ordering::SeqCst);
     assert!(
         (1..=2).contains(&kept),
         "{kept} connections for {REQUESTS} requests"
     );
+    // Every GET after the first went out on a kept connection that the upstream closed,
+    // and again on a new one.
     assert_eq!(closed_connections.load(Ordering::SeqCst), REQUESTS);
+    // A POST is not sent twice: it fails with the connection.
+    let post = request_once(sidecar.outbound(), "POST", "closing", "/post");
+    assert!(post.starts_with("HTTP/1.1 502 "), "{post:?}");
+    assert!(post.contains("upstream reset"), "{post:?}");
     let (status, spans) = sidecar.stop();
     assert!(status.success());
-    assert_eq!(spans.len(), 2 * REQUESTS);
-    assert!(spans
+    assert_eq!(spans.len(), 2 * REQUESTS + 1);
+    let ok = spans
         .iter()
-        .all(|span| tag(span, "http.status_code") == "200"));
+        .filter(|span| tag(span, "http.status_code") == "200");
+    assert_eq!(ok.count(), 2 * REQUESTS);
 }

@@ -10,6 +10,20 @@ use crate::b3;
 
 /// Appends `span` as one JSON object.
 pub(crate) fn write_span(out: &mut Vec<u8>, span: &Span) {
+    let tags = span
+        .tags
+        .iter()
+        .map(|(key, value)| (key.as_str(), value.as_str()));
+    write_span_with_tags(out, span, tags);
+}
+
+/// Appends `span` as one JSON object with `tags` (in key order, each key once) in place of
+/// its own: for a caller that has its tags at hand and need not build a map of them.
+pub(crate) fn write_span_with_tags<'a>(
+    out: &mut Vec<u8>,
+    span: &Span,
+    tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+) {
     let mut hex = [0u8; 32];
     out.extend_from_slice(b"{\"traceId\":\"");
     let len = b3::put_trace_id(&mut hex, span.trace_id);
@@ -60,9 +74,10 @@ pub(crate) fn write_span(out: &mut Vec<u8>, span: &Span) {
         }
         out.push(b']');
     }
-    if !span.tags.is_empty() {
+    let mut tags = tags.into_iter().peekable();
+    if tags.peek().is_some() {
         out.extend_from_slice(b",\"tags\":{");
-        for (i, (key, value)) in span.tags.iter().enumerate() {
+        for (i, (key, value)) in tags.enumerate() {
             if i > 0 {
                 out.push(b',');
             }

@@ -5,8 +5,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::span::Span;
-
 pub(crate) enum JsonLines {
     Stdout,
     File(File),
@@ -22,18 +20,15 @@ impl JsonLines {
             .map(JsonLines::File)
     }
 
-    pub(crate) fn write(&mut self, spans: &[Span]) -> Result<(), String> {
-        let mut buffer = Vec::with_capacity(spans.len() * 512);
-        for span in spans {
-            super::json::write_span(&mut buffer, span);
-            buffer.push(b'\n');
-        }
+    /// Writes `lines`: JSON objects, each ended by a newline.
+    pub(crate) fn write(&mut self, lines: &[u8]) -> Result<(), String> {
+        let buffer = lines;
         let written = match self {
             JsonLines::Stdout => {
                 let mut stdout = io::stdout().lock();
-                stdout.write_all(&buffer).and_then(|()| stdout.flush())
+                stdout.write_all(buffer).and_then(|()| stdout.flush())
             }
-            JsonLines::File(file) => file.write_all(&buffer).and_then(|()| file.flush()),
+            JsonLines::File(file) => file.write_all(buffer).and_then(|()| file.flush()),
         };
         written.map_err(|error| format!("writing JSON lines: {error}"))
     }

@@ -15,7 +15,7 @@
 //! were received with, no `parentId` on a root span, and a duration of at least 1µs.
 
 mod collector;
-mod json;
+pub(crate) mod json;
 mod jsonl;
 mod otel;
 mod queue;

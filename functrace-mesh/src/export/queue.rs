@@ -17,6 +17,8 @@ use super::span::Span;
 pub(crate) enum Queued {
     Finished(FinishedSpan),
     Span(Span),
+    /// A span already written as a JSON object, normalized (the sidecar's).
+    Encoded(Vec<u8>),
 }
 
 pub(crate) struct Queue {

@@ -13,6 +13,7 @@ use std::time::Duration;
 use functrace::{FinishedSpan, SpanReporter};
 
 use super::collector::{self, Collector};
+use super::json;
 use super::jsonl::JsonLines;
 use super::queue::{Queue, Queued};
 use super::span::Span;
@@ -139,6 +140,12 @@ impl Reporter {
     /// [normalized](Span::normalize) with this reporter's service name.
     pub fn report(&self, span: Span) {
         self.inner.queue.push(Queued::Span(span));
+    }
+
+    /// Queues a span already written as one JSON object (by `json::write_span_with_tags`,
+    /// after [`Span::normalize`]): a proxy that has its tags at hand skips building them.
+    pub(crate) fn report_encoded(&self, json: Vec<u8>) {
+        self.inner.queue.push(Queued::Encoded(json));
     }
 
     /// Makes this reporter the process-wide [`SpanReporter`] of traced calls. The installed
@@ -346,31 +353,37 @@ impl Worker {
     fn run(mut self) {
         let _exited = Exited(self.queue.clone());
         while let Some((batch, closing)) = self.queue.next_batch() {
-            let spans: Vec<Span> = batch
-                .into_iter()
-                .map(|queued| {
-                    let mut span = match queued {
-                        Queued::Finished(finished) => {
-                            Span::from_finished(&finished, &self.service_name)
-                        }
-                        Queued::Span(span) => span,
-                    };
-                    span.normalize(&self.service_name);
-                    span
-                })
-                .collect();
-            let result = self.export(&spans, closing);
-            self.queue.settle(spans.len(), result);
+            // Each span is written once, as a JSON line; every destination takes the lines.
+            let count = batch.len();
+            let mut lines = Vec::with_capacity(count * 512);
+            for queued in batch {
+                let mut span = match queued {
+                    Queued::Finished(finished) => {
+                        Span::from_finished(&finished, &self.service_name)
+                    }
+                    Queued::Span(span) => span,
+                    Queued::Encoded(json) => {
+                        lines.extend_from_slice(&json);
+                        lines.push(b'\n');
+                        continue;
+                    }
+                };
+                span.normalize(&self.service_name);
+                json::write_span(&mut lines, &span);
+                lines.push(b'\n');
+            }
+            let result = self.export(&lines, closing);
+            self.queue.settle(count, result);
         }
     }
 
     /// Hands a batch to every destination; `Err` if any of them failed. While shutting
     /// down, a collector that just failed is not tried again, so that draining a full queue
     /// does not wait out one request timeout per batch.
-    fn export(&mut self, spans: &[Span], closing: bool) -> Result<(), String> {
+    fn export(&mut self, lines: &[u8], closing: bool) -> Result<(), String> {
         let mut result = Ok(());
         for file in &mut self.files {
-            if let Err(error) = file.write(spans) {
+            if let Err(error) = file.write(lines) {
                 result = Err(error);
             }
         }
@@ -378,7 +391,7 @@ impl Worker {
             let sent = match &self.collector_failed {
                 Some(error) if closing => Err(format!("{error} (not retried at shutdown)")),
                 _ => {
-                    let sent = collector.send(spans);
+                    let sent = collector.send(lines);
                     self.collector_failed = sent.as_ref().err().cloned();
                     sent
                 }

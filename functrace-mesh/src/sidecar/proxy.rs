@@ -6,7 +6,6 @@
 //! Outbound (from the app): records a CLIENT span as a child of the app's B3 context and
 //! passes that child on to the upstream, whose sidecar joins it.
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -86,7 +85,9 @@ impl Proxy {
             .unwrap_or_else(crate::http::new_request_id);
         request.headers_mut().insert(REQUEST_ID, request_id.clone());
         let mut record = Record::start(&self, &settings.config.service, context, joined, &request);
-        record.tag("guid:x-request-id", request_id.to_str().unwrap_or_default());
+        if let Some(sampled) = &mut record.sampled {
+            sampled.request_id = request_id;
+        }
 
         let route = match self.direction {
             Direction::Inbound => Chosen::Owned(settings.inbound[self.inbound].clone()),
@@ -110,7 +111,9 @@ impl Proxy {
         if let Some(fault) = &route.fault {
             if let Some(delay) = &fault.delay {
                 if chance(delay.percent) {
-                    record.tag("fault", "delay");
+                    if let Some(sampled) = &mut record.sampled {
+                        sampled.fault = Some("delay");
+                    }
                     tokio::time::sleep(Duration::from_millis(delay.ms)).await;
                 }
             }
@@ -176,7 +179,11 @@ impl Proxy {
                 }
             };
             match error {
-                SendError::Connect(_) if replayable && attempt < route.attempts => continue,
+                SendError::Connect(_) | SendError::Closed(_)
+                    if replayable && attempt < route.attempts =>
+                {
+                    continue
+                }
                 SendError::Connect(error) => {
                     let reason = format!(
                         "upstream connect error: {}",
@@ -190,7 +197,7 @@ impl Proxy {
                     let status = StatusCode::from_u16(499).expect("a valid code");
                     return record.local(status, "cancelled: the client went away mid-request");
                 }
-                SendError::Exchange(error) => {
+                SendError::Closed(error) | SendError::Exchange(error) => {
                     let reason = format!("upstream reset: {}", crate::export::with_sources(&error));
                     return record.local(StatusCode::BAD_GATEWAY, &reason);
                 }
@@ -373,8 +380,9 @@ pub struct Record {
     shared: Arc<Shared>,
     direction: Direction,
     started: Instant,
-    /// Boxed: a record moves with its request, and a span is large.
-    span: Option<Box<Span>>,
+    /// Set when the request is sampled and spans are reported. Boxed: a record moves with
+    /// its request, and this is large.
+    sampled: Option<Box<Sampled>>,
     route: Arc<str>,
     version: Arc<str>,
     status: u16,
@@ -393,7 +401,7 @@ impl Record {
         request: &Request<Incoming>,
     ) -> Record {
         let sampled = context.sampling.is_sampled() && proxy.shared.reporter.is_some();
-        let span = sampled.then(|| {
+        let sampled = sampled.then(|| {
             let kind = match proxy.direction {
                 Direction::Inbound => Kind::Server,
                 Direction::Outbound => Kind::Client,
@@ -401,24 +409,28 @@ impl Record {
             let name = crate::http::span_name(request);
             let mut span = Span::new(&context, name, SystemTime::now(), Duration::ZERO, service)
                 .with_kind(kind);
-            // At once rather than tag by tag: a map built from a list is cheaper.
-            span.tags = BTreeMap::from([
-                ("http.method".into(), request.method().as_str().into()),
-                ("http.path".into(), request.uri().path().into()),
-                ("http.protocol".into(), protocol(request.version()).into()),
-                ("peer.address".into(), address_text(proxy.peer)),
-            ]);
             span.shared = (kind == Kind::Server && joined).then_some(true);
             if kind == Kind::Server {
                 span.remote_endpoint = Some(Endpoint::socket(proxy.peer));
             }
-            Box::new(span)
+            Box::new(Sampled {
+                span,
+                method: request.method().clone(),
+                uri: request.uri().clone(),
+                protocol: protocol(request.version()),
+                peer: proxy.peer,
+                request_id: HeaderValue::from_static(""),
+                upstream: None,
+                fault: None,
+                grpc_code: None,
+                grpc_message: None,
+            })
         });
         Record {
             shared: proxy.shared.clone(),
             direction: proxy.direction,
             started: Instant::now(),
-            span,
+            sampled,
             route: "unrouted".into(),
             version: "".into(),
             status: 0,
@@ -429,26 +441,16 @@ impl Record {
         }
     }
 
-    fn tag(&mut self, key: &str, value: &str) {
-        if let Some(span) = &mut self.span {
-            span.tags.insert(key.to_owned(), value.to_owned());
-        }
-    }
-
-    fn upstream(&mut self, address: &str, version: &Arc<str>) {
+    fn upstream(&mut self, address: &Arc<str>, version: &Arc<str>) {
         self.version = version.clone();
-        if let Some(span) = &mut self.span {
-            span.tags.insert("upstream.address".into(), address.into());
-            if !version.is_empty() {
-                span.tags
-                    .insert("upstream.version".into(), version.to_string());
-            }
+        if let Some(sampled) = &mut self.sampled {
+            sampled.upstream = Some(address.clone());
             if self.direction == Direction::Outbound {
                 let endpoint = match address.parse() {
                     Ok(addr) => Endpoint::socket(addr),
                     Err(_) => Endpoint::service(&*self.route),
                 };
-                span.remote_endpoint = Some(endpoint);
+                sampled.span.remote_endpoint = Some(endpoint);
             }
         }
     }
@@ -504,13 +506,13 @@ impl Record {
         let Some(status) = GrpcStatus::of(headers) else {
             return;
         };
-        if let Some(message) = &status.message {
-            self.tag("grpc.message", message);
-        }
         if status.server_fault {
             self.error = Some(format!("grpc-status {}", status.code));
         }
-        self.tag("grpc.status_code", status.code);
+        if let Some(sampled) = &mut self.sampled {
+            sampled.grpc_code = Some(status.code.to_owned());
+            sampled.grpc_message = status.message;
+        }
     }
 
     fn finish(&mut self) {
@@ -523,24 +525,79 @@ impl Record {
             self.status,
             latency,
         );
-        let (Some(mut span), Some(reporter)) = (self.span.take(), &self.shared.reporter) else {
+        let (Some(sampled), Some(reporter)) = (self.sampled.take(), &self.shared.reporter) else {
             return;
         };
-        let mut digits = itoa::Buffer::new();
-        let tags = &mut span.tags;
-        tags.insert("http.status_code".into(), digits.format(self.status).into());
-        let request_size = self.request_size.load(Ordering::Relaxed);
-        tags.insert("request_size".into(), digits.format(request_size).into());
-        tags.insert(
-            "response_size".into(),
-            digits.format(self.response_size).into(),
-        );
-        if let Some(error) = self.error.take() {
-            tags.insert("error".into(), error);
-        }
+        let Sampled {
+            mut span,
+            method,
+            uri,
+            protocol,
+            peer,
+            request_id,
+            upstream,
+            fault,
+            grpc_code,
+            grpc_message,
+        } = *sampled;
         span.duration = crate::export::duration_micros(latency);
-        reporter.report(*span);
+        span.normalize(reporter.service_name());
+        let (mut status, mut request_size, mut response_size) = (
+            itoa::Buffer::new(),
+            itoa::Buffer::new(),
+            itoa::Buffer::new(),
+        );
+        let peer = address_text(peer);
+        // Written straight from the values, in key order: no map of owned strings.
+        let tags = [
+            ("error", self.error.as_deref()),
+            ("fault", fault),
+            ("grpc.message", grpc_message.as_deref()),
+            ("grpc.status_code", grpc_code.as_deref()),
+            (
+                "guid:x-request-id",
+                Some(request_id.to_str().unwrap_or_default()),
+            ),
+            ("http.method", Some(method.as_str())),
+            ("http.path", Some(uri.path())),
+            ("http.protocol", Some(protocol)),
+            ("http.status_code", Some(status.format(self.status))),
+            ("peer.address", Some(&peer)),
+            (
+                "request_size",
+                Some(request_size.format(self.request_size.load(Ordering::Relaxed))),
+            ),
+            (
+                "response_size",
+                Some(response_size.format(self.response_size)),
+            ),
+            ("upstream.address", upstream.as_deref()),
+            (
+                "upstream.version",
+                Some(&*self.version).filter(|v| !v.is_empty()),
+            ),
+        ];
+        debug_assert!(tags.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        let mut json = Vec::with_capacity(768);
+        let tags = tags.iter().filter_map(|&(key, value)| Some((key, value?)));
+        crate::export::json::write_span_with_tags(&mut json, &span, tags);
+        reporter.report_encoded(json);
     }
+}
+
+/// A sampled request's span, without tags, and the values its tags are written from when
+/// the exchange ends.
+struct Sampled {
+    span: Span,
+    method: Method,
+    uri: Uri,
+    protocol: &'static str,
+    peer: SocketAddr,
+    request_id: HeaderValue,
+    upstream: Option<Arc<str>>,
+    fault: Option<&'static str>,
+    grpc_code: Option<String>,
+    grpc_message: Option<String>,
 }
 
 impl Drop for Record {

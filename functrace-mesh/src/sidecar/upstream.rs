@@ -42,6 +42,10 @@ struct Idle {
 pub enum SendError {
     /// No connection: refused, unreachable, or the connect timed out.
     Connect(io::Error),
+    /// A kept connection was closed by the upstream as the request went out on it, before
+    /// any answer: the upstream ended it while it was idle. An idempotent request can go
+    /// again.
+    Closed(hyper::Error),
     /// The connection failed during the exchange (reset, closed early, a bad response, or
     /// the client's request body failing).
     Exchange(hyper::Error),
@@ -84,6 +88,9 @@ impl Upstreams {
                     // The upstream closed a kept connection before the request went out on
                     // it: nothing was sent, so a new connection may carry it.
                     Some(unsent) if reused => request = unsent,
+                    _ if reused && error.error().is_incomplete_message() => {
+                        return Err(SendError::Closed(error.into_error()))
+                    }
                     _ => return Err(SendError::Exchange(error.into_error())),
                 },
             }
