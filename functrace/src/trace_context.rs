@@ -145,13 +145,8 @@ fn parse_hex(hex: &str) -> Option<u64> {
 impl fmt::Display for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TraceId::Short(low) => f.write_str(hex16(low.get()).as_str()),
-            TraceId::Long(high, low) => {
-                let mut both = [0u8; 32];
-                both[..16].copy_from_slice(&hex16(*high).0);
-                both[16..].copy_from_slice(&hex16(*low).0);
-                f.write_str(std::str::from_utf8(&both).expect("hex digits are ASCII"))
-            }
+            TraceId::Short(low) => write!(f, "{:016x}", low.get()),
+            TraceId::Long(high, low) => write!(f, "{high:016x}{low:016x}"),
         }
     }
 }
@@ -164,27 +159,8 @@ impl fmt::Debug for TraceId {
 
 impl fmt::Display for SpanId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(hex16(self.0.get()).as_str())
+        write!(f, "{:016x}", self.0.get())
     }
-}
-
-/// 16 lowercase hex digits, without the formatting machinery: ids are written on every
-/// exported span, and `{:016x}` costs several times as much.
-struct Hex16([u8; 16]);
-
-impl Hex16 {
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
-    }
-}
-
-fn hex16(value: u64) -> Hex16 {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = [0u8; 16];
-    for (i, digit) in out.iter_mut().enumerate() {
-        *digit = DIGITS[(value >> (60 - 4 * i)) as usize & 0xf];
-    }
-    Hex16(out)
 }
 
 impl fmt::Debug for SpanId {

@@ -2,9 +2,6 @@
 //! trace viewer of `functrace_mesh::view`.
 
 use std::io::Write;
-
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -12,6 +9,11 @@ use functrace_mesh::sidecar::cli::{Command, Flags};
 use functrace_mesh::sidecar::{self, Running};
 use functrace_mesh::view;
 use tokio::signal::unix::{signal, SignalKind};
+
+/// Spans are allocated on the proxy's thread and freed on the export thread, which glibc's
+/// allocator handles slowly; mimalloc (without transparent huge pages, for a small RSS) not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let mut flags = Flags::parse();

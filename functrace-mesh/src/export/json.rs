@@ -4,6 +4,7 @@
 //! no escaping and formatting ids through `fmt`.
 
 use std::io::Write;
+use std::net::Ipv4Addr;
 
 use super::span::{Endpoint, Kind, Span};
 use crate::b3;
@@ -112,11 +113,8 @@ fn endpoint(out: &mut Vec<u8>, endpoint: &Endpoint) {
     }
     if let Some(ipv4) = endpoint.ipv4 {
         field(out, b"ipv4");
-        let mut digits = itoa::Buffer::new();
-        for (i, octet) in ipv4.octets().into_iter().enumerate() {
-            out.extend_from_slice(if i == 0 { b"\"" } else { b"." });
-            out.extend_from_slice(digits.format(octet).as_bytes());
-        }
+        out.push(b'"');
+        put_ipv4(out, ipv4);
         out.push(b'"');
     }
     if let Some(ipv6) = endpoint.ipv6 {
@@ -131,6 +129,17 @@ fn endpoint(out: &mut Vec<u8>, endpoint: &Endpoint) {
         out.push(b'{');
     }
     out.push(b'}');
+}
+
+/// `ip` in dotted decimal, as its `Display` writes it, without `fmt`.
+pub(crate) fn put_ipv4(out: &mut Vec<u8>, ip: Ipv4Addr) {
+    let mut digits = itoa::Buffer::new();
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        out.extend_from_slice(digits.format(octet).as_bytes());
+    }
 }
 
 fn boolean(out: &mut Vec<u8>, value: bool) {

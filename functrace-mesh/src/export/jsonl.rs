@@ -22,13 +22,12 @@ impl JsonLines {
 
     /// Writes `lines`: JSON objects, each ended by a newline.
     pub(crate) fn write(&mut self, lines: &[u8]) -> Result<(), String> {
-        let buffer = lines;
         let written = match self {
             JsonLines::Stdout => {
                 let mut stdout = io::stdout().lock();
-                stdout.write_all(buffer).and_then(|()| stdout.flush())
+                stdout.write_all(lines).and_then(|()| stdout.flush())
             }
-            JsonLines::File(file) => file.write_all(buffer).and_then(|()| file.flush()),
+            JsonLines::File(file) => file.write_all(lines).and_then(|()| file.flush()),
         };
         written.map_err(|error| format!("writing JSON lines: {error}"))
     }

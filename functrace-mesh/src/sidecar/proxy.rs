@@ -84,10 +84,8 @@ impl Proxy {
             .cloned()
             .unwrap_or_else(crate::http::new_request_id);
         request.headers_mut().insert(REQUEST_ID, request_id.clone());
-        let mut record = Record::start(&self, &settings.config.service, context, joined, &request);
-        if let Some(sampled) = &mut record.sampled {
-            sampled.request_id = request_id;
-        }
+        let service = &settings.config.service;
+        let mut record = Record::start(&self, service, context, joined, &request, request_id);
 
         let route = match self.direction {
             Direction::Inbound => Chosen::Owned(settings.inbound[self.inbound].clone()),
@@ -311,7 +309,10 @@ fn upstream_request(
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
     // Most messages carry none of them: one look at each name is cheaper than a removal
     // (a hash and a probe) per hop-by-hop name.
-    if !headers.keys().any(is_hop_by_hop) {
+    if !headers
+        .keys()
+        .any(|name| name == header::TE || HOP_BY_HOP.contains(name))
+    {
         return;
     }
     let listed: Vec<HeaderName> = headers
@@ -324,17 +325,7 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     for name in listed {
         headers.remove(name);
     }
-    for name in [
-        header::CONNECTION,
-        HeaderName::from_static("keep-alive"),
-        HeaderName::from_static("proxy-connection"),
-        header::PROXY_AUTHENTICATE,
-        header::PROXY_AUTHORIZATION,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-        HeaderName::from_static("http2-settings"),
-    ] {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
     if headers
@@ -345,19 +336,18 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    [
-        header::CONNECTION,
-        header::PROXY_AUTHENTICATE,
-        header::PROXY_AUTHORIZATION,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-    ]
-    .contains(name)
-        || ["keep-alive", "proxy-connection", "http2-settings"].contains(&name.as_str())
-}
+/// The hop-by-hop names removed whatever their value (`te` goes unless it is `trailers`).
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    HeaderName::from_static("http2-settings"),
+];
 
 /// Whether sending failed because reading the client's request body did.
 fn client_body_failed(error: &(dyn std::error::Error + 'static)) -> bool {
@@ -399,6 +389,7 @@ impl Record {
         context: TraceContext,
         joined: bool,
         request: &Request<Incoming>,
+        request_id: HeaderValue,
     ) -> Record {
         let sampled = context.sampling.is_sampled() && proxy.shared.reporter.is_some();
         let sampled = sampled.then(|| {
@@ -419,7 +410,7 @@ impl Record {
                 uri: request.uri().clone(),
                 protocol: protocol(request.version()),
                 peer: proxy.peer,
-                request_id: HeaderValue::from_static(""),
+                request_id,
                 upstream: None,
                 fault: None,
                 grpc_code: None,
@@ -620,17 +611,11 @@ fn address_text(address: SocketAddr) -> String {
     let SocketAddr::V4(v4) = address else {
         return address.to_string();
     };
-    let mut text = String::with_capacity(21);
-    let mut digits = itoa::Buffer::new();
-    for (i, octet) in v4.ip().octets().into_iter().enumerate() {
-        if i > 0 {
-            text.push('.');
-        }
-        text.push_str(digits.format(octet));
-    }
-    text.push(':');
-    text.push_str(digits.format(v4.port()));
-    text
+    let mut text = Vec::with_capacity(21);
+    crate::export::json::put_ipv4(&mut text, *v4.ip());
+    text.push(b':');
+    text.extend_from_slice(itoa::Buffer::new().format(v4.port()).as_bytes());
+    String::from_utf8(text).expect("digits, dots and a colon")
 }
 
 fn protocol(version: Version) -> &'static str {
