@@ -5,11 +5,11 @@
 //! keyed pool (hashing, checkout and return bookkeeping, a dispatch task per request) cost
 //! about a tenth of the sidecar's CPU time per proxied request.
 
-use std::collections::HashMap;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use fnv::FnvHashMap;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
@@ -24,11 +24,12 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Idle HTTP/1.1 connections kept per upstream; beyond it, they close after their exchange.
 const MAX_IDLE: usize = 1024;
 
-/// The open connections, by upstream address.
+/// The open connections, by upstream address (from the sidecar's config, so a fast hash
+/// rather than one that resists chosen keys).
 #[derive(Default)]
 pub struct Upstreams {
-    http1: Mutex<HashMap<Arc<str>, Vec<Idle>>>,
-    http2: Mutex<HashMap<Arc<str>, http2::SendRequest<RequestBody>>>,
+    http1: Mutex<FnvHashMap<Arc<str>, Vec<Idle>>>,
+    http2: Mutex<FnvHashMap<Arc<str>, http2::SendRequest<RequestBody>>>,
 }
 
 /// An HTTP/1.1 connection back in the pool; it may still be finishing its last response.
