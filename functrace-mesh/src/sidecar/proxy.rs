@@ -52,8 +52,7 @@ impl hyper::service::Service<Request<Incoming>> for Proxy {
     type Future = Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        let proxy = self.clone();
-        Box::pin(async move { Ok(proxy.serve(request).await) })
+        Box::pin(self.clone().serve(request))
     }
 }
 
@@ -74,7 +73,12 @@ impl std::ops::Deref for Chosen<'_> {
 }
 
 impl Proxy {
-    async fn serve(self, mut request: Request<Incoming>) -> Response<ResponseBody> {
+    /// A `Result`, as hyper's service has it, so that `call` can box this future as it is:
+    /// a wrapper future around it would move it once more on every request.
+    async fn serve(
+        self,
+        mut request: Request<Incoming>,
+    ) -> Result<Response<ResponseBody>, Infallible> {
         let settings = self.shared.settings();
         let started = Instant::now();
         let (context, joined) = self.context(&settings, request.headers());
@@ -90,12 +94,12 @@ impl Proxy {
         let route = match self.direction {
             Direction::Inbound => Chosen::Owned(settings.inbound[self.inbound].clone()),
             Direction::Outbound => match authority(&request) {
-                None => return record.local(StatusCode::BAD_REQUEST, "no Host or authority"),
+                None => return Ok(record.local(StatusCode::BAD_REQUEST, "no Host or authority")),
                 Some(authority) => match settings.routes.resolve(&authority) {
                     Target::Route(route) => Chosen::Borrowed(route),
                     Target::Allowed(route) => Chosen::Owned(route),
                     Target::Refused(reason) => {
-                        return record.local(StatusCode::BAD_GATEWAY, &reason)
+                        return Ok(record.local(StatusCode::BAD_GATEWAY, &reason))
                     }
                 },
             },
@@ -103,7 +107,7 @@ impl Proxy {
         record.route = route.name.clone();
         if let Some(bucket) = &route.rate_limit {
             if !bucket.try_take() {
-                return record.local(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded");
+                return Ok(record.local(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded"));
             }
         }
         if let Some(fault) = &route.fault {
@@ -118,7 +122,7 @@ impl Proxy {
             if let Some(abort) = &fault.abort {
                 if chance(abort.percent) {
                     let status = StatusCode::from_u16(abort.status).unwrap_or(StatusCode::OK);
-                    return record.local(status, "fault injected: abort");
+                    return Ok(record.local(status, "fault injected: abort"));
                 }
             }
         }
@@ -126,7 +130,7 @@ impl Proxy {
         // The upstream sees the context: the same one inbound, the CLIENT span's outbound.
         let format = settings.config.tracing.b3_format.into();
         b3::inject(&context, format, request.headers_mut());
-        self.send(record, &route, request, started).await
+        Ok(self.send(record, &route, request, started).await)
     }
 
     /// Sends the request to one of the route's upstreams, trying again on a refused
