@@ -20,10 +20,10 @@ pub(crate) fn write_span(out: &mut Vec<u8>, span: &Span) {
 
 /// Appends `span` as one JSON object with `tags` (in key order, each key once) in place of
 /// its own: for a caller that has its tags at hand and need not build a map of them.
-pub(crate) fn write_span_with_tags<'a>(
+pub(crate) fn write_span_with_tags<'a, K: TagKey>(
     out: &mut Vec<u8>,
     span: &Span,
-    tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+    tags: impl IntoIterator<Item = (K, &'a str)>,
 ) {
     let mut hex = [0u8; 32];
     out.extend_from_slice(b"{\"traceId\":\"");
@@ -82,7 +82,7 @@ pub(crate) fn write_span_with_tags<'a>(
             if i > 0 {
                 out.push(b',');
             }
-            string(out, key);
+            key.write(out);
             out.push(b':');
             string(out, value);
         }
@@ -97,6 +97,36 @@ pub(crate) fn write_span_with_tags<'a>(
         boolean(out, debug);
     }
     out.push(b'}');
+}
+
+/// A tag key, as span JSON writes it.
+pub(crate) trait TagKey {
+    fn write(&self, out: &mut Vec<u8>);
+}
+
+/// Any key, escaped where it needs to be.
+impl TagKey for &str {
+    fn write(&self, out: &mut Vec<u8>) {
+        string(out, self);
+    }
+}
+
+/// A key that the code names and that needs no escaping, written as it is: a proxy writes
+/// a dozen of them per request, and looking each over for escapes was most of their cost.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct PlainKey(pub &'static str);
+
+impl TagKey for PlainKey {
+    fn write(&self, out: &mut Vec<u8>) {
+        debug_assert!(
+            !needs_escape(self.0.as_bytes()),
+            "{} needs escaping",
+            self.0
+        );
+        out.push(b'"');
+        out.extend_from_slice(self.0.as_bytes());
+        out.push(b'"');
+    }
 }
 
 fn endpoint(out: &mut Vec<u8>, endpoint: &Endpoint) {
@@ -281,6 +311,20 @@ mod tests {
                 String::from_utf8(serde).unwrap()
             );
         }
+    }
+
+    #[test]
+    fn plain_keys_are_written_as_escaped_keys_are() {
+        let span = &spans()[0];
+        let tags = [("http.method", "GET"), ("peer.address", "10.0.0.7:8080")];
+        let mut escaped = Vec::new();
+        write_span_with_tags(&mut escaped, span, tags);
+        let mut plain = Vec::new();
+        write_span_with_tags(&mut plain, span, tags.map(|(k, v)| (PlainKey(k), v)));
+        assert_eq!(
+            String::from_utf8(plain).unwrap(),
+            String::from_utf8(escaped).unwrap()
+        );
     }
 
     #[test]

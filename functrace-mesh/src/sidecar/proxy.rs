@@ -29,6 +29,7 @@ use super::routes::{Route, Target};
 use super::upstream::SendError;
 use super::Shared;
 use crate::b3::{self, Extracted};
+use crate::export::json::PlainKey;
 use crate::export::{Endpoint, Kind, Span};
 use crate::http::GrpcStatus;
 
@@ -574,7 +575,9 @@ impl Record {
         ];
         debug_assert!(tags.windows(2).all(|pair| pair[0].0 < pair[1].0));
         let mut json = Vec::with_capacity(768);
-        let tags = tags.iter().filter_map(|&(key, value)| Some((key, value?)));
+        let tags = tags
+            .iter()
+            .filter_map(|&(key, value)| Some((PlainKey(key), value?)));
         crate::export::json::write_span_with_tags(&mut json, &span, tags);
         reporter.report_encoded(json);
     }
