@@ -113,7 +113,6 @@ impl TagKey for &str {
 
 /// A key that the code names and that needs no escaping, written as it is: a proxy writes
 /// a dozen of them per request, and looking each over for escapes was most of their cost.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct PlainKey(pub &'static str);
 
 impl TagKey for PlainKey {
