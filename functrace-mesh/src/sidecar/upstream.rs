@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use fnv::FnvHashMap;
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::{http1, http2, TrySendError};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
@@ -85,15 +85,7 @@ impl Upstreams {
                     self.put_http1(address, sender);
                     return Ok(response);
                 }
-                Err(mut error) => match error.take_message() {
-                    // The upstream closed a kept connection before the request went out on
-                    // it: nothing was sent, so a new connection may carry it.
-                    Some(unsent) if reused => request = unsent,
-                    _ if reused && error.error().is_incomplete_message() => {
-                        return Err(SendError::Closed(error.into_error()))
-                    }
-                    _ => return Err(SendError::Exchange(error.into_error())),
-                },
+                Err(error) => request = unsent(error, reused)?,
             }
         }
     }
@@ -118,13 +110,10 @@ impl Upstreams {
             };
             match sender.try_send_request(request).await {
                 Ok(response) => return Ok(response),
-                Err(mut error) => match error.take_message() {
-                    Some(unsent) if reused => {
-                        lock(&self.http2).remove(address);
-                        request = unsent;
-                    }
-                    _ => return Err(SendError::Exchange(error.into_error())),
-                },
+                Err(error) => {
+                    request = unsent(error, reused)?;
+                    lock(&self.http2).remove(address);
+                }
             }
         }
     }
@@ -153,6 +142,22 @@ impl Upstreams {
                 since: Instant::now(),
             });
         }
+    }
+}
+
+/// The request back when it never went out on a kept connection: the upstream had closed
+/// that connection, so a new one may carry it. Otherwise why the send failed (only HTTP/1.1
+/// reports a message cut short, which is `Closed` on a kept connection).
+fn unsent(
+    mut error: TrySendError<Request<RequestBody>>,
+    reused: bool,
+) -> Result<Request<RequestBody>, SendError> {
+    match error.take_message() {
+        Some(unsent) if reused => Ok(unsent),
+        _ if reused && error.error().is_incomplete_message() => {
+            Err(SendError::Closed(error.into_error()))
+        }
+        _ => Err(SendError::Exchange(error.into_error())),
     }
 }
 
