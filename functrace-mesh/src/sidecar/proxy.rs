@@ -26,7 +26,7 @@ use pin_project_lite::pin_project;
 use super::config::Protocol;
 use super::metrics::Direction;
 use super::routes::{Route, Target};
-use super::upstream::SendError;
+use super::upstream::{SendError, UpstreamBody};
 use super::Shared;
 use crate::b3::{self, Extracted};
 use crate::export::json::PlainKey;
@@ -194,14 +194,14 @@ impl Proxy {
                     );
                     return record.local(StatusCode::SERVICE_UNAVAILABLE, &reason);
                 }
-                SendError::Exchange(error) if client_body_failed(&error) => {
-                    // The client went away mid-request, and the upstream request with it.
+                SendError::ClientGone => {
                     // Nobody reads this answer; metrics and the span get nginx's 499.
                     let status = StatusCode::from_u16(499).expect("a valid code");
                     return record.local(status, "cancelled: the client went away mid-request");
                 }
                 SendError::Closed(error) | SendError::Exchange(error) => {
-                    let reason = format!("upstream reset: {}", crate::export::with_sources(&error));
+                    let reason =
+                        format!("upstream reset: {}", crate::export::with_sources(&*error));
                     return record.local(StatusCode::BAD_GATEWAY, &reason);
                 }
             }
@@ -354,21 +354,6 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     HeaderName::from_static("http2-settings"),
 ];
 
-/// Whether sending failed because reading the client's request body did.
-fn client_body_failed(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut source = Some(error);
-    while let Some(error) = source {
-        if error
-            .downcast_ref::<hyper::Error>()
-            .is_some_and(hyper::Error::is_user)
-        {
-            return true;
-        }
-        source = error.source();
-    }
-    false
-}
-
 /// A request's span and metrics, recorded once when the exchange ends: when the response
 /// body ends, or when it is dropped (the client went away: `error=cancelled`).
 pub struct Record {
@@ -476,7 +461,7 @@ impl Record {
     }
 
     /// Passes the upstream's response on; the record ends with its body.
-    fn forward(mut self, response: Response<Incoming>) -> Response<ResponseBody> {
+    fn forward(mut self, response: Response<UpstreamBody>) -> Response<ResponseBody> {
         let (mut parts, body) = response.into_parts();
         remove_hop_by_hop(&mut parts.headers);
         // The client's connection has its own version (an HTTP/1.0 upstream must not turn
@@ -695,7 +680,7 @@ pin_project! {
     pub enum ResponseBody {
         Upstream {
             #[pin]
-            body: Incoming,
+            body: UpstreamBody,
             record: Option<Record>,
         },
         Local {
@@ -707,12 +692,12 @@ pin_project! {
 
 impl Body for ResponseBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match self.project() {
             ResponseBodyProjection::Local { body } => body
                 .poll_frame(cx)

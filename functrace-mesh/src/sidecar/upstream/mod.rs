@@ -3,20 +3,29 @@
 //!
 //! A small pool of its own rather than hyper-util's legacy client: the legacy client's
 //! keyed pool (hashing, checkout and return bookkeeping, a dispatch task per request) cost
-//! about a tenth of the sidecar's CPU time per proxied request.
+//! about a tenth of the sidecar's CPU time per proxied request. HTTP/1.1 goes through
+//! hyper's client connections, HTTP/2 through [`http2`].
+
+mod http2;
 
 use std::io;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use fnv::FnvHashMap;
 use http::{Request, Response};
-use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2, TrySendError};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::client::conn::{http1, TrySendError};
+use hyper_util::rt::TokioIo;
+use pin_project_lite::pin_project;
 use tokio::net::TcpStream;
 
 use super::proxy::RequestBody;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// An idle HTTP/1.1 connection older than this is closed rather than reused.
@@ -29,7 +38,7 @@ const MAX_IDLE: usize = 1024;
 #[derive(Default)]
 pub struct Upstreams {
     http1: Mutex<FnvHashMap<Arc<str>, Vec<Idle>>>,
-    http2: Mutex<FnvHashMap<Arc<str>, http2::SendRequest<RequestBody>>>,
+    http2: Mutex<FnvHashMap<Arc<str>, h2::client::SendRequest<Bytes>>>,
 }
 
 /// An HTTP/1.1 connection back in the pool; it may still be finishing its last response.
@@ -44,12 +53,14 @@ pub enum SendError {
     /// No connection: refused, unreachable, or the connect timed out.
     Connect(io::Error),
     /// A kept connection was closed by the upstream as the request went out on it, before
-    /// any answer: the upstream ended it while it was idle. An idempotent request can go
-    /// again.
-    Closed(hyper::Error),
-    /// The connection failed during the exchange (reset, closed early, a bad response, or
-    /// the client's request body failing).
-    Exchange(hyper::Error),
+    /// any answer: the upstream ended it while it was idle (HTTP/1.1), or said it would
+    /// take no more streams (HTTP/2 GOAWAY). An idempotent request can go again.
+    Closed(BoxError),
+    /// The connection failed during the exchange (reset, closed early, a bad response).
+    Exchange(BoxError),
+    /// The client's request body failed: the client went away mid-request, and the
+    /// upstream request went with it.
+    ClientGone,
 }
 
 impl Upstreams {
@@ -60,11 +71,13 @@ impl Upstreams {
         address: &Arc<str>,
         request: Request<RequestBody>,
         http2: bool,
-    ) -> Result<Response<Incoming>, SendError> {
+    ) -> Result<Response<UpstreamBody>, SendError> {
         if http2 {
-            self.send_http2(address, request).await
+            let response = self.send_http2(address, request).await?;
+            Ok(response.map(|body| UpstreamBody::Http2 { body }))
         } else {
-            self.send_http1(address, request).await
+            let response = self.send_http1(address, request).await?;
+            Ok(response.map(|body| UpstreamBody::Http1 { body }))
         }
     }
 
@@ -93,14 +106,11 @@ impl Upstreams {
     async fn send_http2(
         &self,
         address: &Arc<str>,
-        mut request: Request<RequestBody>,
-    ) -> Result<Response<Incoming>, SendError> {
+        request: Request<RequestBody>,
+    ) -> Result<Response<http2::ResponseBody>, SendError> {
         loop {
-            let shared = lock(&self.http2)
-                .get(address)
-                .filter(|sender| !sender.is_closed())
-                .cloned();
-            let (mut sender, reused) = match shared {
+            let shared = lock(&self.http2).get(address).cloned();
+            let (sender, reused) = match shared {
                 Some(sender) => (sender, true),
                 None => {
                     let sender = Box::pin(connect_http2(address)).await?;
@@ -108,11 +118,15 @@ impl Upstreams {
                     (sender, false)
                 }
             };
-            match sender.try_send_request(request).await {
-                Ok(response) => return Ok(response),
+            match sender.ready().await {
+                Ok(sender) => return http2::send(sender, request)?.await,
                 Err(error) => {
-                    request = unsent(error, reused)?;
                     lock(&self.http2).remove(address);
+                    // The connection is gone and the request never went out: a new
+                    // connection may carry it.
+                    if !reused {
+                        return Err(SendError::Exchange(error.into()));
+                    }
                 }
             }
         }
@@ -146,26 +160,42 @@ impl Upstreams {
 }
 
 /// The request back when it never went out on a kept connection: the upstream had closed
-/// that connection, so a new one may carry it. Otherwise why the send failed (only HTTP/1.1
-/// reports a message cut short, which is `Closed` on a kept connection).
+/// that connection, so a new one may carry it. Otherwise why the send failed: a message cut
+/// short is `Closed` on a kept connection.
 fn unsent(
     mut error: TrySendError<Request<RequestBody>>,
     reused: bool,
 ) -> Result<Request<RequestBody>, SendError> {
     match error.take_message() {
         Some(unsent) if reused => Ok(unsent),
+        _ if client_body_failed(error.error()) => Err(SendError::ClientGone),
         _ if reused && error.error().is_incomplete_message() => {
-            Err(SendError::Closed(error.into_error()))
+            Err(SendError::Closed(error.into_error().into()))
         }
-        _ => Err(SendError::Exchange(error.into_error())),
+        _ => Err(SendError::Exchange(error.into_error().into())),
     }
+}
+
+/// Whether sending failed because reading the client's request body did.
+fn client_body_failed(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(error) = source {
+        if error
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_user)
+        {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-async fn connect(address: &str) -> Result<TokioIo<TcpStream>, SendError> {
+async fn connect(address: &str) -> Result<TcpStream, SendError> {
     let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => return Err(SendError::Connect(error)),
@@ -175,22 +205,57 @@ async fn connect(address: &str) -> Result<TokioIo<TcpStream>, SendError> {
         }
     };
     let _ = stream.set_nodelay(true);
-    Ok(TokioIo::new(stream))
+    Ok(stream)
 }
 
 async fn connect_http1(address: &str) -> Result<http1::SendRequest<RequestBody>, SendError> {
-    let io = connect(address).await?;
-    let (sender, connection) = http1::handshake(io).await.map_err(SendError::Exchange)?;
+    let io = TokioIo::new(connect(address).await?);
+    let (sender, connection) = http1::handshake(io)
+        .await
+        .map_err(|error| SendError::Exchange(error.into()))?;
     // Ends when the upstream closes, or after the last exchange once the pool drops it.
     tokio::spawn(connection);
     Ok(sender)
 }
 
-async fn connect_http2(address: &str) -> Result<http2::SendRequest<RequestBody>, SendError> {
-    let io = connect(address).await?;
-    let (sender, connection) = http2::handshake(TokioExecutor::new(), io)
-        .await
-        .map_err(SendError::Exchange)?;
-    tokio::spawn(connection);
-    Ok(sender)
+async fn connect_http2(address: &str) -> Result<h2::client::SendRequest<Bytes>, SendError> {
+    http2::handshake(connect(address).await?).await
+}
+
+pin_project! {
+    /// An upstream's response body, of either version.
+    #[project = UpstreamBodyProjection]
+    pub enum UpstreamBody {
+        Http1 { #[pin] body: Incoming },
+        Http2 { #[pin] body: http2::ResponseBody },
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.project() {
+            UpstreamBodyProjection::Http1 { body } => body.poll_frame(cx).map_err(Into::into),
+            UpstreamBodyProjection::Http2 { body } => body.poll_frame(cx).map_err(Into::into),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            UpstreamBody::Http1 { body } => body.is_end_stream(),
+            UpstreamBody::Http2 { body } => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            UpstreamBody::Http1 { body } => body.size_hint(),
+            UpstreamBody::Http2 { body } => body.size_hint(),
+        }
+    }
 }
