@@ -33,8 +33,10 @@ impl Direction {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Labels {
     direction: Direction,
-    route: Arc<str>,
-    version: Arc<str>,
+    /// `None`: refused before it had a route, shown as `unrouted`.
+    route: Option<Arc<str>>,
+    /// `None`: no upstream version, shown as empty.
+    version: Option<Arc<str>>,
     code: u16,
 }
 
@@ -80,15 +82,15 @@ impl Metrics {
     pub fn request(
         &self,
         direction: Direction,
-        route: &Arc<str>,
-        version: &Arc<str>,
+        route: Option<&Arc<str>>,
+        version: Option<&Arc<str>>,
         code: u16,
         latency: Duration,
     ) {
         let labels = Labels {
             direction,
-            route: route.clone(),
-            version: version.clone(),
+            route: route.cloned(),
+            version: version.cloned(),
             code,
         };
         // Beyond the last bound only `+Inf` (the count) holds it.
@@ -193,8 +195,8 @@ fn label_text(labels: &Labels) -> String {
     format!(
         "direction=\"{}\",route=\"{}\",version=\"{}\",code=\"{}\"",
         labels.direction.as_str(),
-        escape(&labels.route),
-        escape(&labels.version),
+        escape(labels.route.as_deref().unwrap_or("unrouted")),
+        escape(labels.version.as_deref().unwrap_or_default()),
         labels.code
     )
 }
@@ -217,25 +219,26 @@ mod tests {
         let (route, v1): (Arc<str>, Arc<str>) = ("svcb".into(), "v1".into());
         metrics.request(
             Direction::Outbound,
-            &route,
-            &v1,
+            Some(&route),
+            Some(&v1),
             200,
             Duration::from_micros(700),
         );
         metrics.request(
             Direction::Outbound,
-            &route,
-            &v1,
+            Some(&route),
+            Some(&v1),
             200,
             Duration::from_millis(20),
         );
         metrics.request(
             Direction::Outbound,
-            &route,
-            &v1,
+            Some(&route),
+            Some(&v1),
             200,
             Duration::from_secs(11),
         );
+        metrics.request(Direction::Outbound, None, None, 502, Duration::ZERO);
         let open = metrics.connection_opened();
         let text = metrics.render(None);
         let labels = r#"direction="outbound",route="svcb",version="v1",code="200""#;
@@ -249,6 +252,7 @@ mod tests {
             format!("functrace_sidecar_request_duration_seconds_bucket{{{labels},le=\"10\"}} 2"),
             format!("functrace_sidecar_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} 3"),
             format!("functrace_sidecar_request_duration_seconds_count{{{labels}}} 3"),
+            r#"functrace_sidecar_requests_total{direction="outbound",route="unrouted",version="",code="502"} 1"#.to_owned(),
             "functrace_sidecar_connections_open 1".to_owned(),
         ] {
             assert!(text.lines().any(|l| l == line), "{line}\nnot in\n{text}");

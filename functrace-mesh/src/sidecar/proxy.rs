@@ -105,7 +105,7 @@ impl Proxy {
                 },
             },
         };
-        record.route = route.name.clone();
+        record.route = Some(route.name.clone());
         if let Some(bucket) = &route.rate_limit {
             if !bucket.try_take() {
                 return Ok(record.local(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded"));
@@ -166,7 +166,8 @@ impl Proxy {
             };
             let outgoing =
                 match upstream_request(&parts, headers, &upstream.address, http2, body.take()) {
-                    Ok(outgoing) => outgoing.map(|body| body.counting(&record.request_size)),
+                    Ok(outgoing) if outgoing.body().is_end_stream() => outgoing,
+                    Ok(outgoing) => outgoing.map(|body| body.counting(record.request_counter())),
                     Err(reason) => return record.local(StatusCode::BAD_GATEWAY, &reason),
                 };
             let sent = self
@@ -363,11 +364,14 @@ pub struct Record {
     /// Set when the request is sampled and spans are reported. Boxed: a record moves with
     /// its request, and this is large.
     sampled: Option<Box<Sampled>>,
-    route: Arc<str>,
-    version: Arc<str>,
+    /// The route's name once routed, and the version of the upstream chosen. Options rather
+    /// than placeholder strings, which would cost an allocation each per request.
+    route: Option<Arc<str>>,
+    version: Option<Arc<str>>,
     status: u16,
     error: Option<String>,
-    request_size: Arc<AtomicU64>,
+    /// Bytes of request body sent upstream; counted only when there is a body.
+    request_size: Option<Arc<AtomicU64>>,
     response_size: u64,
     finished: bool,
 }
@@ -412,24 +416,28 @@ impl Record {
             direction: proxy.direction,
             started: Instant::now(),
             sampled,
-            route: "unrouted".into(),
-            version: "".into(),
+            route: None,
+            version: None,
             status: 0,
             error: None,
-            request_size: Arc::default(),
+            request_size: None,
             response_size: 0,
             finished: false,
         }
     }
 
+    fn request_counter(&mut self) -> &Arc<AtomicU64> {
+        self.request_size.get_or_insert_with(Arc::default)
+    }
+
     fn upstream(&mut self, address: &Arc<str>, version: &Arc<str>) {
-        self.version = version.clone();
+        self.version = Some(version.clone());
         if let Some(sampled) = &mut self.sampled {
             sampled.upstream = Some(address.clone());
             if self.direction == Direction::Outbound {
                 let endpoint = match address.parse() {
                     Ok(addr) => Endpoint::socket(addr),
-                    Err(_) => Endpoint::service(&*self.route),
+                    Err(_) => Endpoint::service(self.route.as_deref().unwrap_or_default()),
                 };
                 sampled.span.remote_endpoint = Some(endpoint);
             }
@@ -501,8 +509,8 @@ impl Record {
         let latency = self.started.elapsed();
         self.shared.metrics.request(
             self.direction,
-            &self.route,
-            &self.version,
+            self.route.as_ref(),
+            self.version.as_ref(),
             self.status,
             latency,
         );
@@ -546,7 +554,13 @@ impl Record {
             ("peer.address", Some(&peer)),
             (
                 "request_size",
-                Some(request_size.format(self.request_size.load(Ordering::Relaxed))),
+                Some(
+                    request_size.format(
+                        self.request_size
+                            .as_ref()
+                            .map_or(0, |size| size.load(Ordering::Relaxed)),
+                    ),
+                ),
             ),
             (
                 "response_size",
@@ -555,7 +569,7 @@ impl Record {
             ("upstream.address", upstream.as_deref()),
             (
                 "upstream.version",
-                Some(&*self.version).filter(|v| !v.is_empty()),
+                self.version.as_deref().filter(|v| !v.is_empty()),
             ),
         ];
         debug_assert!(tags.windows(2).all(|pair| pair[0].0 < pair[1].0));
