@@ -7,10 +7,12 @@ Usage:
         /demo.Echo/Say    (unary)  answers the metadata it received, one `key: value` a line
         /demo.Echo/Count  (server streaming)  answers `1`, `2`, `3`
         /demo.Echo/Fail   (unary)  aborts with INTERNAL and FAIL_MESSAGE
+        /demo.Echo/Chat   (bidirectional streaming)  answers each message `echo MESSAGE`
   sidecar_grpc.py client TARGET AUTHORITY [B3]
-      Calls Say (with a `b3` metadata of B3 if given), Count and Fail on TARGET, with
-      AUTHORITY as the `:authority`, and prints one JSON object:
-        {"say": str, "count": [str], "fail": {"code": status name, "details": str}}
+      Calls Say (with a `b3` metadata of B3 if given), Count, Fail and Chat (sending `a`,
+      `b`, `c`) on TARGET, with AUTHORITY as the `:authority`, and prints one JSON object:
+        {"say": str, "count": [str], "fail": {"code": status name, "details": str},
+         "chat": [str]}
 
 Messages are raw bytes (identity serializers). Exits 3 when grpcio is missing.
 """
@@ -46,12 +48,18 @@ def fail(request, context):
     context.abort(grpc.StatusCode.INTERNAL, FAIL_MESSAGE)
 
 
+def chat(requests, context):
+    for message in requests:
+        yield b"echo " + message
+
+
 def serve():
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     handlers = {
         "Say": grpc.unary_unary_rpc_method_handler(say),
         "Count": grpc.unary_stream_rpc_method_handler(count),
         "Fail": grpc.unary_unary_rpc_method_handler(fail),
+        "Chat": grpc.stream_stream_rpc_method_handler(chat),
     }
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler("demo.Echo", handlers),)
@@ -75,7 +83,10 @@ def client(target, authority, b3=None):
             failed = {"code": "OK", "details": ""}
         except grpc.RpcError as error:
             failed = {"code": error.code().name, "details": error.details()}
-    json.dump({"say": text.decode(), "count": numbers, "fail": failed}, sys.stdout)
+        chat = channel.stream_stream("/demo.Echo/Chat")
+        answers = [answer.decode() for answer in chat(iter([b"a", b"b", b"c"]), timeout=TIMEOUT)]
+    replies = {"say": text.decode(), "count": numbers, "fail": failed, "chat": answers}
+    json.dump(replies, sys.stdout)
 
 
 def main(argv):

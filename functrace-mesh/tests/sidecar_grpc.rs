@@ -1,7 +1,8 @@
 //! gRPC through the real `functrace-sidecar`, with grpcio on both ends
 //! (`tests/sidecar_grpc.py`): a Python client calls a Python server through an outbound
-//! sidecar ("caller") and an inbound one ("echo"), over HTTP/2. Proves that unary and
-//! server-streaming calls and their trailers (grpc-status, grpc-message) pass both hops; that
+//! sidecar ("caller") and an inbound one ("echo"), over HTTP/2. Proves that unary,
+//! server-streaming and bidirectional streaming calls and their trailers (grpc-status,
+//! grpc-message) pass both hops; that
 //! the server sees B3 and `x-request-id` metadata; that each call leaves a CLIENT span and a
 //! SERVER span sharing its ids, named by the gRPC path, with `grpc.status_code` from the
 //! trailers and `error` only for a server fault; and that the inbound sidecar joins a `b3`
@@ -76,7 +77,7 @@ fn read_all(mut stream: impl Read + Send + 'static) -> JoinHandle<String> {
     })
 }
 
-/// `sidecar_grpc.py client`: Say, Count and Fail on `target`; answers what came back.
+/// `sidecar_grpc.py client`: Say, Count, Fail and Chat on `target`; answers what came back.
 fn python_client(target: SocketAddr, authority: &str, b3: Option<&str>) -> Value {
     let output = Command::new("python3")
         .args([SCRIPT, "client", &target.to_string(), authority])
@@ -94,6 +95,10 @@ fn python_client(target: SocketAddr, authority: &str, b3: Option<&str>) -> Value
     assert_eq!(replies["count"], serde_json::json!(["1", "2", "3"]));
     assert_eq!(replies["fail"]["code"], "INTERNAL");
     assert_eq!(replies["fail"]["details"], FAIL_MESSAGE);
+    assert_eq!(
+        replies["chat"],
+        serde_json::json!(["echo a", "echo b", "echo c"])
+    );
     replies
 }
 
@@ -156,13 +161,14 @@ fn grpc_passes_both_sidecars_with_b3_and_grpc_status_on_spans() {
     let (status, echo_spans) = echo.stop();
     assert!(status.success(), "echo sidecar: {status}");
     drop(server);
-    assert_eq!(caller_spans.len(), 3, "{caller_spans:#?}");
-    assert_eq!(echo_spans.len(), 6, "{echo_spans:#?}");
+    assert_eq!(caller_spans.len(), 4, "{caller_spans:#?}");
+    assert_eq!(echo_spans.len(), 8, "{echo_spans:#?}");
 
     for (method, code, error) in [
         ("Say", "0", false),
         ("Count", "0", false),
         ("Fail", "13", true),
+        ("Chat", "0", false),
     ] {
         let name = format!("/demo.Echo/{method}");
         let client = span(&caller_spans, &name, None);
@@ -198,6 +204,11 @@ fn grpc_passes_both_sidecars_with_b3_and_grpc_status_on_spans() {
         if method == "Fail" {
             assert_eq!(tag(client, "grpc.message"), FAIL_MESSAGE);
             assert_eq!(tag(server, "grpc.message"), FAIL_MESSAGE);
+        }
+        if method == "Chat" {
+            // Three messages streamed up, each a 5-byte gRPC prefix and one byte.
+            assert_eq!(tag(client, "request_size"), "18");
+            assert_eq!(tag(server, "request_size"), "18");
         }
     }
     // The direct Say: a SERVER span joining the b3 the client sent.
