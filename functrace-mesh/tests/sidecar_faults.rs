@@ -229,7 +229,11 @@ fn client_leaving_mid_upload_cancels_the_upstream_request(http2: bool) {
                     .unwrap();
             tokio::spawn(connection);
             let request = Request::post("http://a/upload")
-                .body(Stalled(Some(Bytes::from(vec![b'x'; 1000]))))
+                .body(Chunks {
+                    chunk: Bytes::from(vec![b'x'; 1000]),
+                    left: 1,
+                    stall: true,
+                })
                 .unwrap();
             // Never answered: the app waits for the rest of the body.
             let _ = sender.send_request(request).await;
@@ -269,24 +273,6 @@ fn client_leaving_mid_upload_cancels_the_upstream_request(http2: bool) {
     );
 }
 
-/// A request body that sends its one chunk, then never ends: a client stalled mid-upload.
-struct Stalled(Option<Bytes>);
-
-impl hyper::body::Body for Stalled {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        match self.0.take() {
-            Some(chunk) => std::task::Poll::Ready(Some(Ok(Frame::data(chunk)))),
-            None => std::task::Poll::Pending,
-        }
-    }
-}
-
 const CHUNK: usize = 256 * 1024;
 
 #[test]
@@ -320,6 +306,7 @@ fn upload_streams_through_in_constant_memory(http2: bool, chunks: usize) {
     let body = Chunks {
         chunk: Bytes::from(vec![0u8; CHUNK]),
         left: chunks,
+        stall: false,
     };
     let request = Request::post(format!("http://{}/upload", sidecar.inbound()))
         .body(body)
@@ -343,10 +330,12 @@ fn upload_streams_through_in_constant_memory(http2: bool, chunks: usize) {
     assert_eq!(tag(&spans[0], "request_size"), (CHUNK * chunks).to_string());
 }
 
-/// A request body of `left` frames of `chunk` (shared bytes: the client allocates nothing).
+/// A request body of `left` frames of `chunk` (shared bytes: the client allocates nothing),
+/// then its end, or with `stall` nothing more, ever: a client stalled mid-upload.
 struct Chunks {
     chunk: Bytes,
     left: usize,
+    stall: bool,
 }
 
 impl hyper::body::Body for Chunks {
@@ -358,7 +347,11 @@ impl hyper::body::Body for Chunks {
         _: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         if self.left == 0 {
-            return std::task::Poll::Ready(None);
+            return if self.stall {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(None)
+            };
         }
         self.left -= 1;
         std::task::Poll::Ready(Some(Ok(Frame::data(self.chunk.clone()))))
