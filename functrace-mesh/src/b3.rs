@@ -330,8 +330,14 @@ impl Text {
             b"0" => HeaderValue::from_static("0"),
             b"1" => HeaderValue::from_static("1"),
             b"d" => HeaderValue::from_static("d"),
-            bytes => value(bytes),
+            _ => owned_value(self),
         }
+    }
+}
+
+impl AsRef<[u8]> for Text {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
     }
 }
 
@@ -696,11 +702,15 @@ fn write_single<'a>(buffer: &'a mut [u8; SINGLE_MAX], context: &TraceContext) ->
 
 const HEX_IS_VALID: &str = "hex and hyphens are a valid header value";
 
-/// Lowercase hex and hyphens are always a valid header value. Marked sensitive, which
-/// HTTP/2 encodes as "never indexed": an id is new on every hop, so entering it in the
-/// HPACK table would only cost time and evict the headers that do repeat.
-fn value(bytes: &[u8]) -> HeaderValue {
-    let mut value = HeaderValue::from_bytes(bytes).expect(HEX_IS_VALID);
+/// An id as a header value (lowercase hex and hyphens, always valid), taking `bytes` over:
+/// one allocation, which clones share. A value copied from a slice would be allocated again,
+/// to be shared, the first time it is cloned, as a proxy does to keep a request for a retry.
+///
+/// Marked sensitive, which HTTP/2 encodes as "never indexed": an id is new on every hop, so
+/// entering it in the HPACK table would only cost time and evict the headers that do repeat.
+pub(crate) fn owned_value(bytes: impl AsRef<[u8]> + Send + 'static) -> HeaderValue {
+    let bytes = bytes::Bytes::from_owner(bytes);
+    let mut value = HeaderValue::from_maybe_shared(bytes).expect(HEX_IS_VALID);
     value.set_sensitive(true);
     value
 }
@@ -714,6 +724,35 @@ mod tests {
         let hex = std::str::from_utf8(hex).ok()?;
         let lower = hex.len() == 16 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         lower.then(|| u64::from_str_radix(hex, 16).unwrap())
+    }
+
+    #[test]
+    fn injected_ids_are_never_indexed_and_sampling_states_are_static() {
+        let context = TraceContext {
+            trace_id: TraceId::from_hex("80f198ee56343ba864fe8b2a57d3eff7").unwrap(),
+            span_id: SpanId::from_hex("e457b5a2e4d86bd1").unwrap(),
+            parent_id: Some(SpanId::from_hex("05e3ac9a4f6e3b90").unwrap()),
+            sampling: Sampling::Accept,
+        };
+        let mut headers = HeaderMap::new();
+        inject(&context, Format::Both, &mut headers);
+        for (name, text) in [
+            ("x-b3-traceid", "80f198ee56343ba864fe8b2a57d3eff7"),
+            ("x-b3-spanid", "e457b5a2e4d86bd1"),
+            ("x-b3-parentspanid", "05e3ac9a4f6e3b90"),
+            (
+                "b3",
+                "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90",
+            ),
+        ] {
+            let value = &headers[name];
+            assert_eq!(value, text);
+            assert!(value.is_sensitive(), "{name}");
+            // A clone (as a proxy keeps for a retry) is the same value.
+            assert_eq!(value.clone(), text);
+        }
+        assert_eq!(headers["x-b3-sampled"], "1");
+        assert!(!headers["x-b3-sampled"].is_sensitive());
     }
 
     #[test]
