@@ -29,7 +29,7 @@ use super::routes::{Route, Target};
 use super::upstream::{SendError, UpstreamBody};
 use super::Shared;
 use crate::b3::{self, Extracted};
-use crate::export::json::PlainKey;
+use crate::export::json::Text::{Escaped, Plain};
 use crate::export::{Endpoint, Kind, Span};
 use crate::http::GrpcStatus;
 
@@ -537,46 +537,48 @@ impl Record {
             itoa::Buffer::new(),
         );
         let peer = address_text(peer);
-        // Written straight from the values, in key order: no map of owned strings.
+        let request_size_sent = self
+            .request_size
+            .as_ref()
+            .map_or(0, |size| size.load(Ordering::Relaxed));
+        // Written straight from the values, in key order: no map of owned strings. Numbers,
+        // addresses and the method (a token) are plain; what came from outside is escaped.
         let tags = [
-            ("error", self.error.as_deref()),
-            ("fault", fault),
-            ("grpc.message", grpc_message.as_deref()),
-            ("grpc.status_code", grpc_code.as_deref()),
+            ("error", self.error.as_deref().map(Escaped)),
+            ("fault", fault.map(Plain)),
+            ("grpc.message", grpc_message.as_deref().map(Escaped)),
+            ("grpc.status_code", grpc_code.as_deref().map(Escaped)),
             (
                 "guid:x-request-id",
-                Some(request_id.to_str().unwrap_or_default()),
+                Some(Escaped(request_id.to_str().unwrap_or_default())),
             ),
-            ("http.method", Some(method.as_str())),
-            ("http.path", Some(uri.path())),
-            ("http.protocol", Some(protocol)),
-            ("http.status_code", Some(status.format(self.status))),
-            ("peer.address", Some(&peer)),
+            ("http.method", Some(Plain(method.as_str()))),
+            ("http.path", Some(Escaped(uri.path()))),
+            ("http.protocol", Some(Plain(protocol))),
+            ("http.status_code", Some(Plain(status.format(self.status)))),
+            ("peer.address", Some(Plain(&peer))),
             (
                 "request_size",
-                Some(
-                    request_size.format(
-                        self.request_size
-                            .as_ref()
-                            .map_or(0, |size| size.load(Ordering::Relaxed)),
-                    ),
-                ),
+                Some(Plain(request_size.format(request_size_sent))),
             ),
             (
                 "response_size",
-                Some(response_size.format(self.response_size)),
+                Some(Plain(response_size.format(self.response_size))),
             ),
-            ("upstream.address", upstream.as_deref()),
+            ("upstream.address", upstream.as_deref().map(Escaped)),
             (
                 "upstream.version",
-                self.version.as_deref().filter(|v| !v.is_empty()),
+                self.version
+                    .as_deref()
+                    .filter(|v| !v.is_empty())
+                    .map(Escaped),
             ),
         ];
         debug_assert!(tags.windows(2).all(|pair| pair[0].0 < pair[1].0));
         let mut json = Vec::with_capacity(768);
         let tags = tags
             .iter()
-            .filter_map(|&(key, value)| Some((PlainKey(key), value?)));
+            .filter_map(|&(key, value)| Some((Plain(key), value?)));
         crate::export::json::write_span_with_tags(&mut json, &span, tags);
         reporter.report_encoded(json);
     }
