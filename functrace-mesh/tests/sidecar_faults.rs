@@ -547,23 +547,16 @@ fn http2_upstream_connections_are_replaced_once_the_upstream_closes_them() {
     let rt = runtime();
     let (app, connections) = rt.block_on(one_request_per_connection_http2_upstream());
     let sidecar = Sidecar::start(&["--inbound", &format!("127.0.0.1:0={app}")]);
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .http2_only(true)
-        .build_http::<Full<Bytes>>();
+    let client = http2_client();
     const REQUESTS: usize = 20;
     for i in 0..REQUESTS {
-        let uri = format!("http://{}/{i}", sidecar.inbound());
-        let (status, body) = rt.block_on(async {
-            let response = client.get(uri.parse().unwrap()).await.unwrap();
-            let status = response.status();
-            (
-                status,
-                response.into_body().collect().await.unwrap().to_bytes(),
-            )
-        });
+        let request = Request::get(format!("http://{}/{i}", sidecar.inbound()))
+            .body(Full::default())
+            .unwrap();
+        let (response, body) = rt.block_on(send_with(&client, request));
         assert_eq!(
-            (status.as_u16(), &body[..]),
-            (200, &b"ok"[..]),
+            (response.status().as_u16(), body.as_str()),
+            (200, "ok"),
             "request {i}"
         );
     }
@@ -614,21 +607,15 @@ fn a_stream_an_http2_upstream_refuses_goes_again_when_idempotent() {
     let rt = runtime();
     let app = rt.block_on(refusing_http2_upstream());
     let sidecar = Sidecar::start(&["--inbound", &format!("127.0.0.1:0={app}")]);
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .http2_only(true)
-        .build_http::<Full<Bytes>>();
+    let client = http2_client();
     let exchange = |method: http::Method| {
         let request = Request::builder()
             .method(method)
             .uri(format!("http://{}/", sidecar.inbound()))
             .body(Full::default())
             .unwrap();
-        rt.block_on(async {
-            let response = client.request(request).await.unwrap();
-            let status = response.status().as_u16();
-            let body = response.into_body().collect().await.unwrap().to_bytes();
-            (status, String::from_utf8_lossy(&body).into_owned())
-        })
+        let (response, body) = rt.block_on(send_with(&client, request));
+        (response.status().as_u16(), body)
     };
     // Refused, then answered on the second attempt.
     assert_eq!(exchange(http::Method::GET), (200, "ok".into()));

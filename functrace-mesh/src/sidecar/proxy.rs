@@ -26,7 +26,7 @@ use pin_project_lite::pin_project;
 use super::config::Protocol;
 use super::metrics::Direction;
 use super::routes::{Route, Target};
-use super::upstream::{SendError, UpstreamBody};
+use super::upstream::{BoxError, SendError, UpstreamBody};
 use super::Shared;
 use crate::b3::{self, Extracted};
 use crate::export::json::Text::{Escaped, Plain};
@@ -166,8 +166,7 @@ impl Proxy {
             };
             let outgoing =
                 match upstream_request(&parts, headers, &upstream.address, http2, body.take()) {
-                    Ok(outgoing) if outgoing.body().is_end_stream() => outgoing,
-                    Ok(outgoing) => outgoing.map(|body| body.counting(record.request_counter())),
+                    Ok(outgoing) => outgoing.map(|body| record.counted(body)),
                     Err(reason) => return record.local(StatusCode::BAD_GATEWAY, &reason),
                 };
             let sent = self
@@ -426,8 +425,12 @@ impl Record {
         }
     }
 
-    fn request_counter(&mut self) -> &Arc<AtomicU64> {
-        self.request_size.get_or_insert_with(Arc::default)
+    /// `body`, counted into the request size when it has any data to count.
+    fn counted(&mut self, body: RequestBody) -> RequestBody {
+        if body.is_end_stream() {
+            return body;
+        }
+        body.counting(self.request_size.get_or_insert_with(Arc::default))
     }
 
     fn upstream(&mut self, address: &Arc<str>, version: &Arc<str>) {
@@ -708,7 +711,7 @@ pin_project! {
 
 impl Body for ResponseBody {
     type Data = Bytes;
-    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,

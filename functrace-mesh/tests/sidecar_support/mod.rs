@@ -286,17 +286,31 @@ pub fn echoed_header(text: &str, name: &str) -> Option<String> {
         .map(|(_, value)| value)
 }
 
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
 /// A plain HTTP/1.1 client.
-pub fn client() -> Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>> {
+pub fn client() -> HttpClient {
     Client::builder(TokioExecutor::new()).build_http()
 }
 
-/// Sends `request`; answers the response with its body read whole.
+/// An HTTP/2 client (prior knowledge).
+pub fn http2_client() -> HttpClient {
+    Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http()
+}
+
+/// Sends `request` over HTTP/1.1; answers the response with its body read whole.
 pub async fn send(request: Request<Full<Bytes>>) -> (Response<()>, String) {
-    let response = client()
-        .request(request)
-        .await
-        .expect("the sidecar answers");
+    send_with(&client(), request).await
+}
+
+/// Sends `request` with `client`; answers the response with its body read whole.
+pub async fn send_with(
+    client: &HttpClient,
+    request: Request<Full<Bytes>>,
+) -> (Response<()>, String) {
+    let response = client.request(request).await.expect("the sidecar answers");
     let (parts, body) = response.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
     (

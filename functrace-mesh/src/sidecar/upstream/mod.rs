@@ -25,7 +25,8 @@ use tokio::net::TcpStream;
 
 use super::proxy::RequestBody;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// An error of either version's exchange, as bodies and hyper's services carry it.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// An idle HTTP/1.1 connection older than this is closed rather than reused.
