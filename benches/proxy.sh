@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Load benchmark of functrace-sidecar as a reverse proxy, next to HAProxy and nginx configured
 # as plain reverse proxies, all in front of the same upstream (benches/src/bin/ok_upstream.rs).
+# The `forward` target (benches/src/bin/forward_proxy.rs) is a proxy on the sidecar's stack
+# that only forwards: what hyper costs before any of the sidecar's own work.
 #
 # Usage: benches/proxy.sh
 #   DURATION=10s   length of every load run
 #   ROUNDS=3       rounds over all targets (interleaved: A B C A B C ...), medians are reported
-#   TARGETS="direct sidecar haproxy nginx"
+#   TARGETS="direct forward sidecar haproxy nginx"
 #   TARGET_DIR=<workspace>/target   cargo target dir to build into and run from
 # Quick smoke run: DURATION=2s ROUNDS=1 benches/proxy.sh
 #
@@ -21,7 +23,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
-TARGETS=${TARGETS:-direct sidecar haproxy nginx}
+TARGETS=${TARGETS:-direct forward sidecar haproxy nginx}
 TARGET_DIR=${TARGET_DIR:-$ROOT/target}
 CONNS=64
 H2_STREAMS=10 # concurrent streams per HTTP/2 connection
@@ -75,6 +77,9 @@ build() {
 	cd "$ROOT"
 	export CARGO_TARGET_DIR=$TARGET_DIR
 	cargo build --release -p functrace-benches --bin ok_upstream >&2
+	if has_target forward; then
+		cargo build --release -p functrace-benches --bin forward_proxy >&2
+	fi
 	if has_target sidecar; then
 		cargo build --release -p functrace-mesh --bin functrace-sidecar >&2
 	fi
@@ -140,6 +145,15 @@ start_sidecar() {
 	wait_until sidecar curl -sf -o /dev/null "http://127.0.0.1:$admin/ready"
 	URL[h1:sidecar]=http://127.0.0.1:$port/
 	URL[h2:sidecar]=http://127.0.0.1:$port/ # HTTP/1.1 and HTTP/2 on the same port
+}
+
+start_forward() {
+	local port
+	port=$(free_port)
+	spawn forward "$TARGET_DIR/release/forward_proxy" "127.0.0.1:$port" "$UPSTREAM"
+	wait_until forward grep -q '^listening on ' "$TMP/forward.log"
+	URL[h1:forward]=http://127.0.0.1:$port/
+	URL[h2:forward]=http://127.0.0.1:$port/
 }
 
 start_haproxy() {
@@ -328,9 +342,10 @@ run_protocol() {
 	for ((round = 1; round <= ROUNDS; round++)); do
 		for t in $(active "$proto"); do measure_peak "$proto" "$t"; done
 	done
-	# Fixed rate: half the peak of the slowest proxy (of direct when no proxy takes part).
+	# Fixed rate: half the peak of the slowest proxy (of direct when no proxy takes part);
+	# `forward` is a reference, not one of the proxies compared.
 	for t in $(active "$proto"); do
-		[[ $t == direct ]] || peaks+="$(median "${PEAKS[$proto:$t]}") "
+		[[ $t == direct || $t == forward ]] || peaks+="$(median "${PEAKS[$proto:$t]}") "
 	done
 	[[ -n $peaks ]] || ! has_target direct || peaks=$(median "${PEAKS[$proto:direct]:-}")
 	slowest=$(tr ' ' '\n' <<<"$peaks" | sort -g | awk 'NF && !n++')
@@ -412,7 +427,7 @@ main() {
 	local t proto
 	[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 	for t in $TARGETS; do
-		[[ $t =~ ^(direct|sidecar|haproxy|nginx)$ ]] || die "unknown target $t"
+		[[ $t =~ ^(direct|forward|sidecar|haproxy|nginx)$ ]] || die "unknown target $t"
 	done
 	install_tools
 	# The latency runs rely on a fixed request rate per client.
