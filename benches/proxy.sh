@@ -127,10 +127,15 @@ wait_until() {
 }
 port_open() { (: <>"/dev/tcp/127.0.0.1/$1"); }
 
+# listening_on NAME: the address the server NAME (one of ours) bound, from its first line.
+listening_on() {
+	wait_until "$1" grep -q '^listening on ' "$TMP/$1.log"
+	sed -n 's/^listening on //p' "$TMP/$1.log" | head -n1
+}
+
 start_upstream() {
 	spawn upstream "$TARGET_DIR/release/ok_upstream" 127.0.0.1:0
-	wait_until upstream grep -q '^listening on ' "$TMP/upstream.log"
-	UPSTREAM=$(sed -n 's/^listening on //p' "$TMP/upstream.log" | head -n1)
+	UPSTREAM=$(listening_on upstream)
 	PID_OF[direct]=${PID_OF[upstream]}
 	URL[h1:direct]=http://$UPSTREAM/
 	URL[h2:direct]=http://$UPSTREAM/
@@ -148,12 +153,11 @@ start_sidecar() {
 }
 
 start_forward() {
-	local port
-	port=$(free_port)
-	spawn forward "$TARGET_DIR/release/forward_proxy" "127.0.0.1:$port" "$UPSTREAM"
-	wait_until forward grep -q '^listening on ' "$TMP/forward.log"
-	URL[h1:forward]=http://127.0.0.1:$port/
-	URL[h2:forward]=http://127.0.0.1:$port/
+	local address
+	spawn forward "$TARGET_DIR/release/forward_proxy" 127.0.0.1:0 "$UPSTREAM"
+	address=$(listening_on forward)
+	URL[h1:forward]=http://$address/
+	URL[h2:forward]=http://$address/
 }
 
 start_haproxy() {

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use http::uri::PathAndQuery;
 use http::{header, HeaderValue, Request, Response, Uri, Version};
-use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use http_body_util::{Either, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::service::service_fn;
@@ -22,7 +22,8 @@ use hyper_util::server::conn::auto::Builder;
 use tokio::net::{TcpListener, TcpStream};
 
 type BoxError = Box<dyn Error + Send + Sync>;
-type Body = BoxBody<Bytes, hyper::Error>;
+/// The upstream's body, or the proxy's own answer to a failure: no allocation to box it.
+type Body = Either<Incoming, Full<Bytes>>;
 
 /// Idle connections to the upstream; one may still be finishing its last response.
 type Pool = Arc<Mutex<Vec<SendRequest<Incoming>>>>;
@@ -34,10 +35,10 @@ async fn forward(
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     match send(&pool, &upstream, request).await {
-        Ok(response) => Ok(response.map(BodyExt::boxed)),
+        Ok(response) => Ok(response.map(Either::Left)),
         Err(error) => {
             let body = Full::new(Bytes::from(format!("{error}\n")));
-            let mut response = Response::new(body.map_err(|never| match never {}).boxed());
+            let mut response = Response::new(Either::Right(body));
             *response.status_mut() = http::StatusCode::BAD_GATEWAY;
             Ok(response)
         }

@@ -9,18 +9,16 @@
 mod http2;
 
 use std::io;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use fnv::FnvHashMap;
 use http::{Request, Response};
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use http_body_util::Either;
+use hyper::body::Incoming;
 use hyper::client::conn::{http1, TrySendError};
 use hyper_util::rt::TokioIo;
-use pin_project_lite::pin_project;
 use tokio::net::TcpStream;
 
 use super::proxy::RequestBody;
@@ -75,10 +73,10 @@ impl Upstreams {
     ) -> Result<Response<UpstreamBody>, SendError> {
         if http2 {
             let response = self.send_http2(address, request).await?;
-            Ok(response.map(|body| UpstreamBody::Http2 { body }))
+            Ok(response.map(Either::Right))
         } else {
             let response = self.send_http1(address, request).await?;
-            Ok(response.map(|body| UpstreamBody::Http1 { body }))
+            Ok(response.map(Either::Left))
         }
     }
 
@@ -223,40 +221,5 @@ async fn connect_http2(address: &str) -> Result<h2::client::SendRequest<Bytes>, 
     http2::handshake(connect(address).await?).await
 }
 
-pin_project! {
-    /// An upstream's response body, of either version.
-    #[project = UpstreamBodyProjection]
-    pub enum UpstreamBody {
-        Http1 { #[pin] body: Incoming },
-        Http2 { #[pin] body: http2::ResponseBody },
-    }
-}
-
-impl Body for UpstreamBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match self.project() {
-            UpstreamBodyProjection::Http1 { body } => body.poll_frame(cx).map_err(Into::into),
-            UpstreamBodyProjection::Http2 { body } => body.poll_frame(cx).map_err(Into::into),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            UpstreamBody::Http1 { body } => body.is_end_stream(),
-            UpstreamBody::Http2 { body } => body.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            UpstreamBody::Http1 { body } => body.size_hint(),
-            UpstreamBody::Http2 { body } => body.size_hint(),
-        }
-    }
-}
+/// An upstream's response body: `Left` over HTTP/1.1, `Right` over HTTP/2.
+pub type UpstreamBody = Either<Incoming, http2::ResponseBody>;
