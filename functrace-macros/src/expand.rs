@@ -176,30 +176,36 @@ pub fn instrument(sig: &Signature, block: &Block, args: &Args, context: &Context
     };
     let name = name(sig, args, context);
     let stmts = &block.stmts;
+    // One per traced fn: its name, module, and the filter's cached decision.
+    let site = Ident::new("__FUNCTRACE_CALLSITE", Span::mixed_site());
+    let callsite = quote! {
+        static #site: #krate::__private::Callsite =
+            #krate::__private::Callsite::new(#name, ::core::module_path!());
+    };
     if sig.asyncness.is_some() {
         let fake_return = fake_return_edge(sig);
         let (render, future) = traced_future(
             &krate,
-            &name,
+            &site,
             sig,
             args,
             quote!(async move { #fake_return #(#stmts)* }),
         );
         let future = in_tracing_span(&krate, &name, future);
-        return quote!({ #render #future.await });
+        return quote!({ #callsite #render #future.await });
     }
     if let Some((stmts, call, body)) = async_trait_future(block) {
         let func = &call.func;
-        let (render, future) = traced_future(&krate, &name, sig, args, body.to_token_stream());
+        let (render, future) = traced_future(&krate, &site, sig, args, body.to_token_stream());
         let future = in_tracing_span(&krate, &name, future);
-        return quote!({ #(#stmts)* #render #func(#future) });
+        return quote!({ #(#stmts)* #callsite #render #func(#future) });
     }
     let guard = Ident::new("__functrace_guard", Span::mixed_site());
     let enter = match shown(sig, args) {
         Some((format, values)) => quote! {
-            #krate::__private::Guard::enter_args(#name, ::core::format_args!(#format, #(#values),*))
+            #krate::__private::Guard::enter_args(&#site, ::core::format_args!(#format, #(#values),*))
         },
-        None => quote!(#krate::__private::Guard::enter(#name)),
+        None => quote!(#krate::__private::Guard::enter(&#site)),
     };
     let span = Ident::new("__functrace_span", Span::mixed_site());
     let enter = match tracing_span(&krate, &name) {
@@ -207,7 +213,7 @@ pub fn instrument(sig: &Signature, block: &Block, args: &Args, context: &Context
         None => enter,
     };
     if args.ret.is_none() && args.err.is_none() {
-        return quote!({ let #guard = #enter; #(#stmts)* });
+        return quote!({ #callsite let #guard = #enter; #(#stmts)* });
     }
     // The value is needed for the exit line: run the body as a closure that may only be called
     // once, so that it may hand out borrows of its arguments as the fn itself could.
@@ -231,6 +237,7 @@ pub fn instrument(sig: &Signature, block: &Block, args: &Args, context: &Context
         },
     };
     quote!({
+        #callsite
         let #guard = #enter;
         let #value = #krate::__private::once(move || #annotation { #(#stmts)* });
         #note
@@ -253,11 +260,11 @@ fn in_tracing_span(krate: &TokenStream, name: &TokenStream, future: TokenStream)
     }
 }
 
-/// `Traced::new(name, future)` with the arguments rendered beforehand (they move into the
+/// `Traced::new(&site, future)` with the arguments rendered beforehand (they move into the
 /// future) and the note for the exit line.
 fn traced_future(
     krate: &TokenStream,
-    name: &TokenStream,
+    site: &Ident,
     sig: &Signature,
     args: &Args,
     future: TokenStream,
@@ -294,7 +301,7 @@ fn traced_future(
     });
     (
         render,
-        quote!(#krate::__private::Traced::new(#name, #future) #with_args #with_ret #with_err),
+        quote!(#krate::__private::Traced::new(&#site, #future) #with_args #with_ret #with_err),
     )
 }
 

@@ -1,12 +1,14 @@
-//! One traced call: entering (push a frame, print `->`, open a span inside a trace) and
+//! One traced call: entering (place its frame, print `->`, open a span inside a trace) and
 //! leaving (print `<-`, report the span). Shared by the sync [`Guard`](crate::guard::Guard)
 //! and the async [`Traced`](crate::future::Traced) future.
 
 use std::time::SystemTime;
 
 use crate::clock;
-use crate::context::{with_local, Frame, Local, Root};
+use crate::filter::Callsite;
+use crate::frame::Frame;
 use crate::line::{self, At, Detail, Exit, TaskLabel};
+use crate::local::{with_local, Local};
 use crate::output;
 use crate::span::{self, FinishedSpan};
 use crate::trace_context::{self, TraceContext};
@@ -15,16 +17,11 @@ use crate::trace_context::{self, TraceContext};
 pub(crate) struct Call {
     name: &'static str,
     pub frame: Frame,
-    /// `None` when the sink discards lines: then no label is made and no clock is read.
-    printed: Option<Printed>,
+    /// When it started (a clock reading); `None` when the sink discards lines: then no clock
+    /// is read.
+    start: Option<u64>,
     /// `None` outside any trace.
     pub span: Option<Span>,
-}
-
-/// What the exit line needs from the enter line.
-struct Printed {
-    task: TaskLabel,
-    start: u64,
 }
 
 /// The call's own span inside a trace: a child of the enclosing one.
@@ -36,62 +33,58 @@ pub(crate) struct Span {
     reported: Option<(SystemTime, u64)>,
 }
 
-/// Enters `name` under the thread's current frame (which it replaces; the previous frame is
-/// returned for the caller to restore) and, inside a trace, opens a child span (made current;
-/// the previous context is in `Span::outer`). `None` when tracing is muted.
+/// Enters the fn of `site` unless tracing is muted or the filter leaves it out: `place` makes
+/// its frame current (returning it, and what the caller needs to put things back), and inside
+/// a trace a child span is opened and made current (the previous context is in
+/// `Span::outer`).
 #[inline]
-pub(crate) fn enter(
-    name: &'static str,
+pub(crate) fn enter<P>(
+    site: &'static Callsite,
     args: Detail<'_>,
-    root: Root,
-) -> Option<(Call, Option<Frame>)> {
-    // Muted: two atomic loads and out, without touching the thread's state.
+    place: impl FnOnce(&Local) -> (Frame, P),
+) -> Option<(Call, P)> {
+    // Muted: one atomic load and out, without touching the thread's state.
     if output::muted() {
         return None;
     }
-    with_local(|local| enter_with(local, name, args, root)).flatten()
-}
-
-#[inline]
-fn enter_with(
-    local: &Local,
-    name: &'static str,
-    args: Detail<'_>,
-    root: Root,
-) -> Option<(Call, Option<Frame>)> {
-    local.with_sink(|sink| {
-        let (frame, parent) = local.push(root);
-        let span = open_span();
-        let trace = span.as_ref().map(|s| &s.context.trace_id);
-        let printed = local.wants_lines().then(|| {
-            let task = TaskLabel::new(frame.task);
-            let at = At {
-                task: &task,
-                trace,
-                depth: frame.depth,
+    let generation = output::generation();
+    if !site.enabled(generation) {
+        return None;
+    }
+    with_local(|local| {
+        local.with_sink(generation, |sink| {
+            let (frame, placed) = place(local);
+            let span = open_span();
+            let start = local.wants_lines().then(|| {
+                let at = At {
+                    task: &TaskLabel::new(frame.label),
+                    trace: span.as_ref().map(|s| &s.context.trace_id),
+                    depth: frame.depth,
+                };
+                local.write(sink, |buf| line::enter(buf, at, site.name(), args));
+                clock::now()
+            });
+            let call = Call {
+                name: site.name(),
+                frame,
+                start,
+                span,
             };
-            local.write(sink, |buf| line::enter(buf, at, name, args));
-            Printed {
-                task,
-                start: clock::now(),
-            }
-        });
-        let call = Call {
-            name,
-            frame,
-            printed,
-            span,
-        };
-        (call, parent)
+            (call, placed)
+        })
     })
+    .flatten()
 }
 
 fn open_span() -> Option<Span> {
     let outer = trace_context::current_context();
     let context = outer?.child();
     trace_context::replace_current(Some(context));
-    let reported = (context.sampling.is_sampled() && span::reporting())
-        .then(|| (SystemTime::now(), clock::now()));
+    let reported = (context.sampling.is_sampled() && span::reporting()).then(|| {
+        // The clock first: its first reading calibrates it, which takes a while.
+        let start = clock::now();
+        (SystemTime::now(), start)
+    });
     Some(Span {
         context,
         outer,
@@ -104,13 +97,12 @@ impl Call {
     /// the caller's business.
     #[inline]
     pub fn exit(&self, local: &Local, note: Detail<'_>, how: Exit) {
-        if let Some(Printed { task, start }) = &self.printed {
-            let elapsed = clock::nanos_since(*start);
-            let trace = self.span.as_ref().map(|s| &s.context.trace_id);
-            local.with_sink(|sink| {
+        if let Some(start) = self.start {
+            let elapsed = clock::nanos_since(start);
+            local.with_sink(output::generation(), |sink| {
                 let at = At {
-                    task,
-                    trace,
+                    task: &TaskLabel::new(self.frame.label),
+                    trace: self.span.as_ref().map(|s| &s.context.trace_id),
                     depth: self.frame.depth,
                 };
                 local.write(sink, |buf| {
@@ -134,7 +126,7 @@ impl Call {
                 context: *context,
                 start: *start,
                 duration: std::time::Duration::from_nanos(clock::nanos_since(*clock_start)),
-                task: self.frame.task,
+                task: self.frame.label.task,
                 error,
             });
         }

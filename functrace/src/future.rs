@@ -9,19 +9,36 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use crate::call::{self, Call};
-use crate::context::{with_local, Frame, Root};
+use crate::filter::Callsite;
+use crate::frame::{Frame, Parent};
 use crate::line::{Detail, Exit};
+use crate::local::with_local;
 use crate::trace_context::{self, TraceContext};
 
 enum State {
     /// Not polled yet: the parent frame is the one current at the first poll.
     Unpolled,
-    Running(Call),
-    /// Tracing was muted at the first poll.
+    /// Started, and counted open with `parent`.
+    Running(Call, Parent),
+    /// Tracing was muted, or the filter left the fn out, at the first poll.
     Untraced,
     Done,
 }
 
+/// The state of a traced future's call. Dropped while running, it prints the `(cancelled)`
+/// exit line: a field after the inner future, so that the calls inside close first.
+struct Open(State);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        if let State::Running(call, parent) = &self.0 {
+            with_local(|local| {
+                call.exit(local, Detail::None, Exit::Cancelled);
+                local.future_ended(*parent);
+            });
+        }
+    }
+}
 /// Renders the returned value for the exit line (the `ret` option).
 type Ret<T> = fn(&T) -> String;
 /// Renders the error of an output that is an `Err` (the `err` option).
@@ -54,30 +71,23 @@ pin_project! {
     /// line when it completes, panics (`(panicked)`) or is dropped unfinished (`(cancelled)`).
     #[must_use = "futures do nothing unless polled"]
     pub struct Traced<F: Future> {
+        // Fields drop in order: the inner future before `state`.
         #[pin]
         inner: F,
-        name: &'static str,
-        state: State,
+        state: Open,
+        site: &'static Callsite,
         // Boxed: only `args`/`ret`/`err` need them, and a plain traced future stays small.
         options: Option<Box<Options<F::Output>>>,
-    }
-
-    impl<F: Future> PinnedDrop for Traced<F> {
-        fn drop(this: Pin<&mut Self>) {
-            if let State::Running(call) = this.project().state {
-                with_local(|local| call.exit(local, Detail::None, Exit::Cancelled));
-            }
-        }
     }
 }
 
 impl<F: Future> Traced<F> {
-    /// Wraps the body of the traced async fn `name` (its full path).
-    pub fn new(name: &'static str, inner: F) -> Traced<F> {
+    /// Wraps the body of the traced async fn of `site`.
+    pub fn new(site: &'static Callsite, inner: F) -> Traced<F> {
         Traced {
             inner,
-            name,
-            state: State::Unpolled,
+            state: Open(State::Unpolled),
+            site,
             options: None,
         }
     }
@@ -116,45 +126,50 @@ impl<F: Future> Future for Traced<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        if matches!(this.state, State::Untraced | State::Done) {
+        let state = &mut this.state.0;
+        if matches!(state, State::Untraced | State::Done) {
             return this.inner.poll(cx);
         }
         // During a poll the call lives in `Polling`, which puts it back if the future is
         // still pending: a call that completes in its first poll never goes through `state`.
-        let (call, previous, outer) = match std::mem::replace(this.state, State::Done) {
+        let (call, parent, previous, outer) = match std::mem::replace(state, State::Done) {
             State::Unpolled => {
                 let args = this
                     .options
                     .as_ref()
                     .and_then(|o| o.args.as_deref())
                     .map_or(Detail::None, Detail::Text);
-                match call::enter(this.name, args, Root::Async) {
-                    Some((call, previous)) => {
+                let entered = call::enter(this.site, args, |local| {
+                    let (frame, previous, parent) = local.enter_future();
+                    (frame, (previous, parent))
+                });
+                match entered {
+                    Some((call, (previous, parent))) => {
                         let outer = call
                             .span
                             .as_ref()
                             .map_or_else(trace_context::current_context, |span| span.outer);
-                        (call, previous, outer)
+                        (call, parent, previous, outer)
                     }
                     None => {
-                        *this.state = State::Untraced;
+                        *state = State::Untraced;
                         return this.inner.poll(cx);
                     }
                 }
             }
-            State::Running(call) => {
+            State::Running(call, parent) => {
                 let previous = with_local(|local| local.replace(Some(call.frame))).flatten();
                 let outer = match &call.span {
                     Some(span) => trace_context::replace_current(Some(span.context)),
                     None => trace_context::current_context(),
                 };
-                (call, previous, outer)
+                (call, parent, previous, outer)
             }
             State::Untraced | State::Done => unreachable!("returned above"),
         };
         let mut polling = Polling {
-            state: this.state,
-            call: Some(call),
+            state,
+            call: Some((call, parent)),
             previous,
             outer,
             ended: None,
@@ -170,10 +185,10 @@ impl<F: Future> Future for Traced<F> {
 
 /// One poll of a traced call: restores the frame that was current before it, even if the
 /// poll panics; prints the exit line of a call that completed or panicked, and puts a
-/// pending call back into the future's state.
+/// pending call back into the future's state, with what the poll changed in its frame.
 struct Polling<'a> {
     state: &'a mut State,
-    call: Option<Call>,
+    call: Option<(Call, Parent)>,
     previous: Option<Frame>,
     /// The trace context current before the poll.
     outer: Option<TraceContext>,
@@ -186,21 +201,27 @@ impl Drop for Polling<'_> {
             None if std::thread::panicking() => Some((Exit::Panicked, None)),
             ended => ended,
         };
-        let finished = ended.and_then(|end| Some((self.call.take()?, end)));
         trace_context::replace_current(self.outer);
+        let Some((mut call, parent)) = self.call.take() else {
+            return;
+        };
         with_local(|local| {
-            local.replace(self.previous);
-            if let Some((call, (how, note))) = finished {
-                let note = match &note {
+            // The futures it started during the poll are counted in its frame.
+            if let Some(own) = local.replace(self.previous) {
+                call.frame = own;
+            }
+            if let Some((how, note)) = &ended {
+                let note = match note {
                     None => Detail::None,
                     Some(Ended::Returned(text)) => Detail::Text(text),
                     Some(Ended::Failed(text)) => Detail::FailedText(text),
                 };
-                call.exit(local, note, how);
+                call.exit(local, note, *how);
+                local.future_ended(parent);
             }
         });
-        if let Some(call) = self.call.take() {
-            *self.state = State::Running(call);
+        if ended.is_none() {
+            *self.state = State::Running(call, parent);
         }
     }
 }

@@ -1,8 +1,10 @@
 //! The sync side: a guard that a traced fn opens as its first statement.
 
 use crate::call::{self, Call};
-use crate::context::{with_local, Root};
+use crate::filter::Callsite;
+use crate::frame::Frame;
 use crate::line::{Detail, Exit};
+use crate::local::with_local;
 use crate::trace_context;
 use std::fmt;
 
@@ -10,25 +12,26 @@ use std::fmt;
 /// `return`, and unwinding (then marked `(panicked)`). Restores the caller's frame on drop.
 #[must_use = "the call is traced until the guard is dropped"]
 pub struct Guard {
-    active: Option<Call>,
+    /// The call, and the frame it replaced.
+    active: Option<(Call, Option<Frame>)>,
 }
 
 impl Guard {
-    /// Enters the traced fn `name` (its full path).
+    /// Enters the traced fn of `site`.
     #[inline]
-    pub fn enter(name: &'static str) -> Guard {
-        Guard::entered(name, Detail::None)
+    pub fn enter(site: &'static Callsite) -> Guard {
+        Guard::entered(site, Detail::None)
     }
 
-    /// Enters the traced fn `name`, showing its arguments (the `args` option).
-    pub fn enter_args(name: &'static str, args: fmt::Arguments<'_>) -> Guard {
-        Guard::entered(name, Detail::Format(args))
+    /// Enters the traced fn of `site`, showing its arguments (the `args` option).
+    pub fn enter_args(site: &'static Callsite, args: fmt::Arguments<'_>) -> Guard {
+        Guard::entered(site, Detail::Format(args))
     }
 
     #[inline]
-    fn entered(name: &'static str, args: Detail<'_>) -> Guard {
+    fn entered(site: &'static Callsite, args: Detail<'_>) -> Guard {
         Guard {
-            active: call::enter(name, args, Root::Sync).map(|(call, _parent)| call),
+            active: call::enter(site, args, |local| local.enter_sync()),
         }
     }
 
@@ -43,13 +46,14 @@ impl Guard {
         self.leave(Detail::Failed(error), Exit::Returned);
     }
 
+    #[inline]
     fn leave(&mut self, note: Detail<'_>, how: Exit) {
-        if let Some(call) = self.active.take() {
+        if let Some((call, caller)) = self.active.take() {
             if let Some(span) = &call.span {
                 trace_context::replace_current(span.outer);
             }
             with_local(|local| {
-                local.replace(call.frame.parent());
+                local.replace(caller);
                 call.exit(local, note, how);
             });
         }

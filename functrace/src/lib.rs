@@ -105,6 +105,12 @@ pub use functrace_macros::trace;
 mod output;
 pub use output::{dropped_lines, Builder, MemorySink, Output, Sink};
 
+mod filter;
+pub use filter::FilterError;
+
+mod new_task;
+pub use new_task::{in_new_task, InNewTask};
+
 mod trace_context;
 pub use trace_context::{
     current_context, in_context, in_current_context, with_context, InContext, Sampling, SpanId,
@@ -118,7 +124,7 @@ pub use span::{set_span_reporter, span_reporter, FinishedSpan, SpanReporter};
 /// other outputs hold nothing back.
 pub fn flush() {
     #[cfg(feature = "trace")]
-    context::with_local(context::Local::flush);
+    local::with_local(local::Local::flush);
 }
 
 #[cfg(feature = "trace")]
@@ -126,18 +132,23 @@ mod call;
 #[cfg(feature = "trace")]
 mod clock;
 #[cfg(feature = "trace")]
-mod context;
+mod frame;
 #[cfg(feature = "trace")]
 mod future;
 #[cfg(feature = "trace")]
 mod guard;
 #[cfg(feature = "trace")]
 mod line;
+#[cfg(feature = "trace")]
+mod local;
+#[cfg(feature = "trace")]
+mod task_ids;
 
 /// What `#[trace]` expands to. Not a public API.
 #[cfg(feature = "trace")]
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::filter::Callsite;
     pub use crate::future::Traced;
     pub use crate::guard::Guard;
     #[cfg(feature = "tracing")]

@@ -6,6 +6,7 @@
 use std::fmt;
 use std::io::Write;
 
+use crate::frame::Label;
 use crate::trace_context::TraceId;
 
 const INDENT: &[u8] = &[b' '; 4 * 32];
@@ -98,29 +99,48 @@ pub(crate) fn exit(
     buf.push(b'\n');
 }
 
-/// A task id as printed (`07`, `123`), formatted once per call for both of its lines.
+/// A task id as printed (`07`, `123`, `05.2` for a branch).
 pub(crate) struct TaskLabel {
-    digits: [u8; 10],
+    digits: [u8; 21],
     len: u8,
 }
 
 impl TaskLabel {
-    pub fn new(task: u32) -> TaskLabel {
-        let mut digits = [0; 10];
-        let mut formatter = itoa::Buffer::new();
-        let text: &[u8] = match task {
-            // The common case, without a general integer formatter.
-            0..=99 => &[b'0' + (task / 10) as u8, b'0' + (task % 10) as u8],
-            _ => formatter.format(task).as_bytes(),
-        };
-        digits[..text.len()].copy_from_slice(text);
-        let len = text.len() as u8;
-        TaskLabel { digits, len }
+    #[inline]
+    pub fn new(label: Label) -> TaskLabel {
+        let mut digits = [0; 21];
+        let mut len = number(&mut digits, label.task, 2);
+        if label.branch != 0 {
+            digits[len] = b'.';
+            len += 1;
+            len += number(&mut digits[len..], label.branch, 1);
+        }
+        TaskLabel {
+            digits,
+            len: len as u8,
+        }
     }
 
     fn as_bytes(&self) -> &[u8] {
         &self.digits[..usize::from(self.len)]
     }
+}
+
+/// Writes `n` with at least `min_digits` digits at the start of `out`; returns the length.
+#[inline]
+fn number(out: &mut [u8], n: u32, min_digits: usize) -> usize {
+    // The common case, without a general integer formatter.
+    if n < 100 && min_digits == 2 {
+        out[0] = b'0' + (n / 10) as u8;
+        out[1] = b'0' + (n % 10) as u8;
+        return 2;
+    }
+    let mut formatter = itoa::Buffer::new();
+    let text = formatter.format(n).as_bytes();
+    let pad = min_digits.saturating_sub(text.len());
+    out[..pad].fill(b'0');
+    out[pad..pad + text.len()].copy_from_slice(text);
+    pad + text.len()
 }
 
 /// Where a line stands: its task, its trace (inside one), its depth.
@@ -202,7 +222,7 @@ mod tests {
         assert_eq!(
             text(|b| enter(
                 b,
-                at(&TaskLabel::new(3), None, 2),
+                at(&TaskLabel::new(Label::task(3)), None, 2),
                 "chains::b1",
                 Detail::None
             )),
@@ -212,7 +232,7 @@ mod tests {
 
     #[test]
     fn exit_lines_with_marks() {
-        let task = TaskLabel::new(123);
+        let task = TaskLabel::new(Label::task(123));
         let d = 2_150;
         assert_eq!(
             text(|b| exit(
@@ -251,7 +271,7 @@ mod tests {
 
     #[test]
     fn details() {
-        let task = TaskLabel::new(1);
+        let task = TaskLabel::new(Label::task(1));
         let x = 7;
         assert_eq!(
             text(|b| enter(
@@ -290,7 +310,7 @@ mod tests {
         assert_eq!(
             text(|b| enter(
                 b,
-                at(&TaskLabel::new(2), Some(&trace), 1),
+                at(&TaskLabel::new(Label::task(2)), Some(&trace), 1),
                 "f",
                 Detail::None
             )),
@@ -301,7 +321,7 @@ mod tests {
         assert_eq!(
             text(|b| exit(
                 b,
-                at(&TaskLabel::new(2), Some(&short), 1),
+                at(&TaskLabel::new(Label::task(2)), Some(&short), 1),
                 "f",
                 5,
                 failed,
@@ -309,6 +329,18 @@ mod tests {
             )),
             "t[02] 00f067aa0ba902b7:    <-f 5ns Err(\"no\")\n"
         );
+    }
+
+    #[test]
+    fn branch_labels() {
+        let label = |task, branch| {
+            let label = TaskLabel::new(Label { task, branch });
+            String::from_utf8(label.as_bytes().to_vec()).unwrap()
+        };
+        assert_eq!(label(5, 0), "05");
+        assert_eq!(label(5, 2), "05.2");
+        assert_eq!(label(123, 17), "123.17");
+        assert_eq!(label(u32::MAX, u32::MAX), "4294967295.4294967295");
     }
 
     #[test]
@@ -331,7 +363,14 @@ mod tests {
 
     #[test]
     fn deep_indentation_is_not_capped() {
-        let line = text(|b| enter(b, at(&TaskLabel::new(1), None, 40), "f", Detail::None));
+        let line = text(|b| {
+            enter(
+                b,
+                at(&TaskLabel::new(Label::task(1)), None, 40),
+                "f",
+                Detail::None,
+            )
+        });
         assert_eq!(line, format!("t[01]:{}->f\n", " ".repeat(160)));
     }
 }

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
+use crate::filter::{Filter, FilterError};
+
 /// A destination for trace lines.
 pub trait Sink: Send + Sync + 'static {
     /// Writes whole lines, each ending in a newline: one line, or a batch of them for a sink
@@ -178,26 +180,27 @@ impl Sink for MemorySink {
     }
 }
 
-/// Chooses the output and whether tracing is on, then [`install`](Builder::install)s the
-/// choice for the whole process.
+/// Chooses the output and which traced functions print, then
+/// [`install`](Builder::install)s the choice for the whole process.
 ///
 /// ```
 /// functrace::Builder::from_env()
 ///     .output(functrace::Output::Stdout)
-///     .install()
-///     .expect("trace output");
+///     .filter("myapp=on,myapp::db=off")?
+///     .install()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Builder {
     output: Output,
-    enabled: bool,
+    filter: Filter,
 }
 
 impl Default for Builder {
     fn default() -> Self {
         Builder {
             output: Output::Stderr,
-            enabled: true,
+            filter: Filter::default(),
         }
     }
 }
@@ -209,14 +212,19 @@ impl Builder {
     }
 
     /// The defaults overridden by `FUNCTRACE_OUT` (`stderr`, `stdout`, `null` or a file path)
-    /// and `FUNCTRACE` (`off` or `0` mutes a traced build).
+    /// and `FUNCTRACE` (a filter, see [`filter`](Builder::filter); `off` mutes a traced
+    /// build). A bad directive in `FUNCTRACE` is named in one line on stderr; the others apply.
     pub fn from_env() -> Builder {
         let mut builder = Builder::new();
         if let Ok(out) = std::env::var("FUNCTRACE_OUT") {
             builder.output = Output::parse(&out);
         }
-        if let Ok(switch) = std::env::var("FUNCTRACE") {
-            builder.enabled = !matches!(switch.as_str(), "off" | "0" | "false");
+        if let Ok(directives) = std::env::var("FUNCTRACE") {
+            let (filter, errors) = Filter::parse(&directives);
+            for error in errors {
+                let _ = writeln!(io::stderr(), "functrace: FUNCTRACE: {error}");
+            }
+            builder.filter = filter;
         }
         builder
     }
@@ -227,41 +235,69 @@ impl Builder {
         self
     }
 
-    /// Whether traced functions print anything (a muted traced build keeps only a branch).
+    /// Whether traced functions print, where no directive of the [`filter`](Builder::filter)
+    /// says otherwise: `enabled(false)` alone mutes a traced build (each call then costs a
+    /// branch).
     pub fn enabled(mut self, enabled: bool) -> Builder {
-        self.enabled = enabled;
+        self.filter.set_default(enabled);
         self
+    }
+
+    /// Which traced functions print: comma-separated `path=on|off` directives, where the
+    /// longest module path that is a prefix of the function's module (at a `::` boundary)
+    /// decides, and a bare `on` or `off` for every other function, as in `RUST_LOG`:
+    /// `"myapp=on,myapp::db=off"`, `"off,myapp::payments=on"`. A filtered-out call prints
+    /// nothing and adds no depth: its traced callees print one level up. Replaces the filter
+    /// set before (from `FUNCTRACE`, with [`from_env`](Builder::from_env)); fails on the first
+    /// bad directive, naming it.
+    pub fn filter(mut self, directives: &str) -> Result<Builder, FilterError> {
+        self.filter = Filter::parse_strict(directives)?;
+        Ok(self)
     }
 
     /// Makes this the process-wide choice, replacing any earlier one. Fails only when a file
     /// output cannot be opened; the previous choice then stays.
     pub fn install(self) -> io::Result<()> {
-        let sink = self.open()?;
+        let (sink, filter) = self.open()?;
         // From now on the environment is not consulted: this choice stands.
         FROM_ENV.get_or_init(|| ());
-        set_chosen(sink);
+        set_chosen(sink, filter);
         Ok(())
     }
 
-    fn open(self) -> io::Result<Option<Arc<dyn Sink>>> {
-        self.enabled.then(|| self.output.open()).transpose()
+    fn open(self) -> io::Result<(Option<Arc<dyn Sink>>, Filter)> {
+        let sink = (!self.filter.is_off())
+            .then(|| self.output.open())
+            .transpose()?;
+        Ok((sink, self.filter))
     }
 }
 
 static CHOSEN: RwLock<Option<Arc<dyn Sink>>> = RwLock::new(None);
+static FILTER: RwLock<Option<Filter>> = RwLock::new(None);
 /// Bumped on every install; 0 means "nothing chosen yet". Threads compare it with the
-/// generation of their cached sink.
+/// generation of their cached sink, call sites with that of their filter decision.
 static GENERATION: AtomicUsize = AtomicUsize::new(0);
 static FROM_ENV: OnceLock<()> = OnceLock::new();
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 /// Whether the chosen sink is none, readable without the lock.
 static MUTED: AtomicBool = AtomicBool::new(false);
 
-fn set_chosen(sink: Option<Arc<dyn Sink>>) {
+fn set_chosen(sink: Option<Arc<dyn Sink>>, filter: Filter) {
     let mut chosen = CHOSEN.write().unwrap_or_else(PoisonError::into_inner);
+    *FILTER.write().unwrap_or_else(PoisonError::into_inner) = Some(filter);
     MUTED.store(sink.is_none(), Ordering::Relaxed);
     *chosen = sink;
     GENERATION.fetch_add(1, Ordering::Release);
+}
+
+/// Whether the installed filter lets calls in `module` print.
+pub(crate) fn filter_enables(module: &str) -> bool {
+    FILTER
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()
+        .is_none_or(|filter| filter.enables(module))
 }
 
 /// The current generation, choosing from the environment on first use.
@@ -277,14 +313,16 @@ pub(crate) fn generation() -> usize {
 #[cold]
 fn choose_from_env() -> usize {
     FROM_ENV.get_or_init(|| {
-        let sink = Builder::from_env().open().unwrap_or_else(|err| {
+        let builder = Builder::from_env();
+        let filter = builder.filter.clone();
+        let (sink, filter) = builder.open().unwrap_or_else(|err| {
             let _ = writeln!(
                 io::stderr(),
                 "functrace: cannot open FUNCTRACE_OUT ({err}); writing to stderr"
             );
-            Some(Arc::new(StderrSink))
+            (Some(Arc::new(StderrSink)), filter)
         });
-        set_chosen(sink);
+        set_chosen(sink, filter);
     });
     GENERATION.load(Ordering::Acquire)
 }

@@ -133,9 +133,13 @@ async fn joiner() {
 }
 
 #[test]
-fn join_stays_in_the_callers_task_one_level_deeper() {
+fn join_stays_in_the_callers_task_one_level_deeper_in_a_branch() {
     let ((), lines) = capture(|| current_thread().block_on(joiner()));
-    assert_eq!(by_task(&lines).len(), 1, "{lines:#?}");
+    assert_eq!(support::task_ids(&lines).len(), 1, "{lines:#?}");
+    let ids: Vec<String> = by_task(&lines).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids.len(), 2, "the task and one branch: {lines:#?}");
+    assert_eq!(ids[1], format!("{}.2", ids[0]));
+    support::assert_every_id_nests(&lines);
     let depths: Vec<(usize, bool, String)> = lines
         .iter()
         .map(|l| parse(l))

@@ -24,7 +24,10 @@ fn fail<T>(line: &str) -> T {
 pub fn parse(line: &str) -> Event {
     let rest = line.strip_prefix("t[").unwrap_or_else(|| fail(line));
     let (task, rest) = rest.split_once(']').unwrap_or_else(|| fail(line));
-    if task.len() < 2 || !task.bytes().all(|b| b.is_ascii_digit()) {
+    // `05`, or a branch of task 05: `05.2`.
+    let (id, branch) = task.split_once('.').unwrap_or((task, "1"));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if id.len() < 2 || !digits(id) || !digits(branch) {
         fail::<()>(line);
     }
     // Inside a trace: ` TRACEID` (16 or 32 lowercase hex) before the colon.
@@ -182,13 +185,46 @@ pub fn canonical(lines: &[String]) -> String {
     out
 }
 
-/// Distinct task ids of the lines, numerically sorted.
+/// The lines masked, with task ids renumbered from 01 in order of first appearance (branch
+/// numbers kept): the form goldens are written in, whatever ids earlier tests took.
+pub fn renumbered(lines: &[String]) -> String {
+    let mut tasks: Vec<u32> = Vec::new();
+    let mut out = String::new();
+    for line in lines {
+        let event = parse(line);
+        let task = task_of(&event.task);
+        let n = match tasks.iter().position(|&t| t == task) {
+            Some(n) => n + 1,
+            None => {
+                tasks.push(task);
+                tasks.len()
+            }
+        };
+        let branch = event.task.split_once('.').map(|(_, b)| format!(".{b}"));
+        let masked = mask(line);
+        let rest = masked.split_once(']').expect("prefix").1;
+        out.push_str(&format!("t[{n:02}{}]{rest}\n", branch.unwrap_or_default()));
+    }
+    out
+}
+
+/// Distinct task ids of the lines (branches counted with their task), numerically sorted.
 pub fn task_ids(lines: &[String]) -> Vec<u32> {
-    let ids: BTreeSet<u32> = lines
-        .iter()
-        .map(|l| parse(l).task.parse().expect("numeric id"))
-        .collect();
+    let ids: BTreeSet<u32> = lines.iter().map(|l| task_of(&parse(l).task)).collect();
     ids.into_iter().collect()
+}
+
+/// The task of an id: 5 for `05` and `05.2`.
+pub fn task_of(id: &str) -> u32 {
+    let task = id.split_once('.').map_or(id, |(task, _)| task);
+    task.parse().expect("numeric id")
+}
+
+/// Asserts that every id's lines (each branch apart) form a tree.
+pub fn assert_every_id_nests(lines: &[String]) {
+    for (_, group) in by_task(lines) {
+        assert_well_nested(&group);
+    }
 }
 
 static SERIAL: Mutex<()> = Mutex::new(());
