@@ -89,6 +89,26 @@ mod traced {
         std::fs::remove_file(&path).unwrap();
         assert_eq!(masked(&written), expected);
 
+        // A filter: `b1` filtered out (its callee prints one level up), `d` too; the bad
+        // directive is named on stderr and the others apply.
+        let (stdout, stderr) = run_with(&[
+            ("FUNCTRACE_OUT", "stdout"),
+            ("FUNCTRACE", "chains::b1=off,chains::d=maybe,chains::d=off"),
+        ]);
+        assert_eq!(
+            stderr,
+            "functrace: FUNCTRACE: bad functrace filter directive `chains::d=maybe` \
+             (expected `path=on`, `path=off`, `on` or `off`)\n"
+        );
+        let filtered: String = expected
+            .lines()
+            .filter(|l| !l.contains("chains::b1") && !l.contains("chains::d "))
+            .filter(|l| !l.ends_with("chains::d"))
+            .map(|l| l.replace("        ->chains::c1", "    ->chains::c1"))
+            .map(|l| l.replace("        <-chains::c1", "    <-chains::c1") + "\n")
+            .collect();
+        assert_eq!(masked(&stdout), filtered);
+
         let (_, stderr) = run_with(&[("FUNCTRACE_OUT", "/no/such/dir/trace.log")]);
         assert!(
             stderr.starts_with("functrace: cannot open FUNCTRACE_OUT"),

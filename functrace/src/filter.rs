@@ -162,6 +162,16 @@ mod callsite {
             self.name
         }
 
+        /// The path directives are matched against: the module, and the fn within it when its
+        /// name is a path in the module (`app::db::query`, `app::Cart::total`), so that a
+        /// directive can name one fn or one type's methods.
+        fn path(&self) -> &'static str {
+            match self.name.strip_prefix(self.module) {
+                Some(rest) if rest.starts_with("::") => self.name,
+                _ => self.module,
+            }
+        }
+
         /// Whether it prints under the filter of output `generation`.
         #[inline]
         pub(crate) fn enabled(&self, generation: usize) -> bool {
@@ -175,7 +185,7 @@ mod callsite {
 
         #[cold]
         fn decide(&self, generation: usize) -> bool {
-            let on = crate::output::filter_enables(self.module);
+            let on = crate::output::filter_enables(self.path());
             self.interest
                 .store(generation << 1 | usize::from(on), Ordering::Relaxed);
             on

@@ -244,9 +244,11 @@ impl Builder {
     }
 
     /// Which traced functions print: comma-separated `path=on|off` directives, where the
-    /// longest module path that is a prefix of the function's module (at a `::` boundary)
-    /// decides, and a bare `on` or `off` for every other function, as in `RUST_LOG`:
-    /// `"myapp=on,myapp::db=off"`, `"off,myapp::payments=on"`. A filtered-out call prints
+    /// longest path that is a prefix of the function's path (at a `::` boundary) decides, and
+    /// a bare `on` or `off` for every other function, as in `RUST_LOG`:
+    /// `"myapp=on,myapp::db=off"`, `"off,myapp::payments=on"`, `"myapp::Cart::total=off"`.
+    /// A function's path is its module path and name, as its lines print it (for a method in
+    /// a trait impl, or with `name = "..."`, its module path alone). A filtered-out call prints
     /// nothing and adds no depth: its traced callees print one level up. Replaces the filter
     /// set before (from `FUNCTRACE`, with [`from_env`](Builder::from_env)); fails on the first
     /// bad directive, naming it.
@@ -291,13 +293,14 @@ fn set_chosen(sink: Option<Arc<dyn Sink>>, filter: Filter) {
     GENERATION.fetch_add(1, Ordering::Release);
 }
 
-/// Whether the installed filter lets calls in `module` print.
-pub(crate) fn filter_enables(module: &str) -> bool {
+/// Whether the installed filter lets calls at `path` print.
+#[cfg_attr(not(feature = "trace"), allow(dead_code))]
+pub(crate) fn filter_enables(path: &str) -> bool {
     FILTER
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .as_ref()
-        .is_none_or(|filter| filter.enables(module))
+        .is_none_or(|filter| filter.enables(path))
 }
 
 /// The current generation, choosing from the environment on first use.
