@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
-use functrace::{in_context, InContext, Sampling, TraceContext};
+use functrace::{in_context, in_new_task, InContext, InNewTask, Sampling, TraceContext};
 use http::{HeaderMap, HeaderValue, Request, Response};
 use hyper::body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
@@ -169,7 +169,7 @@ where
 {
     type Response = Response<SpanBody<ResBody>>;
     type Error = S::Error;
-    type Future = SpanFuture<InContext<S::Future>>;
+    type Future = SpanFuture<InNewTask<InContext<S::Future>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -199,7 +199,8 @@ where
         request.headers_mut().insert(REQUEST_ID, request_id.clone());
         let pending = Pending::start(&self.tracing, Kind::Server, context, joined, &request)
             .tag("guid:x-request-id", request_id.to_str().unwrap_or_default());
-        let response = in_context(Some(context), self.inner.call(request));
+        // Each request is a unit of its own, also when one connection's task serves several.
+        let response = in_new_task(in_context(Some(context), self.inner.call(request)));
         SpanFuture {
             inner: response,
             pending: Some(pending),

@@ -268,3 +268,73 @@ async fn sample_rate_zero_records_nothing_new() {
     assert_eq!(header(&echo, "b3"), None);
     assert_eq!(recorded.spans().len(), 1);
 }
+
+#[cfg(feature = "trace")]
+mod traced {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    #[functrace::trace]
+    async fn handle() -> &'static str {
+        tokio::task::yield_now().await;
+        "served"
+    }
+
+    #[tokio::test]
+    async fn requests_on_one_keep_alive_connection_print_under_ids_of_their_own() {
+        let memory = functrace::MemorySink::new();
+        functrace::Builder::new()
+            .output(functrace::Output::Memory(memory.clone()))
+            .install()
+            .unwrap();
+        let service = ServiceBuilder::new()
+            .layer(Tracing::new("front").server())
+            .service(tower::service_fn(
+                |_: Request<hyper::body::Incoming>| async {
+                    Ok::<_, Infallible>(Response::new(Body::from(handle().await)))
+                },
+            ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let accepted = connections.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                accepted.fetch_add(1, Ordering::SeqCst);
+                let service = hyper_util::service::TowerToHyperService::new(service.clone());
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
+        for _ in 0..2 {
+            let request = Request::get(format!("http://{addr}/")).body(Body::default());
+            let response = client.request(request.unwrap()).await.unwrap();
+            response.into_body().collect().await.unwrap();
+        }
+        functrace::Builder::new()
+            .output(functrace::Output::Null)
+            .install()
+            .unwrap();
+        assert_eq!(connections.load(Ordering::SeqCst), 1, "one connection");
+        let lines = memory.lines();
+        let ids: Vec<&str> = lines
+            .iter()
+            .filter(|l| l.contains("->http_layers::traced::handle"))
+            .map(|l| l.split_once(' ').unwrap().0)
+            .collect();
+        assert_eq!(ids.len(), 2, "{lines:#?}");
+        assert_ne!(ids[0], ids[1], "{lines:#?}");
+        for line in &lines {
+            assert!(
+                line.contains(":    ->") || line.contains(":    <-"),
+                "depth 1: {line}"
+            );
+        }
+    }
+}

@@ -268,3 +268,28 @@ fn tasks_of_a_local_set_are_tasks_of_their_own() {
         )
     );
 }
+
+#[trace]
+async fn two_units() {
+    functrace::in_new_task(mid(1)).await;
+    functrace::in_new_task(async { step() }).await;
+}
+
+#[test]
+fn in_new_task_gives_each_unit_of_work_its_own_id_from_depth_one() {
+    assert_eq!(
+        shape(|| current_thread().block_on(two_units())),
+        golden(
+            r#"
+        t[01]:    ->async_shapes::two_units
+        t[02]:    ->async_shapes::mid(n = 1)
+        t[02]:        ->async_shapes::leaf(n = 1)
+        t[02]:        <-async_shapes::leaf *
+        t[02]:    <-async_shapes::mid *
+        t[03]:    ->async_shapes::step
+        t[03]:    <-async_shapes::step *
+        t[01]:    <-async_shapes::two_units *
+"#
+        )
+    );
+}
