@@ -1,16 +1,22 @@
-//! What one traced call costs (enter + exit), side by side in one run.
+//! What one traced call costs (enter + exit), in the shape users write, side by side in one
+//! run: a `#[inline(never)] fn f(x: u64) -> u64 { black_box(x) + 1 }` called in a loop on the
+//! main thread (100 depth-1 calls per iteration), a chain 10 deep (10 chains per iteration),
+//! and a traced async fn awaited 100 times on a current-thread runtime.
 //!
-//! `cargo bench -p functrace-benches` compares a plain fn with `#[trace]` compiled out;
-//! `cargo bench -p functrace-benches --features trace` compares a plain fn with `#[trace]`
-//! muted at run time, with a null sink, with lines kept in memory (handed over one by one to a
-//! shared buffer), with lines assembled in a per-thread buffer (`Output::Buffered`) whose
-//! batches are discarded, and writing each line to `/dev/null`, with `tracing::instrument` + a fmt subscriber writing to
-//! `io::sink()`, and with `fastrace::trace` reporting to nowhere.
+//! `cargo bench -p functrace-benches` compares the plain fns with `#[trace]` compiled out;
+//! with `--features trace` the variants are: `plain`; `floor`, the least a tracer printing
+//! the same lines must do (a depth counter, two clock readings, each line assembled by hand
+//! into a reused buffer, written to `/dev/null` in 16 KiB batches, as `Output::Buffered`
+//! does); `#[trace]` muted, filtered out by `FUNCTRACE`-style directives, writing to
+//! `/dev/null` through `Output::Buffered` and with one `write` per line; `tracing::instrument`
+//! with a fmt subscriber writing to `/dev/null`; and `fastrace::trace` reporting to nowhere.
 //!
-//! Every iteration makes 100 traced calls: 100 depth-1 calls, 10 chains 10 deep, or 100 awaits
-//! of a traced async fn on a current-thread runtime. `benches/report.py` turns criterion's
-//! medians into ns per call and ratios.
+//! Time is the process's CPU time, so fastrace's collector thread is counted (it runs on the
+//! other core), and so that other processes on the machine do not inflate the figures.
+//! `benches/report.py` turns criterion's medians into ns per call and ratios.
 
+#[cfg(feature = "trace")]
+use std::fs::File;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -18,30 +24,40 @@ use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 
 const CALLS: u64 = 100;
 
-/// The same functions, once per way of tracing them.
+/// The same functions, once per way of tracing them: by an attribute, or (the floor) by a
+/// guard macro called first in each body.
 macro_rules! flavour {
-    ($module:ident $(, #[$attr:meta])?) => {
+    ($module:ident $(, #[$attr:meta])? $(, guard = $guard:ident)?) => {
         mod $module {
             use std::hint::black_box;
 
-            $(#[$attr])? #[inline(never)] pub fn leaf(x: u64) -> u64 { black_box(x) }
-            $(#[$attr])? #[inline(never)] pub fn d1(x: u64) -> u64 { black_box(x) }
-            $(#[$attr])? #[inline(never)] pub fn d2(x: u64) -> u64 { d1(x) }
-            $(#[$attr])? #[inline(never)] pub fn d3(x: u64) -> u64 { d2(x) }
-            $(#[$attr])? #[inline(never)] pub fn d4(x: u64) -> u64 { d3(x) }
-            $(#[$attr])? #[inline(never)] pub fn d5(x: u64) -> u64 { d4(x) }
-            $(#[$attr])? #[inline(never)] pub fn d6(x: u64) -> u64 { d5(x) }
-            $(#[$attr])? #[inline(never)] pub fn d7(x: u64) -> u64 { d6(x) }
-            $(#[$attr])? #[inline(never)] pub fn d8(x: u64) -> u64 { d7(x) }
-            $(#[$attr])? #[inline(never)] pub fn d9(x: u64) -> u64 { d8(x) }
-            $(#[$attr])? #[inline(never)] pub fn d10(x: u64) -> u64 { d9(x) }
-            $(#[$attr])? #[inline(never)] pub async fn aleaf(x: u64) -> u64 { black_box(x) }
+            $(#[$attr])? #[inline(never)] pub fn f(x: u64) -> u64 { $(let _g = $guard!(f);)? black_box(x) + 1 }
+            $(#[$attr])? #[inline(never)] pub fn d2(x: u64) -> u64 { $(let _g = $guard!(d2);)? f(x) }
+            $(#[$attr])? #[inline(never)] pub fn d3(x: u64) -> u64 { $(let _g = $guard!(d3);)? d2(x) }
+            $(#[$attr])? #[inline(never)] pub fn d4(x: u64) -> u64 { $(let _g = $guard!(d4);)? d3(x) }
+            $(#[$attr])? #[inline(never)] pub fn d5(x: u64) -> u64 { $(let _g = $guard!(d5);)? d4(x) }
+            $(#[$attr])? #[inline(never)] pub fn d6(x: u64) -> u64 { $(let _g = $guard!(d6);)? d5(x) }
+            $(#[$attr])? #[inline(never)] pub fn d7(x: u64) -> u64 { $(let _g = $guard!(d7);)? d6(x) }
+            $(#[$attr])? #[inline(never)] pub fn d8(x: u64) -> u64 { $(let _g = $guard!(d8);)? d7(x) }
+            $(#[$attr])? #[inline(never)] pub fn d9(x: u64) -> u64 { $(let _g = $guard!(d9);)? d8(x) }
+            $(#[$attr])? #[inline(never)] pub fn d10(x: u64) -> u64 { $(let _g = $guard!(d10);)? d9(x) }
+            $(#[$attr])? #[inline(never)] pub async fn af(x: u64) -> u64 { $(let _g = $guard!(af);)? black_box(x) + 1 }
         }
+    };
+}
+
+/// The floor's guard for the fn `name`.
+#[cfg(feature = "trace")]
+macro_rules! floor {
+    ($name:ident) => {
+        crate::floor::Floor::enter(concat!(module_path!(), "::", stringify!($name)))
     };
 }
 
 flavour!(plain);
 flavour!(functraced, #[functrace::trace]);
+#[cfg(feature = "trace")]
+flavour!(floored, guard = floor);
 #[cfg(feature = "trace")]
 flavour!(tracing_fmt, #[tracing::instrument(skip_all)]);
 #[cfg(feature = "trace")]
@@ -49,20 +65,20 @@ flavour!(fastraced, #[fastrace::trace]);
 
 /// Functions of one flavour, called `CALLS` times per iteration.
 struct Calls {
-    leaf: fn(u64) -> u64,
-    deep: fn(u64) -> u64,
+    depth1: fn(u64) -> u64,
+    depth10: fn(u64) -> u64,
     run_async: fn(&tokio::runtime::Runtime),
 }
 
 macro_rules! calls {
     ($module:ident) => {
         Calls {
-            leaf: $module::leaf,
-            deep: $module::d10,
+            depth1: $module::f,
+            depth10: $module::d10,
             run_async: |rt| {
                 rt.block_on(async {
                     for i in 0..CALLS {
-                        black_box($module::aleaf(i).await);
+                        black_box($module::af(i).await);
                     }
                 })
             },
@@ -70,21 +86,41 @@ macro_rules! calls {
     };
 }
 
+/// The process's CPU time: all of its threads.
+fn cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec to write to.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
+    assert_eq!(status, 0, "clock_gettime");
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
 fn bench(c: &mut Criterion, name: &str, calls: &Calls, around: &dyn Fn(&mut dyn FnMut())) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
     let measure = |group: &mut BenchmarkGroup<'_, _>, run: &dyn Fn()| {
-        group.bench_function(name, |b| b.iter(|| around(&mut || run())));
+        group.bench_function(name, |b| {
+            b.iter_custom(|iterations| {
+                let start = cpu_time();
+                for _ in 0..iterations {
+                    around(&mut || run());
+                }
+                cpu_time() - start
+            })
+        });
     };
     measure(&mut c.benchmark_group("sync_depth1"), &|| {
         for i in 0..CALLS {
-            black_box((calls.leaf)(i));
+            black_box((calls.depth1)(i));
         }
     });
     measure(&mut c.benchmark_group("sync_depth10"), &|| {
         for i in 0..CALLS / 10 {
-            black_box((calls.deep)(i));
+            black_box((calls.depth10)(i));
         }
     });
     measure(&mut c.benchmark_group("async_depth1"), &|| {
@@ -96,6 +132,14 @@ fn direct(run: &mut dyn FnMut()) {
     run()
 }
 
+#[cfg(feature = "trace")]
+fn dev_null() -> File {
+    File::options()
+        .write(true)
+        .open("/dev/null")
+        .expect("/dev/null")
+}
+
 #[cfg(not(feature = "trace"))]
 fn benches(c: &mut Criterion) {
     bench(c, "plain", &calls!(plain), &direct);
@@ -105,33 +149,33 @@ fn benches(c: &mut Criterion) {
 #[cfg(feature = "trace")]
 fn benches(c: &mut Criterion) {
     use functrace::{Builder, Output};
-    use std::sync::Arc;
 
     bench(c, "plain", &calls!(plain), &direct);
+    bench(c, "floor", &calls!(floored), &direct);
 
     let traced = calls!(functraced);
     let mut install = |builder: Builder, name: &str| {
         builder.install().expect("trace output");
         bench(c, name, &traced, &direct);
     };
+    let dev_null_path = || Output::File("/dev/null".into());
     install(Builder::new().enabled(false), "trace_muted");
-    install(Builder::new().output(Output::Null), "trace_null");
-    let memory = || Output::Custom(Arc::new(memory::Recent::default()));
-    install(Builder::new().output(memory()), "trace_memory");
     install(
-        Builder::new().output(Output::Buffered(Box::new(Output::Custom(Arc::new(
-            memory::Discard,
-        ))))),
+        Builder::new()
+            .output(Output::Buffered(Box::new(dev_null_path())))
+            .filter("off,elsewhere=on")
+            .expect("filter"),
+        "trace_filtered",
+    );
+    install(
+        Builder::new().output(Output::Buffered(Box::new(dev_null_path()))),
         "trace_buffered",
     );
-    install(
-        Builder::new().output(Output::File("/dev/null".into())),
-        "trace_devnull",
-    );
+    install(Builder::new().output(dev_null_path()), "trace_devnull");
     Builder::new().enabled(false).install().expect("mute");
 
     let subscriber = tracing_subscriber::fmt()
-        .with_writer(std::io::sink)
+        .with_writer(dev_null)
         .with_span_events(
             tracing_subscriber::fmt::format::FmtSpan::NEW
                 | tracing_subscriber::fmt::format::FmtSpan::CLOSE,
@@ -165,34 +209,71 @@ impl fastrace::collector::Reporter for Nowhere {
     }
 }
 
-/// Lines kept in memory, the buffer emptied whenever it passes 64 KiB so that a long run does
-/// not grow it without bound.
+/// The floor: what any tracer printing functrace's lines must do per call.
 #[cfg(feature = "trace")]
-mod memory {
-    use std::sync::Mutex;
+mod floor {
+    use std::cell::{Cell, RefCell};
+    use std::io::Write;
 
-    /// Takes a batch of lines and lets it go, as a device that accepts writes for free.
-    pub struct Discard;
+    const BATCH: usize = 16 * 1024;
 
-    impl functrace::Sink for Discard {
-        fn write_line(&self, lines: &[u8]) -> std::io::Result<()> {
-            std::hint::black_box(lines);
-            Ok(())
+    thread_local! {
+        static DEPTH: Cell<u32> = const { Cell::new(0) };
+        static LINES: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(BATCH + 256));
+    }
+
+    static CLOCK: std::sync::LazyLock<quanta::Clock> = std::sync::LazyLock::new(quanta::Clock::new);
+    static OUT: std::sync::LazyLock<std::fs::File> = std::sync::LazyLock::new(super::dev_null);
+
+    pub struct Floor {
+        name: &'static str,
+        depth: u32,
+        start: u64,
+    }
+
+    fn line(depth: u32, arrow: &[u8], name: &str, elapsed: Option<u64>) {
+        LINES.with_borrow_mut(|lines| {
+            lines.extend_from_slice(b"t[01]:");
+            for _ in 0..depth {
+                lines.extend_from_slice(b"    ");
+            }
+            lines.extend_from_slice(arrow);
+            lines.extend_from_slice(name.as_bytes());
+            if let Some(nanos) = elapsed {
+                lines.push(b' ');
+                lines.extend_from_slice(itoa::Buffer::new().format(nanos).as_bytes());
+                lines.extend_from_slice(b"ns");
+            }
+            lines.push(b'\n');
+            if lines.len() >= BATCH {
+                let _ = (&*OUT).write_all(lines);
+                lines.clear();
+            }
+        });
+    }
+
+    impl Floor {
+        #[inline]
+        pub fn enter(name: &'static str) -> Floor {
+            let depth = DEPTH.with(|d| {
+                d.set(d.get() + 1);
+                d.get()
+            });
+            line(depth, b"->", name, None);
+            Floor {
+                name,
+                depth,
+                start: CLOCK.raw(),
+            }
         }
     }
 
-    #[derive(Default)]
-    pub struct Recent(Mutex<Vec<u8>>);
-
-    impl functrace::Sink for Recent {
-        fn write_line(&self, line: &[u8]) -> std::io::Result<()> {
-            let mut buffer = self.0.lock().unwrap_or_else(|e| e.into_inner());
-            if buffer.len() > 64 * 1024 {
-                std::hint::black_box(&buffer[..]);
-                buffer.clear();
-            }
-            buffer.extend_from_slice(line);
-            Ok(())
+    impl Drop for Floor {
+        #[inline]
+        fn drop(&mut self) {
+            let elapsed = CLOCK.delta_as_nanos(self.start, CLOCK.raw());
+            line(self.depth, b"<-", self.name, Some(elapsed));
+            DEPTH.with(|d| d.set(d.get() - 1));
         }
     }
 }

@@ -127,12 +127,9 @@ impl<F: Future> Future for Traced<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let state = &mut this.state.0;
-        if matches!(state, State::Untraced | State::Done) {
-            return this.inner.poll(cx);
-        }
-        // During a poll the call lives in `Polling`, which puts it back if the future is
-        // still pending: a call that completes in its first poll never goes through `state`.
-        let (call, parent, previous, outer) = match std::mem::replace(state, State::Done) {
+        // The call stays in `state` from its first poll to its end, read in place.
+        let (previous, outer) = match state {
+            State::Untraced | State::Done => return this.inner.poll(cx),
             State::Unpolled => {
                 let args = this
                     .options
@@ -143,33 +140,28 @@ impl<F: Future> Future for Traced<F> {
                     let (frame, previous, parent) = local.enter_future();
                     (frame, (previous, parent))
                 });
-                match entered {
-                    Some((call, (previous, parent))) => {
-                        let outer = call
-                            .span
-                            .as_ref()
-                            .map_or_else(trace_context::current_context, |span| span.outer);
-                        (call, parent, previous, outer)
-                    }
-                    None => {
-                        *state = State::Untraced;
-                        return this.inner.poll(cx);
-                    }
-                }
+                let Some((call, (previous, parent))) = entered else {
+                    *state = State::Untraced;
+                    return this.inner.poll(cx);
+                };
+                let outer = match &call.span {
+                    Some(span) => span.outer(),
+                    None => trace_context::current_context(),
+                };
+                *state = State::Running(call, parent);
+                (previous, outer)
             }
-            State::Running(call, parent) => {
+            State::Running(call, _) => {
                 let previous = with_local(|local| local.replace(Some(call.frame))).flatten();
                 let outer = match &call.span {
                     Some(span) => trace_context::replace_current(Some(span.context)),
                     None => trace_context::current_context(),
                 };
-                (call, parent, previous, outer)
+                (previous, outer)
             }
-            State::Untraced | State::Done => unreachable!("returned above"),
         };
         let mut polling = Polling {
             state,
-            call: Some((call, parent)),
             previous,
             outer,
             ended: None,
@@ -184,11 +176,11 @@ impl<F: Future> Future for Traced<F> {
 }
 
 /// One poll of a traced call: restores the frame that was current before it, even if the
-/// poll panics; prints the exit line of a call that completed or panicked, and puts a
-/// pending call back into the future's state, with what the poll changed in its frame.
+/// poll panics, keeping what the poll changed in the call's frame; prints the exit line of a
+/// call that completed or panicked.
 struct Polling<'a> {
+    /// `State::Running`.
     state: &'a mut State,
-    call: Option<(Call, Parent)>,
     previous: Option<Frame>,
     /// The trace context current before the poll.
     outer: Option<TraceContext>,
@@ -202,7 +194,7 @@ impl Drop for Polling<'_> {
             ended => ended,
         };
         trace_context::replace_current(self.outer);
-        let Some((mut call, parent)) = self.call.take() else {
+        let State::Running(call, parent) = &mut *self.state else {
             return;
         };
         with_local(|local| {
@@ -217,11 +209,11 @@ impl Drop for Polling<'_> {
                     Some(Ended::Failed(text)) => Detail::FailedText(text),
                 };
                 call.exit(local, note, *how);
-                local.future_ended(parent);
+                local.future_ended(*parent);
             }
         });
-        if ended.is_none() {
-            *self.state = State::Running(call, parent);
+        if ended.is_some() {
+            *self.state = State::Done;
         }
     }
 }

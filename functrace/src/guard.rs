@@ -48,14 +48,16 @@ impl Guard {
 
     #[inline]
     fn leave(&mut self, note: Detail<'_>, how: Exit) {
-        if let Some((call, caller)) = self.active.take() {
+        // Read in place: moving the call out would copy it.
+        if let Some((call, caller)) = &self.active {
             if let Some(span) = &call.span {
-                trace_context::replace_current(span.outer);
+                trace_context::replace_current(span.outer());
             }
             with_local(|local| {
-                local.replace(caller);
+                local.replace(*caller);
                 call.exit(local, note, how);
             });
+            self.active = None;
         }
     }
 }

@@ -33,10 +33,15 @@ pub(crate) enum Detail<'a> {
 }
 
 impl Detail<'_> {
+    #[inline]
     fn write(self, buf: &mut Vec<u8>, before: &[u8], after: &[u8]) {
-        if matches!(self, Detail::None) {
-            return;
+        if !matches!(self, Detail::None) {
+            self.write_some(buf, before, after);
         }
+    }
+
+    #[cold]
+    fn write_some(self, buf: &mut Vec<u8>, before: &[u8], after: &[u8]) {
         buf.extend_from_slice(before);
         match self {
             Detail::None => {}
@@ -68,6 +73,7 @@ impl Detail<'_> {
 }
 
 /// `->name`, or `->name(a = 1, b = "x")` with arguments.
+#[inline]
 pub(crate) fn enter(buf: &mut Vec<u8>, at: At<'_>, name: &str, args: Detail<'_>) {
     prefix(buf, at);
     buf.extend_from_slice(b"->");
@@ -77,6 +83,7 @@ pub(crate) fn enter(buf: &mut Vec<u8>, at: At<'_>, name: &str, args: Detail<'_>)
 }
 
 /// `<-name 2.1µs`, then ` = 42` or ` Err(...)` for `ret`/`err`, then a panic/cancel mark.
+#[inline]
 pub(crate) fn exit(
     buf: &mut Vec<u8>,
     at: At<'_>,
@@ -99,75 +106,70 @@ pub(crate) fn exit(
     buf.push(b'\n');
 }
 
-/// A task id as printed (`07`, `123`, `05.2` for a branch).
-pub(crate) struct TaskLabel {
-    digits: [u8; 21],
-    len: u8,
-}
-
-impl TaskLabel {
-    #[inline]
-    pub fn new(label: Label) -> TaskLabel {
-        let mut digits = [0; 21];
-        let mut len = number(&mut digits, label.task, 2);
-        if label.branch != 0 {
-            digits[len] = b'.';
-            len += 1;
-            len += number(&mut digits[len..], label.branch, 1);
-        }
-        TaskLabel {
-            digits,
-            len: len as u8,
-        }
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        &self.digits[..usize::from(self.len)]
-    }
-}
-
-/// Writes `n` with at least `min_digits` digits at the start of `out`; returns the length.
-#[inline]
-fn number(out: &mut [u8], n: u32, min_digits: usize) -> usize {
-    // The common case, without a general integer formatter.
-    if n < 100 && min_digits == 2 {
-        out[0] = b'0' + (n / 10) as u8;
-        out[1] = b'0' + (n % 10) as u8;
-        return 2;
-    }
-    let mut formatter = itoa::Buffer::new();
-    let text = formatter.format(n).as_bytes();
-    let pad = min_digits.saturating_sub(text.len());
-    out[..pad].fill(b'0');
-    out[pad..pad + text.len()].copy_from_slice(text);
-    pad + text.len()
-}
-
-/// Where a line stands: its task, its trace (inside one), its depth.
+/// Where a line stands: its task (and branch), its trace (inside one), its depth.
 #[derive(Clone, Copy)]
 pub(crate) struct At<'a> {
-    pub task: &'a TaskLabel,
+    pub label: Label,
     pub trace: Option<&'a TraceId>,
     pub depth: u32,
 }
 
-/// `t[NN]:`, or `t[NN] TRACEID:` inside a trace, then the indentation.
+/// `t[NN]:` (`t[NN.B]:` in a branch), or `t[NN] TRACEID:` inside a trace, then the
+/// indentation.
+#[inline]
 fn prefix(buf: &mut Vec<u8>, at: At<'_>) {
+    let spaces = 4 * at.depth as usize;
+    // The longest line start, reserved once.
+    buf.reserve(48 + spaces);
     buf.extend_from_slice(b"t[");
-    buf.extend_from_slice(at.task.as_bytes());
+    match at.label {
+        // The common case, without a general integer formatter.
+        Label { task, branch: 0 } if task < 100 => {
+            buf.extend_from_slice(&[b'0' + (task / 10) as u8, b'0' + (task % 10) as u8]);
+        }
+        label => task_label(buf, label),
+    }
     buf.push(b']');
     if let Some(trace) = at.trace {
-        buf.push(b' ');
-        match *trace {
-            TraceId::Short(low) => hex(buf, low.get()),
-            TraceId::Long(high, low) => {
-                hex(buf, high);
-                hex(buf, low);
-            }
-        }
+        trace_id(buf, trace);
     }
     buf.push(b':');
-    let mut spaces = 4 * at.depth as usize;
+    match INDENT.get(..spaces) {
+        Some(indent) => buf.extend_from_slice(indent),
+        None => deep_indent(buf, spaces),
+    }
+}
+
+/// `05`, `123`, `05.2`.
+#[cold]
+fn task_label(buf: &mut Vec<u8>, label: Label) {
+    let mut digits = itoa::Buffer::new();
+    let task = digits.format(label.task).as_bytes();
+    if task.len() < 2 {
+        buf.push(b'0');
+    }
+    buf.extend_from_slice(task);
+    if label.branch != 0 {
+        buf.push(b'.');
+        buf.extend_from_slice(digits.format(label.branch).as_bytes());
+    }
+}
+
+/// ` TRACEID` before the colon.
+#[cold]
+fn trace_id(buf: &mut Vec<u8>, trace: &TraceId) {
+    buf.push(b' ');
+    match *trace {
+        TraceId::Short(low) => hex(buf, low.get()),
+        TraceId::Long(high, low) => {
+            hex(buf, high);
+            hex(buf, low);
+        }
+    }
+}
+
+#[cold]
+fn deep_indent(buf: &mut Vec<u8>, mut spaces: usize) {
     while spaces > 0 {
         let chunk = spaces.min(INDENT.len());
         buf.extend_from_slice(&INDENT[..chunk]);
@@ -186,10 +188,11 @@ fn hex(buf: &mut Vec<u8>, value: u64) {
 }
 
 /// `850ns`, `2.1µs`, `14.0ms`, `3.2s`: three significant-ish digits, one decimal.
+#[inline]
 fn duration(buf: &mut Vec<u8>, nanos: u64) {
     let (scaled, unit): (u64, &[u8]) = match nanos {
         0..=999 => {
-            buf.extend_from_slice(itoa::Buffer::new().format(nanos).as_bytes());
+            small(buf, nanos);
             buf.extend_from_slice(b"ns");
             return;
         }
@@ -197,18 +200,33 @@ fn duration(buf: &mut Vec<u8>, nanos: u64) {
         1_000_000..=999_999_999 => (nanos / 100_000, b"ms"),
         _ => (nanos / 100_000_000, b"s"),
     };
-    buf.extend_from_slice(itoa::Buffer::new().format(scaled / 10).as_bytes());
-    buf.push(b'.');
-    buf.push(b'0' + (scaled % 10) as u8);
+    small(buf, scaled / 10);
+    buf.extend_from_slice(&[b'.', b'0' + (scaled % 10) as u8]);
     buf.extend_from_slice(unit);
+}
+
+/// A number, written by hand when it has at most three digits (every duration but seconds).
+#[inline]
+fn small(buf: &mut Vec<u8>, n: u64) {
+    let digit = |d: u64| b'0' + d as u8;
+    match n {
+        0..=9 => buf.push(digit(n)),
+        10..=99 => buf.extend_from_slice(&[digit(n / 10), digit(n % 10)]),
+        100..=999 => buf.extend_from_slice(&[digit(n / 100), digit(n / 10 % 10), digit(n % 10)]),
+        _ => buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn at<'a>(task: &'a TaskLabel, trace: Option<&'a TraceId>, depth: u32) -> At<'a> {
-        At { task, trace, depth }
+    fn at(label: Label, trace: Option<&TraceId>, depth: u32) -> At<'_> {
+        At {
+            label,
+            trace,
+            depth,
+        }
     }
 
     fn text(f: impl FnOnce(&mut Vec<u8>)) -> String {
@@ -220,24 +238,19 @@ mod tests {
     #[test]
     fn enter_line() {
         assert_eq!(
-            text(|b| enter(
-                b,
-                at(&TaskLabel::new(Label::task(3)), None, 2),
-                "chains::b1",
-                Detail::None
-            )),
+            text(|b| enter(b, at(Label::task(3), None, 2), "chains::b1", Detail::None)),
             "t[03]:        ->chains::b1\n"
         );
     }
 
     #[test]
     fn exit_lines_with_marks() {
-        let task = TaskLabel::new(Label::task(123));
+        let task = Label::task(123);
         let d = 2_150;
         assert_eq!(
             text(|b| exit(
                 b,
-                at(&task, None, 1),
+                at(task, None, 1),
                 "m::f",
                 d,
                 Detail::None,
@@ -248,7 +261,7 @@ mod tests {
         assert_eq!(
             text(|b| exit(
                 b,
-                at(&task, None, 1),
+                at(task, None, 1),
                 "m::f",
                 d,
                 Detail::None,
@@ -259,7 +272,7 @@ mod tests {
         assert_eq!(
             text(|b| exit(
                 b,
-                at(&task, None, 1),
+                at(task, None, 1),
                 "m::f",
                 d,
                 Detail::None,
@@ -271,30 +284,30 @@ mod tests {
 
     #[test]
     fn details() {
-        let task = TaskLabel::new(Label::task(1));
+        let task = Label::task(1);
         let x = 7;
         assert_eq!(
             text(|b| enter(
                 b,
-                at(&task, None, 1),
+                at(task, None, 1),
                 "f",
                 Detail::Format(format_args!("x = {x:?}"))
             )),
             "t[01]:    ->f(x = 7)\n"
         );
         assert_eq!(
-            text(|b| enter(b, at(&task, None, 1), "f", Detail::Text("s = \"a\""))),
+            text(|b| enter(b, at(task, None, 1), "f", Detail::Text("s = \"a\""))),
             "t[01]:    ->f(s = \"a\")\n"
         );
         let note = Detail::Format(format_args!("= {:?}", Some(3)));
         assert_eq!(
-            text(|b| exit(b, at(&task, None, 1), "f", 5, note, Exit::Returned)),
+            text(|b| exit(b, at(task, None, 1), "f", 5, note, Exit::Returned)),
             "t[01]:    <-f 5ns = Some(3)\n"
         );
         assert_eq!(
             text(|b| exit(
                 b,
-                at(&task, None, 1),
+                at(task, None, 1),
                 "f",
                 5,
                 Detail::FailedText("\"x\""),
@@ -308,12 +321,7 @@ mod tests {
     fn lines_inside_a_trace_carry_its_id() {
         let trace = TraceId::from_hex("463ac35c9f6413ad48485a3953bb6124").unwrap();
         assert_eq!(
-            text(|b| enter(
-                b,
-                at(&TaskLabel::new(Label::task(2)), Some(&trace), 1),
-                "f",
-                Detail::None
-            )),
+            text(|b| enter(b, at(Label::task(2), Some(&trace), 1), "f", Detail::None)),
             "t[02] 463ac35c9f6413ad48485a3953bb6124:    ->f\n"
         );
         let short = TraceId::from_hex("00f067aa0ba902b7").unwrap();
@@ -321,7 +329,7 @@ mod tests {
         assert_eq!(
             text(|b| exit(
                 b,
-                at(&TaskLabel::new(Label::task(2)), Some(&short), 1),
+                at(Label::task(2), Some(&short), 1),
                 "f",
                 5,
                 failed,
@@ -333,14 +341,12 @@ mod tests {
 
     #[test]
     fn branch_labels() {
-        let label = |task, branch| {
-            let label = TaskLabel::new(Label { task, branch });
-            String::from_utf8(label.as_bytes().to_vec()).unwrap()
-        };
-        assert_eq!(label(5, 0), "05");
-        assert_eq!(label(5, 2), "05.2");
-        assert_eq!(label(123, 17), "123.17");
-        assert_eq!(label(u32::MAX, u32::MAX), "4294967295.4294967295");
+        let label = |task, branch| text(|b| prefix(b, at(Label { task, branch }, None, 0)));
+        assert_eq!(label(5, 0), "t[05]:");
+        assert_eq!(label(5, 2), "t[05.2]:");
+        assert_eq!(label(123, 0), "t[123]:");
+        assert_eq!(label(123, 17), "t[123.17]:");
+        assert_eq!(label(u32::MAX, u32::MAX), "t[4294967295.4294967295]:");
     }
 
     #[test]
@@ -355,6 +361,10 @@ mod tests {
             (25_470_000, "25.4ms"),
             (3_210_000_000, "3.2s"),
             (4_000_000_000_000, "4000.0s"),
+            (7, "7ns"),
+            (42, "42ns"),
+            (9_999, "9.9µs"),
+            (99_999_999, "99.9ms"),
         ];
         for (nanos, want) in cases {
             assert_eq!(text(|b| duration(b, nanos)), want, "{nanos}");
@@ -363,14 +373,7 @@ mod tests {
 
     #[test]
     fn deep_indentation_is_not_capped() {
-        let line = text(|b| {
-            enter(
-                b,
-                at(&TaskLabel::new(Label::task(1)), None, 40),
-                "f",
-                Detail::None,
-            )
-        });
+        let line = text(|b| enter(b, at(Label::task(1), None, 40), "f", Detail::None));
         assert_eq!(line, format!("t[01]:{}->f\n", " ".repeat(160)));
     }
 }

@@ -4,7 +4,7 @@
 //! Sync calls push and pop the thread's current frame; traced futures install theirs around
 //! every poll (see [`Traced`](crate::future::Traced)).
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -18,14 +18,20 @@ pub(crate) struct Local {
     thread_task: Cell<u32>,
     /// The next serial for a frame (see `Frame::serial`), 0 until the first.
     next_serial: Cell<u64>,
-    sink_generation: Cell<usize>,
-    sink: RefCell<Option<Arc<dyn Sink>>>,
+    writer: RefCell<Writer>,
+}
+
+/// The installed sink as this thread last saw it, and the lines it has not handed over.
+pub(crate) struct Writer {
+    /// The output generation the sink is of (see [`output::generation`]).
+    generation: usize,
+    sink: Option<Arc<dyn Sink>>,
     /// The sink's answers, asked once per sink rather than once per line.
-    wants_lines: Cell<bool>,
-    batch_bytes: Cell<usize>,
+    wants_lines: bool,
+    batch_bytes: usize,
     /// Lines not yet handed to the sink: empty between events, except for a sink that
     /// buffers per thread. Reused, so that a traced call does not allocate.
-    lines: RefCell<Vec<u8>>,
+    lines: Vec<u8>,
 }
 
 thread_local! {
@@ -34,11 +40,13 @@ thread_local! {
             current: Cell::new(None),
             thread_task: Cell::new(0),
             next_serial: Cell::new(0),
-            sink_generation: Cell::new(0),
-            sink: RefCell::new(None),
-            wants_lines: Cell::new(false),
-            batch_bytes: Cell::new(0),
-            lines: RefCell::new(Vec::new()),
+            writer: RefCell::new(Writer {
+                generation: 0,
+                sink: None,
+                wants_lines: false,
+                batch_bytes: 0,
+                lines: Vec::new(),
+            }),
         }
     };
 }
@@ -52,62 +60,62 @@ pub(crate) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
 /// Serials are unique across threads: each thread counts up from its own base.
 static NEXT_SERIAL_BASE: AtomicU64 = AtomicU64::new(1);
 
-impl Local {
-    /// Runs `f` with the installed sink of `generation` (see [`output::generation`]) unless
-    /// tracing is muted.
+impl Writer {
+    /// Whether the sink takes lines at all.
     #[inline]
-    pub fn with_sink<R>(&self, generation: usize, f: impl FnOnce(&dyn Sink) -> R) -> Option<R> {
-        if self.sink_generation.get() != generation {
-            self.switch_sink(generation);
+    pub fn wants_lines(&self) -> bool {
+        self.wants_lines
+    }
+
+    /// Appends a line with `assemble` and hands it to the sink: at once, or when this
+    /// thread's batch is full for a sink that buffers per thread.
+    #[inline]
+    pub fn write(&mut self, assemble: impl FnOnce(&mut Vec<u8>)) {
+        assemble(&mut self.lines);
+        if self.lines.len() >= self.batch_bytes {
+            self.hand_over();
         }
-        let sink = self.sink.try_borrow().ok()?;
-        sink.as_deref().map(f)
+    }
+
+    /// Hands the pending lines to the sink.
+    fn hand_over(&mut self) {
+        if let Some(sink) = &self.sink {
+            if !self.lines.is_empty() && sink.write_line(&self.lines).is_err() {
+                let lost = self.lines.iter().filter(|&&b| b == b'\n').count();
+                output::count_dropped_n(lost as u64);
+            }
+        }
+        self.lines.clear();
     }
 
     #[cold]
-    fn switch_sink(&self, generation: usize) {
-        self.flush();
-        if let Ok(mut sink) = self.sink.try_borrow_mut() {
-            *sink = output::chosen();
-            let sink = sink.as_deref();
-            self.wants_lines.set(sink.is_some_and(|s| s.wants_lines()));
-            self.batch_bytes
-                .set(sink.map_or(0, |s| s.buffer_per_thread()));
-            self.sink_generation.set(generation);
-        }
+    fn switch(&mut self, generation: usize) {
+        self.hand_over();
+        self.sink = output::chosen();
+        let sink = self.sink.as_deref();
+        self.wants_lines = sink.is_some_and(|s| s.wants_lines());
+        self.batch_bytes = sink.map_or(0, |s| s.buffer_per_thread());
+        self.generation = generation;
     }
+}
 
-    /// Whether the sink of the last [`with_sink`](Local::with_sink) takes lines at all.
+impl Local {
+    /// This thread's writer, with the sink of output `generation`; `None` when that sink is
+    /// none (muted), or when the writer is busy (a sink that calls traced code while writing:
+    /// that inner call is not traced).
     #[inline]
-    pub fn wants_lines(&self) -> bool {
-        self.wants_lines.get()
-    }
-
-    /// Appends a line with `assemble` and hands it to `sink`: at once, or when this thread's
-    /// batch is full for a sink that buffers per thread.
-    #[inline]
-    pub fn write(&self, sink: &dyn Sink, assemble: impl FnOnce(&mut Vec<u8>)) {
-        // Busy only if a sink called traced code while writing: drop that inner line.
-        let Ok(mut lines) = self.lines.try_borrow_mut() else {
-            output::count_dropped();
-            return;
-        };
-        assemble(&mut lines);
-        if lines.len() >= self.batch_bytes.get() {
-            hand_over(sink, &mut lines);
+    pub fn writer(&self, generation: usize) -> Option<RefMut<'_, Writer>> {
+        let mut writer = self.writer.try_borrow_mut().ok()?;
+        if writer.generation != generation {
+            writer.switch(generation);
         }
+        writer.sink.is_some().then_some(writer)
     }
 
     /// Hands this thread's pending lines to the sink they were written for.
     pub fn flush(&self) {
-        let (Ok(mut lines), Ok(sink)) = (self.lines.try_borrow_mut(), self.sink.try_borrow())
-        else {
-            return;
-        };
-        if let Some(sink) = sink.as_deref() {
-            if !lines.is_empty() {
-                hand_over(sink, &mut lines);
-            }
+        if let Ok(mut writer) = self.writer.try_borrow_mut() {
+            writer.hand_over();
         }
     }
 
@@ -188,12 +196,4 @@ impl Drop for Local {
     fn drop(&mut self) {
         self.flush();
     }
-}
-
-fn hand_over(sink: &dyn Sink, lines: &mut Vec<u8>) {
-    if sink.write_line(lines).is_err() {
-        let lost = lines.iter().filter(|&&b| b == b'\n').count();
-        output::count_dropped_n(lost as u64);
-    }
-    lines.clear();
 }

@@ -348,11 +348,6 @@ pub(crate) fn chosen() -> Option<Arc<dyn Sink>> {
 }
 
 #[cfg_attr(not(feature = "trace"), allow(dead_code))]
-pub(crate) fn count_dropped() {
-    count_dropped_n(1);
-}
-
-#[cfg_attr(not(feature = "trace"), allow(dead_code))]
 pub(crate) fn count_dropped_n(lines: u64) {
     DROPPED.fetch_add(lines, Ordering::Relaxed);
 }

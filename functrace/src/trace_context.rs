@@ -180,6 +180,15 @@ pub fn current_context() -> Option<TraceContext> {
     CURRENT.try_with(Cell::get).ok().flatten()
 }
 
+/// Whether a trace context is current.
+#[cfg_attr(not(feature = "trace"), allow(dead_code))]
+#[inline]
+pub(crate) fn in_trace() -> bool {
+    CURRENT
+        .try_with(|current| current.get().is_some())
+        .unwrap_or(false)
+}
+
 /// Makes `context` current, returning the one it replaces.
 pub(crate) fn replace_current(context: Option<TraceContext>) -> Option<TraceContext> {
     CURRENT
