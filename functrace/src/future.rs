@@ -144,19 +144,18 @@ impl<F: Future> Future for Traced<F> {
                     *state = State::Untraced;
                     return this.inner.poll(cx);
                 };
-                let outer = match &call.span {
-                    Some(span) => span.outer(),
-                    None => trace_context::current_context(),
-                };
+                // Inside a trace the call made its span current: the enclosing one goes back
+                // after the poll. Outside, the context is left alone.
+                let outer = call.span.as_ref().map(|span| span.outer());
                 *state = State::Running(call, parent);
                 (previous, outer)
             }
             State::Running(call, _) => {
                 let previous = with_local(|local| local.replace(Some(call.frame))).flatten();
-                let outer = match &call.span {
-                    Some(span) => trace_context::replace_current(Some(span.context)),
-                    None => trace_context::current_context(),
-                };
+                let outer = call
+                    .span
+                    .as_ref()
+                    .map(|span| trace_context::replace_current(Some(span.context)));
                 (previous, outer)
             }
         };
@@ -182,8 +181,8 @@ struct Polling<'a> {
     /// `State::Running`.
     state: &'a mut State,
     previous: Option<Frame>,
-    /// The trace context current before the poll.
-    outer: Option<TraceContext>,
+    /// The trace context current before the poll, to put back: for a call with a span.
+    outer: Option<Option<TraceContext>>,
     ended: Option<(Exit, Option<Ended>)>,
 }
 
@@ -193,7 +192,9 @@ impl Drop for Polling<'_> {
             None if std::thread::panicking() => Some((Exit::Panicked, None)),
             ended => ended,
         };
-        trace_context::replace_current(self.outer);
+        if let Some(outer) = self.outer {
+            trace_context::replace_current(outer);
+        }
         let State::Running(call, parent) = &mut *self.state else {
             return;
         };

@@ -65,16 +65,18 @@
 //! The function path is `module_path!()` + `::` + the fn name, fixed at compile time.
 //!
 //! `NN` is a small display id, two digits at least, handed out in order of first appearance
-//! (`t[01]` is normally `main`), so `grep 't\[03\]'` isolates one task:
+//! (`t[01]` is normally `main`), so `grep 't\[03'` isolates one task:
 //!
-//! - a sync call with no traced caller belongs to its tokio task if it runs inside one, else to
-//!   its thread (each thread has its own id);
-//! - a traced future first polled with no traced caller belongs to its tokio task, or starts a
-//!   new task if it runs outside any (under `block_on`); so `tokio::spawn(traced())` from inside
-//!   a traced function prints under a new id at depth 1;
+//! - a call with no traced caller, sync or async, belongs to its tokio task if it runs inside
+//!   one, else to its thread: everything the body of `#[tokio::main]` does in sequence is one
+//!   id; `tokio::spawn(traced())` prints under a new id at depth 1;
 //! - anything called or awaited from a traced call is one level deeper under the same id, even
-//!   when a multi-thread runtime moves the task to another worker, and `join!(a(), b())` in a
-//!   traced async fn prints both one level deeper under the caller's id.
+//!   when a multi-thread runtime moves the task to another worker;
+//! - a traced future that starts while a sibling is still open (`join!`, `select!`,
+//!   `FuturesUnordered`, roots multiplexed by an executor) prints, with everything under it,
+//!   under a branch id of its task, `NN.B` (`t[05.2]`), so that every id's lines nest as a
+//!   stack;
+//! - [`in_new_task`] gives a unit of work (a request) an id of its own.
 //!
 //! # Inside a distributed trace
 //!
@@ -92,7 +94,7 @@
 //! | variable        | values                                    | default  |
 //! |-----------------|-------------------------------------------|----------|
 //! | `FUNCTRACE_OUT` | `stderr`, `stdout`, `null`, or a file path (appended to) | `stderr` |
-//! | `FUNCTRACE`     | `off` (or `0`, `false`) mutes a traced build | on       |
+//! | `FUNCTRACE`     | a filter: `off` mutes a traced build; `myapp=on,myapp::db=off` (see [`Builder::filter`]) | on |
 //!
 //! The environment is read at the first traced call, unless a [`Builder`] was installed before.
 //! A sink that fails to write (closed pipe, full disk) loses the line, counts it

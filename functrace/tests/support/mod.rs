@@ -163,23 +163,34 @@ pub fn assert_well_nested(lines: &[String]) {
     assert!(open.is_empty(), "calls left open: {open:?}");
 }
 
-/// Every task's lines, masked, with ids renumbered from 01 after sorting the tasks by their
-/// text: a form that does not depend on which of two racing tasks got which id.
+/// Every task's lines, masked, each branch's after the task's own (branches of one task run
+/// concurrently too), with task ids renumbered from 01 after sorting the tasks by their text
+/// (branch numbers kept): a form that does not depend on which of two racing tasks got which
+/// id.
 pub fn canonical(lines: &[String]) -> String {
-    let mut groups: Vec<Vec<String>> = by_task(lines)
-        .into_iter()
-        .map(|(_, group)| {
-            group
-                .iter()
-                .map(|l| mask(l).split_once("]:").expect("prefix").1.to_owned())
-                .collect()
-        })
-        .collect();
+    let mut tasks: Vec<(u32, Vec<(String, String)>)> = Vec::new();
+    for line in lines {
+        let id = parse(line).task;
+        let branch = id
+            .split_once('.')
+            .map(|(_, b)| format!(".{b}"))
+            .unwrap_or_default();
+        let body = mask(line).split_once("]:").expect("prefix").1.to_owned();
+        let task = task_of(&id);
+        match tasks.iter_mut().find(|(t, _)| *t == task) {
+            Some((_, group)) => group.push((branch, body)),
+            None => tasks.push((task, vec![(branch, body)])),
+        }
+    }
+    let mut groups: Vec<Vec<(String, String)>> = tasks.into_iter().map(|(_, g)| g).collect();
+    for group in &mut groups {
+        group.sort_by_key(|(branch, _)| branch.trim_start_matches('.').parse::<u32>().unwrap_or(0));
+    }
     groups.sort();
     let mut out = String::new();
     for (n, group) in groups.iter().enumerate() {
-        for line in group {
-            out.push_str(&format!("t[{:02}]:{line}\n", n + 1));
+        for (branch, line) in group {
+            out.push_str(&format!("t[{:02}{branch}]:{line}\n", n + 1));
         }
     }
     out
