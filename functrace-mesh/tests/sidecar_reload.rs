@@ -122,7 +122,7 @@ fn a_configmap_update_reloads_without_dropping_connections() {
     let in_flight = rt.spawn(get(out, "/slow", &[("host", "svcb")]));
     rt.block_on(arrived.notified());
 
-    volume.update(&route_to(&v2, "v2"));
+    volume.update(&route_to(v2, "v2"));
     sidecar.stderr_line("config reloaded");
     assert_eq!(rt.block_on(which_app(&mut kept)), "v2");
     release.notify_one();
