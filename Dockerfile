@@ -7,7 +7,8 @@
 # Built against the workspace's Cargo.lock (--locked), run from distroless's `cc` image (glibc
 # and libgcc, which the binaries link to; no shell, no package manager) as its `nonroot` user,
 # 65532, the user the manifests require. Size target of the sidecar image: under 40 MB
-# uncompressed, the ~25 MB base plus the stripped binary.
+# uncompressed, the base (about 23 MB) plus the stripped binary (4.8 MB on x86_64 when built
+# with this recipe's settings outside a container).
 
 FROM rust:1.95-bookworm AS source
 WORKDIR /src
