@@ -14,6 +14,12 @@
 //! `--keep DIR` leaves the spans files and logs in DIR. The apps are this same binary, started
 //! as `mesh app NAME VERSION SPANS_FILE`; the demo finds (and builds, if needed) the sidecar
 //! next to its own binary, or takes it from `FUNCTRACE_SIDECAR`.
+//!
+//! `mesh serve NAME VERSION` runs one app in a container beside its sidecar (the manifests of
+//! `deploy/kubernetes/`), set by its environment: `LISTEN` (default `0.0.0.0:8080`),
+//! `HTTP_PROXY` (the sidecar's outbound listener, `http://127.0.0.1:15001`), `MSGD` (svcb's
+//! `HOST:PORT` of msgd) and `ZIPKIN` (the collector of its spans, else JSON lines on stdout);
+//! it stops on SIGTERM.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -169,25 +175,43 @@ fn queue_message() -> u32 {
     42
 }
 
-/// `mesh app NAME VERSION SPANS_FILE`: serves NAME on 127.0.0.1:0, prints `listening ADDR`,
-/// then reads `outbound ADDR` and `msgd HOST:PORT` lines from stdin; exits when stdin closes.
-fn app(name: &'static str, version: &'static str, spans: &Path) {
+/// Where an app gets its settings and when it stops.
+enum Run {
+    /// `mesh app NAME VERSION SPANS_FILE`: serves NAME on 127.0.0.1:0, prints `listening ADDR`,
+    /// then reads `outbound ADDR` and `msgd HOST:PORT` lines from stdin; exits when stdin
+    /// closes.
+    Demo(PathBuf),
+    /// `mesh serve NAME VERSION`: from the environment (see the top of this file); exits on
+    /// SIGTERM.
+    Container,
+}
+
+fn app(name: &'static str, version: &'static str, run: Run) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async move {
-        let reporter = Reporter::builder(name)
-            .json_lines(spans)
-            .build()
-            .expect("spans file");
+        let reporter = match &run {
+            Run::Demo(spans) => Reporter::builder(name).json_lines(spans),
+            Run::Container => match std::env::var("ZIPKIN") {
+                Ok(url) => Reporter::builder(name).collector(url),
+                Err(_) => Reporter::builder(name).stdout(),
+            },
+        };
+        let reporter = reporter.build().expect("span export");
         reporter.install();
         // Behind a sidecar, the sidecar records the SERVER span: the app's server layer only
         // joins the context (no reporter), its client layer records CLIENT spans.
         let server = Tracing::new(name);
         let client_tracing = Tracing::new(name).reporter(reporter.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listen = match run {
+            Run::Demo(_) => "127.0.0.1:0".to_owned(),
+            Run::Container => std::env::var("LISTEN").unwrap_or_else(|_| "0.0.0.0:8080".into()),
+        };
+        let listener = tokio::net::TcpListener::bind(&listen).await.expect("bind");
         println!("listening {}", listener.local_addr().expect("address"));
-        let (sidecar, msgd) = read_settings();
+        let (sidecar, msgd) = match run {
+            Run::Demo(_) => read_settings(),
+            Run::Container => settings_from_env(),
+        };
         // v2 calls msgd over gRPC: an HTTP/2 channel to the sidecar, `:authority` msgd's.
         let grpc = (version == "v2" && !msgd.is_empty()).then(|| {
             let origin = format!("http://{msgd}").parse().expect("msgd address");
@@ -237,19 +261,47 @@ fn app(name: &'static str, version: &'static str, spans: &Path) {
                 });
             }
         };
-        // The demo closes stdin to stop the app (also when the demo itself dies).
-        let stdin_closed = tokio::task::spawn_blocking(|| {
-            let mut line = String::new();
-            while std::io::stdin().read_line(&mut line).is_ok_and(|n| n > 0) {
-                line.clear();
-            }
-        });
         tokio::select! {
             _ = serving => {}
-            _ = stdin_closed => {}
+            _ = stopped(&run) => {}
         }
         reporter.flush();
     });
+}
+
+/// The demo closes stdin to stop the app (also when the demo itself dies); Kubernetes sends
+/// SIGTERM.
+async fn stopped(run: &Run) {
+    match run {
+        Run::Demo(_) => {
+            let _ = tokio::task::spawn_blocking(|| {
+                let mut line = String::new();
+                while std::io::stdin().read_line(&mut line).is_ok_and(|n| n > 0) {
+                    line.clear();
+                }
+            })
+            .await;
+        }
+        Run::Container => {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut terminate = signal(SignalKind::terminate()).expect("a SIGTERM handler");
+            terminate.recv().await;
+        }
+    }
+}
+
+/// In a container: the sidecar's outbound listener from `HTTP_PROXY` (`http://ADDR`, as
+/// Kubernetes manifests set it for every client in the pod), and msgd from `MSGD`.
+fn settings_from_env() -> (SocketAddr, String) {
+    let proxy = std::env::var("HTTP_PROXY")
+        .or_else(|_| std::env::var("http_proxy"))
+        .expect("HTTP_PROXY: the sidecar's outbound listener");
+    let sidecar = proxy
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap_or_else(|_| panic!("HTTP_PROXY={proxy:?} is not http://IP:PORT"));
+    (sidecar, std::env::var("MSGD").unwrap_or_default())
 }
 
 /// The `outbound ADDR` and `msgd HOST:PORT` lines the demo sends once the sidecar is up.
@@ -726,11 +778,10 @@ fn without_trace(text: &str) -> &str {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    let leak = |i: usize| -> &'static str { Box::leak(args[i].clone().into_boxed_str()) };
     match args.get(1).map(String::as_str) {
-        Some("app") => {
-            let leak = |text: &String| -> &'static str { Box::leak(text.clone().into_boxed_str()) };
-            app(leak(&args[2]), leak(&args[3]), Path::new(&args[4]));
-        }
+        Some("app") => app(leak(2), leak(3), Run::Demo(PathBuf::from(&args[4]))),
+        Some("serve") => app(leak(2), leak(3), Run::Container),
         Some("--keep") => demo(args.get(2).map(PathBuf::from)),
         _ => demo(None),
     }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use functrace_mesh::sidecar::cli::{Command, Flags};
+use functrace_mesh::sidecar::watch::ConfigWatch;
 use functrace_mesh::sidecar::{self, Running};
 use functrace_mesh::view;
 use tokio::signal::unix::{signal, SignalKind};
@@ -20,6 +21,8 @@ fn main() -> ExitCode {
     if let Some(Command::View(args)) = flags.command.take() {
         return run_view(args.into());
     }
+    // Before the first read, so that a change in between still reloads.
+    let watch = ConfigWatch::new(flags.config.clone());
     let config = match flags.effective_config() {
         Ok(config) => config,
         Err(err) => {
@@ -38,7 +41,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(flags, config))
+    runtime.block_on(run(flags, config, watch))
 }
 
 /// `functrace-sidecar view`: 0 when shown, 1 on an unreadable file or an unknown trace.
@@ -66,7 +69,7 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     builder.enable_all().build()
 }
 
-async fn run(flags: Flags, config: sidecar::Config) -> ExitCode {
+async fn run(flags: Flags, config: sidecar::Config, mut watch: ConfigWatch) -> ExitCode {
     let (Ok(mut terminate), Ok(mut interrupt), Ok(mut hangup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -95,6 +98,10 @@ async fn run(flags: Flags, config: sidecar::Config) -> ExitCode {
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
             _ = hangup.recv() => reload(&flags, &running),
+            _ = watch.changed() => {
+                eprintln!("functrace-sidecar: the config file changed");
+                reload(&flags, &running);
+            }
         }
     }
     eprintln!("functrace-sidecar: stopping: draining in-flight requests");

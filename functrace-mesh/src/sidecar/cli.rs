@@ -19,7 +19,7 @@ pub struct Flags {
     /// A command instead of running the sidecar.
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// The TOML config file (reloaded on SIGHUP).
+    /// The TOML config file (reloaded on SIGHUP and when its content changes).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The service name on spans.

@@ -3,12 +3,14 @@
 //! A stack of small parts, inbound and outbound apart: [`config`] (the TOML file and the
 //! flags), [`routes`] (hosts to weighted upstreams, the egress allow-list, rate limits),
 //! `proxy` (one request: policies, span, metrics, forwarding), `serve` (listeners,
-//! connection limits, draining) and `admin` (`/metrics`, `/ready`, `/config`).
+//! connection limits, draining), `admin` (`/metrics`, `/ready`, `/config`) and [`watch`]
+//! (reload when the config file changes).
 
 pub mod cli;
 pub mod config;
 pub mod metrics;
 pub mod routes;
+pub mod watch;
 
 mod admin;
 mod proxy;
