@@ -1,6 +1,10 @@
 fn add(a: u8, b: u8) -> u8 {
-    let __functrace_guard = ::functrace::__private::Guard::enter_args(
+    static __FUNCTRACE_CALLSITE: ::functrace::__private::Callsite = ::functrace::__private::Callsite::new(
         ::core::concat!(::core::module_path!(), "::", "add"),
+        ::core::module_path!(),
+    );
+    let __functrace_guard = ::functrace::__private::Guard::enter_args(
+        &__FUNCTRACE_CALLSITE,
         ::core::format_args!("a = {:?}", a),
     );
     let __functrace_ret = ::functrace::__private::once(move || -> u8 { a + b });

@@ -1,6 +1,10 @@
 async fn f(x: u8) -> Result<u8, E> {
+    static __FUNCTRACE_CALLSITE: ::functrace::__private::Callsite = ::functrace::__private::Callsite::new(
+        ::core::concat!(::core::module_path!(), "::", "f"),
+        ::core::module_path!(),
+    );
     ::functrace::__private::Traced::new(
-            ::core::concat!(::core::module_path!(), "::", "f"),
+            &__FUNCTRACE_CALLSITE,
             async move {
                 #[allow(
                     unreachable_code,

@@ -1,7 +1,11 @@
 fn greet<'a>(&'a self) -> Pin<Box<dyn Future<Output = String> + Send + 'a>> {
+    static __FUNCTRACE_CALLSITE: ::functrace::__private::Callsite = ::functrace::__private::Callsite::new(
+        ::core::concat!(::core::module_path!(), "::", "greet"),
+        ::core::module_path!(),
+    );
     Box::pin(
         ::functrace::__private::Traced::new(
-            ::core::concat!(::core::module_path!(), "::", "greet"),
+            &__FUNCTRACE_CALLSITE,
             async move {
                 let __self = self;
                 let __ret: String = { hello() };

@@ -1,6 +1,10 @@
 async fn get(id: u8) -> Result<u8, E> {
+    static __FUNCTRACE_CALLSITE: ::functrace::__private::Callsite = ::functrace::__private::Callsite::new(
+        ::core::concat!(::core::module_path!(), "::", "get"),
+        ::core::module_path!(),
+    );
     ::functrace::__private::Traced::new(
-            ::core::concat!(::core::module_path!(), "::", "get"),
+            &__FUNCTRACE_CALLSITE,
             async move {
                 #[allow(
                     unreachable_code,

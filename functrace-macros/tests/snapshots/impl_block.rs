@@ -1,7 +1,11 @@
 impl<T> Stack<T> {
     fn push(&mut self, t: T) {
-        let __functrace_guard = ::functrace::__private::Guard::enter(
+        static __FUNCTRACE_CALLSITE: ::functrace::__private::Callsite = ::functrace::__private::Callsite::new(
             ::core::concat!(::core::module_path!(), "::", "Stack<T>", "::", "push"),
+            ::core::module_path!(),
+        );
+        let __functrace_guard = ::functrace::__private::Guard::enter(
+            &__FUNCTRACE_CALLSITE,
         );
         self.0.push(t)
     }

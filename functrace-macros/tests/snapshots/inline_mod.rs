@@ -1,7 +1,11 @@
 mod m {
     fn f() {
-        let __functrace_guard = my::functrace::__private::Guard::enter(
+        static __FUNCTRACE_CALLSITE: my::functrace::__private::Callsite = my::functrace::__private::Callsite::new(
             ::core::concat!(::core::module_path!(), "::", "f"),
+            ::core::module_path!(),
+        );
+        let __functrace_guard = my::functrace::__private::Guard::enter(
+            &__FUNCTRACE_CALLSITE,
         );
     }
     extern "C" {
@@ -9,8 +13,12 @@ mod m {
     }
     mod n {
         fn g() -> u8 {
-            let __functrace_guard = my::functrace::__private::Guard::enter(
+            static __FUNCTRACE_CALLSITE: my::functrace::__private::Callsite = my::functrace::__private::Callsite::new(
                 ::core::concat!(::core::module_path!(), "::", "g"),
+                ::core::module_path!(),
+            );
+            let __functrace_guard = my::functrace::__private::Guard::enter(
+                &__FUNCTRACE_CALLSITE,
             );
             let __functrace_ret = my::functrace::__private::once(move || -> u8 { 1 });
             __functrace_guard.returned(::core::format_args!("= {:?}", __functrace_ret));

@@ -1,8 +1,12 @@
 trait Shape {
     fn area(&self) -> f64;
     fn twice(&self) -> f64 {
-        let __functrace_guard = ::functrace::__private::Guard::enter(
+        static __FUNCTRACE_CALLSITE: ::functrace::__private::Callsite = ::functrace::__private::Callsite::new(
             ::core::concat!(::core::module_path!(), "::", "Shape", "::", "twice"),
+            ::core::module_path!(),
+        );
+        let __functrace_guard = ::functrace::__private::Guard::enter(
+            &__FUNCTRACE_CALLSITE,
         );
         2.0 * self.area()
     }

@@ -1,10 +1,14 @@
 impl Display for Point {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        let __functrace_guard = ::functrace::__private::Guard::enter(
+        static __FUNCTRACE_CALLSITE: ::functrace::__private::Callsite = ::functrace::__private::Callsite::new(
             ::core::concat!(
                 "<", ::core::module_path!(), "::", "Point", " as ", "Display", ">::",
                 "fmt"
             ),
+            ::core::module_path!(),
+        );
+        let __functrace_guard = ::functrace::__private::Guard::enter(
+            &__FUNCTRACE_CALLSITE,
         );
         write!(f, "{}", self.0)
     }
