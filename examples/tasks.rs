@@ -53,7 +53,9 @@ async fn d() {
 
 #[trace(args)]
 async fn check(n: u32) {
-    yield_now().await;
+    for _ in 0..n {
+        yield_now().await;
+    }
     d().await;
 }
 

@@ -15,6 +15,7 @@ use tokio::task::yield_now;
 #[trace(args)]
 async fn leaf(n: u32) {
     yield_now().await;
+    std::hint::black_box(n);
 }
 
 #[trace(args)]
