@@ -3,7 +3,10 @@
 //! and the async [`Traced`](crate::future::Traced) future.
 //!
 //! A `Call` is kept small (it lives in every traced future, muted or not, and moves with it),
-//! and is read in place rather than moved on the way out.
+//! and is read in place rather than moved on the way out. So the span of a call inside a
+//! distributed trace is boxed: that is the one allocation of a traced call, made only inside a
+//! trace, where the span's report costs more anyway. (In the future, the span inline made a
+//! muted traced async call cost 21 ns more than a plain one, boxed 7 ns.)
 
 use std::time::{Duration, SystemTime};
 
@@ -23,8 +26,8 @@ pub(crate) struct Call {
     /// When it started (a clock reading); `None` when the sink discards lines: then no clock
     /// is read.
     start: Option<u64>,
-    /// `None` outside any trace.
-    pub span: Option<Span>,
+    /// `None` outside any trace; boxed, see the module docs.
+    pub span: Option<Box<Span>>,
 }
 
 /// The call's own span inside a trace: a child of the enclosing one.
@@ -91,7 +94,7 @@ pub(crate) fn enter<P>(
 }
 
 #[inline]
-fn open_span() -> Option<Span> {
+fn open_span() -> Option<Box<Span>> {
     // Most calls run outside any trace: that is told without copying a context.
     if !trace_context::in_trace() {
         return None;
@@ -99,16 +102,16 @@ fn open_span() -> Option<Span> {
     open_child_span()
 }
 
-fn open_child_span() -> Option<Span> {
+fn open_child_span() -> Option<Box<Span>> {
     let outer = trace_context::current_context()?;
     let context = outer.child();
     trace_context::replace_current(Some(context));
     let reported = (context.sampling.is_sampled() && span::reporting()).then(clock::now);
-    Some(Span {
+    Some(Box::new(Span {
         context,
         outer_parent: outer.parent_id,
         reported,
-    })
+    }))
 }
 
 impl Call {
@@ -131,7 +134,7 @@ impl Call {
             context,
             reported: Some(start),
             ..
-        }) = &self.span
+        }) = self.span.as_deref()
         {
             self.report(context, *start, note, how);
         }

@@ -14,6 +14,13 @@ pub(crate) fn next_task_id() -> u32 {
 /// millions of tasks does not grow it. Each word holds its owner (the display id) in its high
 /// half: a slot is taken over by the task `SLOTS` ids later, and a reader that finds another
 /// owner sees a fresh task.
+///
+/// A task's counters change only where the task runs, which is one thread at a time (the
+/// runtime's hand-over of a task between workers orders the accesses), so they are read and
+/// written with plain loads and stores rather than read-modify-write operations. Only a
+/// takeover of the slot by a task `SLOTS` ids later, or a root future that an executor other
+/// than tokio's moves to another thread, can race with them: at worst a count is lost, and a
+/// branch id is given or missed once.
 struct Slot {
     /// Owner, and how many traced futures started with no traced caller are open in it.
     open_roots: AtomicU64,
@@ -57,49 +64,34 @@ pub(crate) fn open_roots(task: u32) -> u32 {
 
 /// Counts a root opening in `task`; returns how many were open before it.
 pub(crate) fn root_opened(task: u32) -> u32 {
-    let update = |word: u64| {
-        Some(match owner(word) == task {
-            true => word + 1,
-            false => self::word(task, 1),
-        })
-    };
-    let before = slot(task)
+    let open = open_roots(task);
+    slot(task)
         .open_roots
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, update)
-        .unwrap_or_else(|word| word);
-    if owner(before) == task {
-        before as u32
-    } else {
-        0
-    }
+        .store(word(task, open + 1), Ordering::Relaxed);
+    open
 }
 
 /// Counts a root of `task` closing.
 pub(crate) fn root_closed(task: u32) {
-    let _ = slot(task)
-        .open_roots
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |word| {
-            (owner(word) == task && word as u32 > 0).then(|| word - 1)
-        });
+    let open = open_roots(task);
+    if open > 0 {
+        slot(task)
+            .open_roots
+            .store(word(task, open - 1), Ordering::Relaxed);
+    }
 }
 
 /// A new branch number of `task`: 2, 3, ...
 pub(crate) fn next_branch(task: u32) -> u32 {
-    let update = |word: u64| {
-        Some(match owner(word) == task {
-            true => word + 1,
-            false => self::word(task, FIRST_BRANCH + 1),
-        })
+    let next = slot(task).next_branch.load(Ordering::Relaxed);
+    let branch = match owner(next) == task {
+        true => next as u32,
+        false => FIRST_BRANCH,
     };
-    let before = slot(task)
+    slot(task)
         .next_branch
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, update)
-        .unwrap_or_else(|word| word);
-    if owner(before) == task {
-        before as u32
-    } else {
-        FIRST_BRANCH
-    }
+        .store(word(task, branch + 1), Ordering::Relaxed);
+    branch
 }
 
 /// The tokio task running now, as tokio's own sequence number (0: none).
