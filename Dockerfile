@@ -17,7 +17,7 @@ COPY . .
 ENV CARGO_PROFILE_RELEASE_STRIP=symbols
 
 FROM source AS build-sidecar
-RUN cargo build --release --locked -p functrace-mesh --bin functrace-sidecar
+RUN cargo build --release --locked -p functrace-sidecar --bin functrace-sidecar
 
 FROM source AS build-mesh-demo
 # The demo's apps print their function traces: #[trace] compiled in.

@@ -81,7 +81,7 @@ build() {
 		cargo build --release -p functrace-benches --bin forward_proxy >&2
 	fi
 	if has_target sidecar; then
-		cargo build --release -p functrace-mesh --bin functrace-sidecar >&2
+		cargo build --release -p functrace-sidecar --bin functrace-sidecar >&2
 	fi
 }
 

@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 
 use functrace::trace;
 use functrace_mesh::export::Reporter;
-use functrace_mesh::http::{TracedClient, Tracing};
+use functrace_mesh::layer::{TracedClient, Tracing};
 use http::uri::PathAndQuery;
 use tonic::transport::Channel;
 use tonic::Status;

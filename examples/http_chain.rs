@@ -16,7 +16,7 @@ use axum::Router;
 use bytes::Bytes;
 use functrace::trace;
 use functrace_mesh::export::Reporter;
-use functrace_mesh::http::{TracedClient, Tracing};
+use functrace_mesh::layer::{TracedClient, Tracing};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, BufMut, Bytes};
 use functrace_mesh::export::{Kind, Reporter, Span};
-use functrace_mesh::http::Tracing;
+use functrace_mesh::layer::Tracing;
 use http::uri::PathAndQuery;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::Status;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use functrace_mesh::export::{Kind, Reporter, Span};
-use functrace_mesh::http::Tracing;
+use functrace_mesh::layer::Tracing;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;

@@ -115,7 +115,7 @@ impl Collector {
 }
 
 /// An error and its sources, `: `-separated (hyper's own message is only the error kind).
-pub(crate) fn with_sources(error: &dyn std::error::Error) -> String {
+pub fn with_sources(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

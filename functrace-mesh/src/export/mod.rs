@@ -9,21 +9,24 @@
 //!   becomes a local span (no kind) with tags `task` (`t[NN]`) and, on failure, `error`;
 //! - HTTP layers: they build CLIENT and SERVER spans ([`Span::client`], [`Span::server`])
 //!   and hand them to [`Reporter::report`];
-//! - OpenTelemetry: [`ZipkinExporter`] is an `opentelemetry_sdk` span exporter.
+//! - OpenTelemetry (the `otel` feature): `ZipkinExporter` is an `opentelemetry_sdk` span
+//!   exporter.
 //!
 //! Every exported span has `localEndpoint.serviceName`, lowercase hex ids of the width they
 //! were received with, no `parentId` on a root span, and a duration of at least 1µs.
 
 mod collector;
-pub(crate) mod json;
+mod json;
 mod jsonl;
+#[cfg(feature = "otel")]
 mod otel;
 mod queue;
 mod reporter;
 mod span;
 
-pub(crate) use collector::with_sources;
-pub use collector::SPANS_PATH;
+pub use collector::{with_sources, SPANS_PATH};
+pub use json::{socket_address_text, Text as TagText};
+#[cfg(feature = "otel")]
 pub use otel::ZipkinExporter;
 pub use reporter::{
     BuildError, Reporter, ReporterBuilder, Stats, DEFAULT_BATCH_SIZE, DEFAULT_INTERVAL,

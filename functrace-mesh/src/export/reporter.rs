@@ -13,7 +13,7 @@ use std::time::Duration;
 use functrace::{FinishedSpan, SpanReporter};
 
 use super::collector::{self, Collector};
-use super::json;
+use super::json::{self, Text as TagText};
 use super::jsonl::JsonLines;
 use super::queue::{Queue, Queued};
 use super::span::Span;
@@ -142,10 +142,19 @@ impl Reporter {
         self.inner.queue.push(Queued::Span(span));
     }
 
-    /// Queues a span already written as one JSON object (by `json::write_span_with_tags`,
-    /// after [`Span::normalize`]): a proxy that has its tags at hand skips building them.
-    pub(crate) fn report_encoded(&self, json: Vec<u8>) {
-        self.inner.queue.push(Queued::Encoded(json));
+    /// Queues `span` with `tags` (in key order, each key once) in place of its own, written
+    /// as JSON here and now: a proxy that has its tags at hand as borrowed text skips building
+    /// a map of owned strings. The span is [normalized](Span::normalize) first, as
+    /// [`report`](Reporter::report) does; never blocks.
+    pub fn report_with_tags<'a>(
+        &self,
+        mut span: Span,
+        tags: impl IntoIterator<Item = (TagText<'a>, TagText<'a>)>,
+    ) {
+        span.normalize(self.service_name());
+        let mut encoded = Vec::with_capacity(768);
+        json::write_span_with_tags(&mut encoded, &span, tags);
+        self.inner.queue.push(Queued::Encoded(encoded));
     }
 
     /// Makes this reporter the process-wide [`SpanReporter`] of traced calls. The installed

@@ -7,7 +7,7 @@ mod sidecar_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use functrace_mesh::sidecar::Config;
+use functrace_sidecar::Config;
 use sidecar_support::*;
 
 /// Labels Prometheus adds to every series it scrapes (the target's), not the sidecar.

@@ -27,10 +27,9 @@ use http::{HeaderMap, HeaderValue, Request, Response};
 use hyper::body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::b3::{self, Extracted, Format};
+use crate::b3::{self, Format};
 use crate::export::{Endpoint, Kind, Reporter, Span};
-
-const REQUEST_ID: &str = "x-request-id";
+use crate::http_span::{self, GrpcStatus, Side, REQUEST_ID};
 
 tokio::task_local! {
     /// The `x-request-id` of the request being served, for the calls it makes.
@@ -84,18 +83,6 @@ impl Tracing {
     pub fn client(&self) -> ClientLayer {
         ClientLayer(self.clone())
     }
-
-    fn decide(&self) -> Sampling {
-        sample(self.sample_rate)
-    }
-
-    fn new_root(&self, sampling: Sampling) -> TraceContext {
-        let sampling = match sampling {
-            Sampling::Defer => self.decide(),
-            decided => decided,
-        };
-        TraceContext::new_root(sampling)
-    }
 }
 
 /// Writes the current context's child into `headers` (replacing any B3 headers), for HTTP
@@ -117,28 +104,6 @@ fn carry_request_id(headers: &mut HeaderMap) {
             headers.insert(REQUEST_ID, id);
         }
     }
-}
-
-/// A random UUID (version 4), as Envoy generates for `x-request-id`.
-pub(crate) fn new_request_id() -> HeaderValue {
-    let (high, low) = (
-        functrace::SpanId::random().get(),
-        functrace::SpanId::random().get(),
-    );
-    let high = (high & !0xf000) | 0x4000;
-    let low = (low & !(0xc << 60)) | (0x8 << 60);
-    // 8-4-4-4-12 hex digits; written by hand, as `format!` costs several times as much.
-    let mut hex = [0u8; 32];
-    crate::b3::put_hex(&mut hex, high);
-    crate::b3::put_hex(&mut hex[16..], low);
-    let mut text = [b'-'; 36];
-    text[..8].copy_from_slice(&hex[..8]);
-    text[9..13].copy_from_slice(&hex[8..12]);
-    text[14..18].copy_from_slice(&hex[12..16]);
-    text[19..23].copy_from_slice(&hex[16..20]);
-    text[24..].copy_from_slice(&hex[20..]);
-    // Sensitive, as unique to the request: not worth an HPACK table entry.
-    crate::b3::owned_value(text)
 }
 
 /// The layer for servers: see the module docs.
@@ -176,26 +141,16 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        // Malformed B3 is ignored whole: the request is served under a fresh trace.
-        let (context, joined) = match b3::extract(request.headers()) {
-            Ok(Extracted::Context(context)) if context.sampling == Sampling::Defer => (
-                TraceContext {
-                    sampling: self.tracing.decide(),
-                    ..context
-                },
-                true,
-            ),
-            Ok(Extracted::Context(context)) => (context, true),
-            Ok(Extracted::Sampling(sampling)) => (self.tracing.new_root(sampling), false),
-            Ok(Extracted::None) | Err(_) => (self.tracing.new_root(Sampling::Defer), false),
-        };
+        let extracted = http_span::extract(request.headers());
+        let (context, joined) =
+            http_span::context(Side::Server, extracted, self.tracing.sample_rate);
         // The handler sees the context it runs under, whatever (if anything) came in.
         b3::inject(&context, self.tracing.format, request.headers_mut());
         let request_id = request
             .headers()
             .get(REQUEST_ID)
             .cloned()
-            .unwrap_or_else(new_request_id);
+            .unwrap_or_else(http_span::new_request_id);
         request.headers_mut().insert(REQUEST_ID, request_id.clone());
         let pending = Pending::start(&self.tracing, Kind::Server, context, joined, &request)
             .tag("guid:x-request-id", request_id.to_str().unwrap_or_default());
@@ -246,7 +201,7 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let context = match functrace::current_context() {
             Some(parent) => parent.child(),
-            None => self.tracing.new_root(Sampling::Defer),
+            None => TraceContext::new_root(http_span::sample(self.tracing.sample_rate)),
         };
         b3::inject(&context, self.tracing.format, request.headers_mut());
         carry_request_id(request.headers_mut());
@@ -281,7 +236,7 @@ impl Pending {
         let method = request.method().as_str();
         let mut span = Span::new(
             &context,
-            span_name(request),
+            http_span::span_name(request),
             SystemTime::now(),
             Default::default(),
             &*tracing.service,
@@ -289,7 +244,7 @@ impl Pending {
         .with_kind(kind)
         .with_tag("http.method", method)
         .with_tag("http.path", path)
-        .with_tag("http.protocol", format!("{:?}", request.version()));
+        .with_tag("http.protocol", http_span::protocol(request.version()));
         span.shared = (kind == Kind::Server && joined).then_some(true);
         Pending {
             span,
@@ -323,8 +278,7 @@ impl Pending {
         self.span
             .tags
             .insert("http.status_code".into(), status.as_str().into());
-        // Brave's rule: statuses outside 1xx-3xx are errors.
-        if !(100..400).contains(&status.as_u16()) {
+        if http_span::is_error_status(status.as_u16()) {
             self.span
                 .tags
                 .insert("error".into(), status.as_str().into());
@@ -357,87 +311,6 @@ impl Pending {
             reporter.report(self.span);
         }
     }
-}
-
-/// A uniform number in [0, 1): the low 53 bits of a random id.
-pub(crate) fn random_fraction() -> f64 {
-    (functrace::SpanId::random().get() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// A sampling decision for a new trace, recording the share `rate` of them.
-pub(crate) fn sample(rate: f64) -> Sampling {
-    if random_fraction() < rate {
-        Sampling::Accept
-    } else {
-        Sampling::Deny
-    }
-}
-
-/// A span's name: gRPC names the call by its path; HTTP by method and path, lowercase as
-/// Zipkin shows it.
-pub(crate) fn span_name<B>(request: &Request<B>) -> String {
-    let path = request.uri().path();
-    if is_grpc(request.headers()) {
-        path.to_owned()
-    } else {
-        let method = request.method().as_str();
-        let mut name = String::with_capacity(method.len() + 1 + path.len());
-        name.extend(method.chars().map(|c| c.to_ascii_lowercase()));
-        name.push(' ');
-        name.push_str(path);
-        name
-    }
-}
-
-/// How a gRPC call ended, from `grpc-status` and `grpc-message` (trailers, or the headers of
-/// a trailers-only response).
-pub(crate) struct GrpcStatus<'a> {
-    pub(crate) code: &'a str,
-    pub(crate) message: Option<String>,
-    /// Only these codes are errors of the server: Unknown, DeadlineExceeded,
-    /// ResourceExhausted, Unimplemented, Internal, Unavailable, DataLoss.
-    pub(crate) server_fault: bool,
-}
-
-impl GrpcStatus<'_> {
-    pub(crate) fn of(headers: &HeaderMap) -> Option<GrpcStatus<'_>> {
-        let code = headers.get("grpc-status")?.to_str().ok()?;
-        Some(GrpcStatus {
-            code,
-            message: headers.get("grpc-message").and_then(grpc_message),
-            server_fault: matches!(code, "2" | "4" | "8" | "12" | "13" | "14" | "15"),
-        })
-    }
-}
-
-/// A `grpc-message` as text: gRPC percent-encodes it on the wire. `None` when empty (an OK
-/// status may carry an empty message).
-fn grpc_message(value: &HeaderValue) -> Option<String> {
-    let mut bytes = Vec::with_capacity(value.len());
-    let mut rest = value.as_bytes();
-    while let Some((&byte, tail)) = rest.split_first() {
-        let escaped = tail
-            .get(..2)
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escaped {
-            Some(decoded) if byte == b'%' => {
-                bytes.push(decoded);
-                rest = &tail[2..];
-            }
-            _ => {
-                bytes.push(byte);
-                rest = tail;
-            }
-        }
-    }
-    (!bytes.is_empty()).then(|| String::from_utf8_lossy(&bytes).into_owned())
-}
-
-fn is_grpc(headers: &HeaderMap) -> bool {
-    headers
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"))
 }
 
 pin_project! {
@@ -539,45 +412,5 @@ impl<B: Body> Body for SpanBody<B> {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grpc_messages_are_percent_decoded() {
-        let decoded = |raw: &'static str| grpc_message(&HeaderValue::from_static(raw));
-        assert_eq!(decoded("50%25 caf%C3%A9").as_deref(), Some("50% café"));
-        assert_eq!(decoded("plain").as_deref(), Some("plain"));
-        // A stray `%` stays as it is.
-        assert_eq!(decoded("100%").as_deref(), Some("100%"));
-        assert_eq!(decoded("%zz").as_deref(), Some("%zz"));
-        assert_eq!(decoded(""), None);
-    }
-
-    #[test]
-    fn request_ids_are_version_4_uuids() {
-        // Never indexed in HPACK, as new on every request.
-        assert!(new_request_id().is_sensitive());
-        let ids: Vec<String> = (0..100)
-            .map(|_| new_request_id().to_str().unwrap().to_owned())
-            .collect();
-        for id in &ids {
-            let groups: Vec<&str> = id.split('-').collect();
-            let lengths: Vec<usize> = groups.iter().map(|group| group.len()).collect();
-            assert_eq!(lengths, [8, 4, 4, 4, 12], "{id}");
-            assert!(id
-                .bytes()
-                .all(|b| b == b'-' || b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
-            assert!(groups[2].starts_with('4'), "version 4: {id}");
-            assert!(
-                matches!(groups[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'),
-                "variant: {id}"
-            );
-        }
-        let distinct: std::collections::HashSet<&String> = ids.iter().collect();
-        assert_eq!(distinct.len(), ids.len());
     }
 }

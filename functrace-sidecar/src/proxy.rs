@@ -16,26 +16,26 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use functrace::{Sampling, TraceContext};
+use functrace::TraceContext;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{uri, Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::Full;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use pin_project_lite::pin_project;
 
-use super::config::Protocol;
-use super::metrics::Direction;
-use super::routes::{Route, Target};
-use super::upstream::{BoxError, SendError, UpstreamBody};
-use super::Shared;
-use crate::b3::{self, Extracted};
-use crate::export::json::Text::{Escaped, Plain};
-use crate::export::{Endpoint, Kind, Span};
-use crate::http::GrpcStatus;
+use functrace_mesh::b3;
+use functrace_mesh::export::TagText::{Escaped, Plain};
+use functrace_mesh::export::{socket_address_text, with_sources, Endpoint, Kind, Span};
+use functrace_mesh::http_span::{self, GrpcStatus, Side, REQUEST_ID};
+
+use crate::config::Protocol;
+use crate::metrics::Direction;
+use crate::routes::{Route, Target};
+use crate::upstream::{BoxError, SendError, UpstreamBody};
+use crate::Shared;
 
 /// Why a request was answered by the sidecar itself, for the client and the span.
 pub const REASON: HeaderName = HeaderName::from_static("x-functrace-reason");
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The service of one accepted connection.
 #[derive(Clone)]
@@ -87,7 +87,7 @@ impl Proxy {
             .headers()
             .get(&REQUEST_ID)
             .cloned()
-            .unwrap_or_else(crate::http::new_request_id);
+            .unwrap_or_else(http_span::new_request_id);
         request.headers_mut().insert(REQUEST_ID, request_id.clone());
         let service = &settings.config.service;
         let mut record = Record::start(&self, service, context, joined, &request, request_id);
@@ -188,10 +188,7 @@ impl Proxy {
                     continue
                 }
                 SendError::Connect(error) => {
-                    let reason = format!(
-                        "upstream connect error: {}",
-                        crate::export::with_sources(&error)
-                    );
+                    let reason = format!("upstream connect error: {}", with_sources(&error));
                     return record.local(StatusCode::SERVICE_UNAVAILABLE, &reason);
                 }
                 SendError::ClientGone => {
@@ -200,51 +197,31 @@ impl Proxy {
                     return record.local(status, "cancelled: the client went away mid-request");
                 }
                 SendError::Closed(error) | SendError::Exchange(error) => {
-                    let reason =
-                        format!("upstream reset: {}", crate::export::with_sources(&*error));
+                    let reason = format!("upstream reset: {}", with_sources(&*error));
                     return record.local(StatusCode::BAD_GATEWAY, &reason);
                 }
             }
         }
     }
 
-    /// The context this hop runs under, and whether it joins the caller's span.
-    fn context(&self, settings: &super::Settings, headers: &HeaderMap) -> (TraceContext, bool) {
-        let decided = |sampling| match sampling {
-            Sampling::Defer => settings.decide(),
-            decided => decided,
+    /// The context this hop runs under, and whether it joins the caller's span: inbound
+    /// joins the caller, outbound makes a child of the app's context.
+    fn context(&self, settings: &crate::Settings, headers: &HeaderMap) -> (TraceContext, bool) {
+        let side = match self.direction {
+            Direction::Inbound => Side::Server,
+            Direction::Outbound => Side::Client,
         };
-        // Malformed B3 is ignored whole: the request is served under a fresh trace.
-        let extracted = b3::extract(headers).unwrap_or(Extracted::None);
-        match (self.direction, extracted) {
-            (Direction::Inbound, Extracted::Context(context)) => (
-                TraceContext {
-                    sampling: decided(context.sampling),
-                    ..context
-                },
-                true,
-            ),
-            (Direction::Outbound, Extracted::Context(parent)) => {
-                let child = parent.child();
-                (
-                    TraceContext {
-                        sampling: decided(child.sampling),
-                        ..child
-                    },
-                    false,
-                )
-            }
-            (_, Extracted::Sampling(sampling)) => {
-                (TraceContext::new_root(decided(sampling)), false)
-            }
-            (_, Extracted::None) => (TraceContext::new_root(settings.decide()), false),
-        }
+        http_span::context(
+            side,
+            http_span::extract(headers),
+            settings.config.tracing.sample,
+        )
     }
 }
 
 /// `true` with probability `percent` / 100.
 fn chance(percent: f64) -> bool {
-    crate::http::random_fraction() * 100.0 < percent
+    http_span::random_fraction() * 100.0 < percent
 }
 
 fn is_idempotent(method: &Method) -> bool {
@@ -390,7 +367,7 @@ impl Record {
                 Direction::Inbound => Kind::Server,
                 Direction::Outbound => Kind::Client,
             };
-            let name = crate::http::span_name(request);
+            let name = http_span::span_name(request);
             let mut span = Span::new(&context, name, SystemTime::now(), Duration::ZERO, service)
                 .with_kind(kind);
             span.shared = (kind == Kind::Server && joined).then_some(true);
@@ -401,7 +378,7 @@ impl Record {
                 span,
                 method: request.method().clone(),
                 uri: request.uri().clone(),
-                protocol: protocol(request.version()),
+                protocol: http_span::protocol(request.version()),
                 peer: proxy.peer,
                 request_id,
                 upstream: None,
@@ -479,7 +456,7 @@ impl Record {
         // off the client's keep-alive).
         parts.version = Version::HTTP_11;
         self.status = parts.status.as_u16();
-        if !(100..400).contains(&self.status) {
+        if http_span::is_error_status(self.status) {
             self.error = Some(parts.status.as_str().to_owned());
         }
         self.grpc(&parts.headers);
@@ -532,14 +509,13 @@ impl Record {
             grpc_code,
             grpc_message,
         } = *sampled;
-        span.duration = crate::export::duration_micros(latency);
-        span.normalize(reporter.service_name());
+        span.duration = functrace_mesh::export::duration_micros(latency);
         let (mut status, mut request_size, mut response_size) = (
             itoa::Buffer::new(),
             itoa::Buffer::new(),
             itoa::Buffer::new(),
         );
-        let peer = address_text(peer);
+        let peer = socket_address_text(peer);
         let request_size_sent = self
             .request_size
             .as_ref()
@@ -578,12 +554,10 @@ impl Record {
             ),
         ];
         debug_assert!(tags.windows(2).all(|pair| pair[0].0 < pair[1].0));
-        let mut json = Vec::with_capacity(768);
         let tags = tags
             .iter()
             .filter_map(|&(key, value)| Some((Plain(key), value?)));
-        crate::export::json::write_span_with_tags(&mut json, &span, tags);
-        reporter.report_encoded(json);
+        reporter.report_with_tags(span, tags);
     }
 }
 
@@ -613,27 +587,6 @@ impl Drop for Record {
             }
             self.finish();
         }
-    }
-}
-
-/// `ip:port` as `SocketAddr`'s `Display` writes it, without the padding support that makes
-/// that cost more than all the other tags of a span together.
-fn address_text(address: SocketAddr) -> String {
-    let SocketAddr::V4(v4) = address else {
-        return address.to_string();
-    };
-    let mut text = Vec::with_capacity(21);
-    crate::export::json::put_ipv4(&mut text, *v4.ip());
-    text.push(b':');
-    text.extend_from_slice(itoa::Buffer::new().format(v4.port()).as_bytes());
-    String::from_utf8(text).expect("digits, dots and a colon")
-}
-
-fn protocol(version: Version) -> &'static str {
-    match version {
-        Version::HTTP_2 => "HTTP/2",
-        Version::HTTP_10 => "HTTP/1.0",
-        _ => "HTTP/1.1",
     }
 }
 
@@ -770,21 +723,6 @@ impl Body for ResponseBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn addresses_are_written_as_display_writes_them() {
-        for address in [
-            "127.0.0.1:8080",
-            "0.0.0.0:0",
-            "255.255.255.255:65535",
-            "10.20.3.4:443",
-            "[::1]:15001",
-            "[2001:db8::8a2e:370:7334]:80",
-        ] {
-            let address: SocketAddr = address.parse().unwrap();
-            assert_eq!(address_text(address), address.to_string());
-        }
-    }
 
     #[test]
     fn only_hop_by_hop_headers_are_removed() {

@@ -1,4 +1,5 @@
-//! `functrace-sidecar`: a tracing sidecar proxy, beside a service in any language.
+//! `functrace-sidecar`: a tracing sidecar proxy, beside a service in any language, and the
+//! trace viewer ([`view`]).
 //!
 //! A stack of small parts, inbound and outbound apart: [`config`] (the TOML file and the
 //! flags), [`routes`] (hosts to weighted upstreams, the egress allow-list, rate limits),
@@ -10,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod metrics;
 pub mod routes;
+pub mod view;
 pub mod watch;
 
 mod admin;
@@ -20,10 +22,8 @@ mod upstream;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use functrace::Sampling;
-
-use crate::export::Reporter;
 pub use config::{Config, ConfigError};
+use functrace_mesh::export::Reporter;
 use metrics::Metrics;
 pub use proxy::REASON;
 use routes::{Route, Routes};
@@ -59,11 +59,6 @@ impl Settings {
             inbound,
             config,
         }
-    }
-
-    /// A sampling decision for a new trace, at the configured rate.
-    pub fn decide(&self) -> Sampling {
-        crate::http::sample(self.config.tracing.sample)
     }
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::b3::Format;
+use functrace_mesh::b3::Format;
 
 /// Everything the sidecar runs by. Every field has a default, so an empty file is valid.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -618,7 +618,7 @@ zipkin = "http://127.0.0.1:9411/api/v2/spans"
 
     #[test]
     fn the_reference_example_is_valid_and_complete() {
-        let reference = include_str!("../../../docs/sidecar.md");
+        let reference = include_str!("../../docs/sidecar.md");
         let example = reference
             .split("## Config file")
             .nth(1)

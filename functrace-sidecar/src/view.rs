@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use functrace::{SpanId, TraceId};
 
-use crate::export::{Kind, Span};
+use functrace_mesh::export::{Kind, Span};
 
 /// Cells in a text waterfall's timeline.
 pub const BAR_WIDTH: usize = 40;
@@ -762,7 +762,7 @@ mod tests {
             kind: None,
             timestamp: T0 + start,
             duration,
-            local_endpoint: crate::export::Endpoint::service("svca"),
+            local_endpoint: functrace_mesh::export::Endpoint::service("svca"),
             remote_endpoint: None,
             annotations: Vec::new(),
             tags: Default::default(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fnv::FnvHashMap;
 
-use crate::export::Reporter;
+use functrace_mesh::export::Reporter;
 
 /// Upper bounds of the latency histogram, in seconds.
 const BUCKETS: [f64; 14] = [

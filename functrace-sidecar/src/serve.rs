@@ -19,7 +19,7 @@ use super::config::{Config, Limits};
 use super::metrics::Direction;
 use super::proxy::Proxy;
 use super::{admin, Shared};
-use crate::export::{BuildError, Reporter};
+use functrace_mesh::export::{BuildError, Reporter};
 
 /// `/ready` answers 200 while this holds: from start until shutdown begins.
 #[derive(Default)]

@@ -1,14 +1,14 @@
-//! `functrace-sidecar`: see `functrace_mesh::sidecar` and docs/sidecar.md; `view` is the
-//! trace viewer of `functrace_mesh::view`.
+//! `functrace-sidecar`: the proxy (see the crate docs and docs/sidecar.md) and, as `view`, the
+//! trace viewer. The process: its allocator, its runtime and its signals.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use functrace_mesh::sidecar::cli::{Command, Flags};
-use functrace_mesh::sidecar::watch::ConfigWatch;
-use functrace_mesh::sidecar::{self, Running};
-use functrace_mesh::view;
+use functrace_sidecar::cli::{Command, Flags};
+use functrace_sidecar::view;
+use functrace_sidecar::watch::ConfigWatch;
+use functrace_sidecar::{self as sidecar, Running};
 use tokio::signal::unix::{signal, SignalKind};
 
 /// Spans are allocated on the proxy's thread and freed on the export thread, which glibc's

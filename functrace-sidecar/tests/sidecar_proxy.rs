@@ -472,7 +472,7 @@ fn check_config_prints_the_effective_config_and_a_bad_one_starts_nothing() {
         .unwrap();
     assert!(output.status.success());
     let printed = String::from_utf8(output.stdout).unwrap();
-    let config = functrace_mesh::sidecar::Config::from_toml(&printed).unwrap();
+    let config = functrace_sidecar::Config::from_toml(&printed).unwrap();
     assert_eq!(config.service, "svca");
     assert_eq!(config.outbound.unwrap().routes[0].backends[1].weight, 10);
 
