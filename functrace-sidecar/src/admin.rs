@@ -2,7 +2,7 @@
 //! config as JSON).
 
 use std::convert::Infallible;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -10,8 +10,13 @@ use http::{header, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 
-use super::serve::Readiness;
-use super::Shared;
+use crate::Shared;
+
+/// `/ready` answers 200 while this holds: from start until shutdown begins.
+#[derive(Default)]
+pub struct Readiness {
+    pub ready: AtomicBool,
+}
 
 pub async fn handle(
     shared: Arc<Shared>,

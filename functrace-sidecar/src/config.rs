@@ -1,4 +1,4 @@
-//! The sidecar's configuration: one TOML file (see `docs/sidecar-config.md` for every key),
+//! The sidecar's configuration: one TOML file (see `docs/sidecar.md` for every key),
 //! command-line flags on top of it, and validation that names the key and the problem.
 
 use std::collections::BTreeSet;
@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use functrace_mesh::b3::Format;
+
+pub use crate::policy::fault::{Abort, Delay, Fault};
+pub use crate::policy::rate_limit::RateLimit;
 
 /// Everything the sidecar runs by. Every field has a default, so an empty file is valid.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -107,41 +110,6 @@ pub struct Backend {
     /// Share of the route's traffic, relative to the other backends; 0 takes none.
     #[serde(default = "default_weight")]
     pub weight: u32,
-}
-
-/// Faults to inject into a share of a route's requests.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Fault {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub abort: Option<Abort>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delay: Option<Delay>,
-}
-
-/// Answer `status` at once, without calling the upstream.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Abort {
-    pub percent: f64,
-    pub status: u16,
-}
-
-/// Wait before calling the upstream.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Delay {
-    pub percent: f64,
-    pub ms: u64,
-}
-
-/// A token bucket: `per_second` requests on average, bursts of `burst`; 429 beyond.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimit {
-    pub per_second: f64,
-    #[serde(default)]
-    pub burst: u32,
 }
 
 /// Span sampling and export.

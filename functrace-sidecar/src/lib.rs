@@ -1,21 +1,32 @@
 //! `functrace-sidecar`: a tracing sidecar proxy, beside a service in any language, and the
 //! trace viewer ([`view`]).
 //!
-//! A stack of small parts, inbound and outbound apart: [`config`] (the TOML file and the
-//! flags), [`routes`] (hosts to weighted upstreams, the egress allow-list, rate limits),
-//! `proxy` (one request: policies, span, metrics, forwarding), `serve` (listeners,
-//! connection limits, draining), `admin` (`/metrics`, `/ready`, `/config`) and [`watch`]
-//! (reload when the config file changes).
+//! A stack of small parts, inbound and outbound apart (see ARCHITECTURE.md for the map):
+//!
+//! - [`config`] (the TOML file) and [`cli`] (the flags on top of it); [`watch`] (reload when
+//!   the config file changes);
+//! - `serve`: listeners, connection limits, deadlines, draining; `admin`: `/metrics`,
+//!   `/ready`, `/config`;
+//! - `proxy`: one request as its phases, in order; `policy`: one file per policy (route,
+//!   egress, rate limit, fault, retry); `refusal`: every answer of the sidecar's own;
+//!   `record`: the span and the metrics; [`metrics`]: the Prometheus registry;
+//! - `body` (the request body sent upstream), `hop_by_hop`, and `upstream`: the connection
+//!   pool (HTTP/1.1 and HTTP/2), which knows nothing of the proxy;
+//! - [`view`]: the trace viewer of `functrace-sidecar view`.
 
 pub mod cli;
 pub mod config;
 pub mod metrics;
-pub mod routes;
 pub mod view;
 pub mod watch;
 
 mod admin;
+mod body;
+mod hop_by_hop;
+mod policy;
 mod proxy;
+mod record;
+mod refusal;
 mod serve;
 mod upstream;
 
@@ -25,8 +36,8 @@ use std::time::Duration;
 pub use config::{Config, ConfigError};
 use functrace_mesh::export::Reporter;
 use metrics::Metrics;
-pub use proxy::REASON;
-use routes::{Route, Routes};
+use policy::route::{Route, Routes};
+pub use refusal::REASON;
 pub use serve::{start, Running};
 use upstream::Upstreams;
 

@@ -3,7 +3,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,17 +15,12 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
-use super::config::{Config, Limits};
-use super::metrics::Direction;
-use super::proxy::Proxy;
-use super::{admin, Shared};
+use crate::admin::{self, Readiness};
+use crate::config::{Config, Limits};
+use crate::metrics::Direction;
+use crate::proxy::Proxy;
+use crate::Shared;
 use functrace_mesh::export::{BuildError, Reporter};
-
-/// `/ready` answers 200 while this holds: from start until shutdown begins.
-#[derive(Default)]
-pub struct Readiness {
-    pub ready: AtomicBool,
-}
 
 /// A started sidecar.
 pub struct Running {

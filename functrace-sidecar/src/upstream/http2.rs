@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use super::SendError;
-use crate::proxy::RequestBody;
+use crate::body::RequestBody;
 
 /// hyper's client defaults: windows larger than the protocol's 64 KiB, as a proxy streams
 /// bodies of any size.

@@ -21,7 +21,7 @@ use hyper::client::conn::{http1, TrySendError};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::proxy::RequestBody;
+use crate::body::RequestBody;
 
 /// An error of either version's exchange, as bodies and hyper's services carry it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

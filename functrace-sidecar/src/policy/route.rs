@@ -1,11 +1,20 @@
-//! Where an outbound call goes: routes by host with weighted backends, the egress allow-list,
-//! and the per-route policies (timeout, faults, rate limit).
+//! Route: where a request goes. Inbound, the listener's app; outbound, the route of the
+//! host the app asked for (by absolute URI, `:authority` or `Host`), whose weighted backends
+//! take turns, or else a host on the egress allow-list ([`super::egress`]). A route carries
+//! the policies of the phases after it (rate limit, fault, retry and timeout).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::config::{self, Config};
+use http::{header, Request};
+
+use super::egress::Egress;
+use super::rate_limit::TokenBucket;
+use crate::config::{self, Config};
+use crate::metrics::Direction;
+use crate::refusal::Refusal;
+use crate::Settings;
 
 /// One upstream address with its version label.
 #[derive(Debug)]
@@ -22,7 +31,7 @@ pub struct Route {
     pub timeout: Duration,
     pub attempts: u32,
     pub protocol: config::Protocol,
-    pub fault: Option<config::Fault>,
+    pub fault: Option<super::fault::Fault>,
     pub rate_limit: Option<TokenBucket>,
     picker: Mutex<WeightedRoundRobin>,
     upstreams: Vec<Upstream>,
@@ -115,59 +124,20 @@ impl WeightedRoundRobin {
     }
 }
 
-/// A token bucket refilled continuously at `per_second`, holding `burst` at most (at least 1).
-#[derive(Debug)]
-pub struct TokenBucket {
-    per_second: f64,
-    burst: f64,
-    state: Mutex<(f64, Instant)>,
-}
-
-impl TokenBucket {
-    pub fn new(limit: &config::RateLimit) -> TokenBucket {
-        let burst = f64::from(limit.burst.max(1));
-        TokenBucket {
-            per_second: limit.per_second,
-            burst,
-            state: Mutex::new((burst, Instant::now())),
-        }
-    }
-
-    /// Takes a token if there is one.
-    pub fn try_take(&self) -> bool {
-        self.try_take_at(Instant::now())
-    }
-
-    fn try_take_at(&self, now: Instant) -> bool {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let (tokens, last) = *state;
-        let refilled = now.saturating_duration_since(last).as_secs_f64() * self.per_second;
-        let tokens = (tokens + refilled).min(self.burst);
-        let (tokens, taken) = if tokens >= 1.0 {
-            (tokens - 1.0, true)
-        } else {
-            (tokens, false)
-        };
-        *state = (tokens, now.max(last));
-        taken
-    }
-}
-
 /// What an outbound request's target resolves to.
 pub enum Target<'a> {
     Route(&'a Route),
     /// On the allow-list: forwarded to the authority the app asked for.
     Allowed(Arc<Route>),
-    /// Neither routed nor allowed: the reason for the 502.
-    Refused(String),
+    /// Neither routed nor allowed.
+    Refused(Refusal),
 }
 
 /// The outbound routing table.
 #[derive(Debug, Default)]
 pub struct Routes {
     by_host: HashMap<String, Route>,
-    allow: Vec<String>,
-    timeout: Duration,
+    egress: Egress,
 }
 
 impl Routes {
@@ -181,12 +151,7 @@ impl Routes {
                 .iter()
                 .map(|route| (route.host.to_ascii_lowercase(), Route::new(route)))
                 .collect(),
-            allow: outbound
-                .allow
-                .iter()
-                .map(|host| host.to_ascii_lowercase())
-                .collect(),
-            timeout: Duration::from_millis(outbound.timeout_ms),
+            egress: Egress::new(outbound),
         }
     }
 
@@ -197,29 +162,58 @@ impl Routes {
         if let Some(route) = self.by_host.get(host) {
             return Target::Route(route);
         }
-        let with_port = if authority.contains(':') || authority.starts_with('[') {
-            authority.clone()
-        } else {
-            format!("{authority}:80")
-        };
-        let allowed = self
-            .allow
-            .iter()
-            .any(|entry| *entry == with_port || *entry == host);
-        if allowed {
-            Target::Allowed(Arc::new(Route::direct(
-                host,
-                &with_port,
-                self.timeout,
-                config::Protocol::Auto,
-                None,
-            )))
-        } else {
-            Target::Refused(format!(
-                "no route to {authority} and it is not on the egress allow-list"
-            ))
+        match self.egress.allow(&authority, host) {
+            Ok(route) => Target::Allowed(route),
+            Err(refusal) => Target::Refused(refusal),
         }
     }
+}
+
+/// What a request is sent to: the route (for policies and metrics) and one of its upstreams.
+pub enum Chosen<'a> {
+    Borrowed(&'a Route),
+    Owned(Arc<Route>),
+}
+
+impl std::ops::Deref for Chosen<'_> {
+    type Target = Route;
+    fn deref(&self) -> &Route {
+        match self {
+            Chosen::Borrowed(route) => route,
+            Chosen::Owned(route) => route,
+        }
+    }
+}
+
+/// The route phase: the inbound listener's app, or the route (or allowed host) of an
+/// outbound request's authority.
+pub fn choose<'s, B>(
+    settings: &'s Settings,
+    direction: Direction,
+    inbound: usize,
+    request: &Request<B>,
+) -> Result<Chosen<'s>, Refusal> {
+    match direction {
+        Direction::Inbound => Ok(Chosen::Owned(settings.inbound[inbound].clone())),
+        Direction::Outbound => {
+            let authority = authority(request).ok_or(Refusal::NoAuthority)?;
+            match settings.routes.resolve(&authority) {
+                Target::Route(route) => Ok(Chosen::Borrowed(route)),
+                Target::Allowed(route) => Ok(Chosen::Owned(route)),
+                Target::Refused(refusal) => Err(refusal),
+            }
+        }
+    }
+}
+
+/// Where an outbound request was meant to go: the absolute-form URI (proxy style), the
+/// HTTP/2 `:authority`, or the `Host` header.
+fn authority<B>(request: &Request<B>) -> Option<String> {
+    if let Some(authority) = request.uri().authority() {
+        return Some(authority.as_str().to_owned());
+    }
+    let host = request.headers().get(header::HOST)?.to_str().ok()?;
+    (!host.is_empty()).then(|| host.to_owned())
 }
 
 /// `host` of `host[:port]` (an IPv6 literal keeps its brackets).
@@ -251,21 +245,6 @@ mod tests {
                 counts
             });
         assert_eq!(counts, [900, 100]);
-    }
-
-    #[test]
-    fn the_token_bucket_allows_a_burst_then_the_rate() {
-        let bucket = TokenBucket::new(&config::RateLimit {
-            per_second: 10.0,
-            burst: 3,
-        });
-        let start = Instant::now();
-        let taken: Vec<bool> = (0..4).map(|_| bucket.try_take_at(start)).collect();
-        assert_eq!(taken, [true, true, true, false]);
-        // 0.1 s later one token has come back, and only one.
-        let later = start + Duration::from_millis(100);
-        assert!(bucket.try_take_at(later));
-        assert!(!bucket.try_take_at(later));
     }
 
     #[test]

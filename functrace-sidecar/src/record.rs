@@ -1,0 +1,379 @@
+//! The record phase: a request's span and metrics, started when the request comes in and
+//! written once when the exchange ends (the response body ends or is dropped: the span ends
+//! when the body ends, as everywhere in `functrace_mesh::http_span`); and the response body
+//! that ends it.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use functrace::TraceContext;
+use functrace_mesh::export::TagText::{Escaped, Plain};
+use functrace_mesh::export::{socket_address_text, Endpoint, Kind, Span};
+use functrace_mesh::http_span::{self, GrpcStatus};
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Request, Response, Uri, Version};
+use http_body_util::Full;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use pin_project_lite::pin_project;
+
+use crate::body::RequestBody;
+use crate::hop_by_hop::remove_hop_by_hop;
+use crate::metrics::Direction;
+use crate::proxy::Proxy;
+use crate::refusal::{Refusal, REASON};
+use crate::upstream::{BoxError, UpstreamBody};
+use crate::Shared;
+
+/// A request's span and metrics, recorded once when the exchange ends: when the response
+/// body ends, or when it is dropped (the client went away: `error=cancelled`).
+pub struct Record {
+    shared: Arc<Shared>,
+    direction: Direction,
+    started: Instant,
+    /// Set when the request is sampled and spans are reported. Boxed: a record moves with
+    /// its request, and this is large.
+    sampled: Option<Box<Sampled>>,
+    /// The route's name once routed, and the version of the upstream chosen. Options rather
+    /// than placeholder strings, which would cost an allocation each per request.
+    route: Option<Arc<str>>,
+    version: Option<Arc<str>>,
+    status: u16,
+    error: Option<String>,
+    /// Bytes of request body sent upstream; counted only when there is a body.
+    request_size: Option<Arc<AtomicU64>>,
+    response_size: u64,
+    finished: bool,
+}
+
+impl Record {
+    pub fn start(
+        proxy: &Proxy,
+        service: &str,
+        context: TraceContext,
+        joined: bool,
+        request: &Request<Incoming>,
+        request_id: HeaderValue,
+    ) -> Record {
+        let sampled = context.sampling.is_sampled() && proxy.shared.reporter.is_some();
+        let sampled = sampled.then(|| {
+            let kind = match proxy.direction {
+                Direction::Inbound => Kind::Server,
+                Direction::Outbound => Kind::Client,
+            };
+            let name = http_span::span_name(request);
+            let mut span = Span::new(&context, name, SystemTime::now(), Duration::ZERO, service)
+                .with_kind(kind);
+            span.shared = (kind == Kind::Server && joined).then_some(true);
+            if kind == Kind::Server {
+                span.remote_endpoint = Some(Endpoint::socket(proxy.peer));
+            }
+            Box::new(Sampled {
+                span,
+                method: request.method().clone(),
+                uri: request.uri().clone(),
+                protocol: http_span::protocol(request.version()),
+                peer: proxy.peer,
+                request_id,
+                upstream: None,
+                fault: None,
+                grpc_code: None,
+                grpc_message: None,
+            })
+        });
+        Record {
+            shared: proxy.shared.clone(),
+            direction: proxy.direction,
+            started: Instant::now(),
+            sampled,
+            route: None,
+            version: None,
+            status: 0,
+            error: None,
+            request_size: None,
+            response_size: 0,
+            finished: false,
+        }
+    }
+
+    /// The route's name, once routed.
+    pub fn routed(&mut self, name: &Arc<str>) {
+        self.route = Some(name.clone());
+    }
+
+    /// A fault injected into this request, for the span's `fault` tag.
+    pub fn fault(&mut self, fault: &'static str) {
+        if let Some(sampled) = &mut self.sampled {
+            sampled.fault = Some(fault);
+        }
+    }
+
+    /// `body`, counted into the request size when it has any data to count.
+    pub fn counted(&mut self, body: RequestBody) -> RequestBody {
+        if body.is_end_stream() {
+            return body;
+        }
+        body.counting(self.request_size.get_or_insert_with(Arc::default))
+    }
+
+    pub fn upstream(&mut self, address: &Arc<str>, version: &Arc<str>) {
+        self.version = Some(version.clone());
+        if let Some(sampled) = &mut self.sampled {
+            sampled.upstream = Some(address.clone());
+            if self.direction == Direction::Outbound {
+                let endpoint = match address.parse() {
+                    Ok(addr) => Endpoint::socket(addr),
+                    Err(_) => Endpoint::service(self.route.as_deref().unwrap_or_default()),
+                };
+                sampled.span.remote_endpoint = Some(endpoint);
+            }
+        }
+    }
+
+    /// Answers the client from the sidecar itself: `status`, with the reason in a header
+    /// and the body, and on an error span.
+    pub fn refuse(mut self, refusal: Refusal) -> Response<ResponseBody> {
+        let status = refusal.status();
+        let reason = refusal.reason();
+        let reason = &*reason;
+        self.status = status.as_u16();
+        if !(200..400).contains(&self.status) {
+            self.error = Some(reason.to_owned());
+        }
+        let body = Bytes::from(format!("{reason}\n"));
+        self.response_size = body.len() as u64;
+        let mut response = Response::new(ResponseBody::Local {
+            body: Full::new(body),
+        });
+        *response.status_mut() = status;
+        if let Ok(value) = HeaderValue::from_str(reason) {
+            response.headers_mut().insert(REASON, value);
+        }
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        self.finish();
+        response
+    }
+
+    /// Passes the upstream's response on; the record ends with its body.
+    pub fn forward(mut self, response: Response<UpstreamBody>) -> Response<ResponseBody> {
+        let (mut parts, body) = response.into_parts();
+        remove_hop_by_hop(&mut parts.headers);
+        // The client's connection has its own version (an HTTP/1.0 upstream must not turn
+        // off the client's keep-alive).
+        parts.version = Version::HTTP_11;
+        self.status = parts.status.as_u16();
+        if http_span::is_error_status(self.status) {
+            self.error = Some(parts.status.as_str().to_owned());
+        }
+        self.grpc(&parts.headers);
+        // An empty body may never be polled: the exchange is over now.
+        let record = if body.is_end_stream() {
+            self.finish();
+            None
+        } else {
+            Some(self)
+        };
+        Response::from_parts(parts, ResponseBody::Upstream { body, record })
+    }
+
+    /// How a gRPC call ended; only server-fault codes are errors.
+    fn grpc(&mut self, headers: &HeaderMap) {
+        let Some(status) = GrpcStatus::of(headers) else {
+            return;
+        };
+        if status.server_fault {
+            self.error = Some(format!("grpc-status {}", status.code));
+        }
+        if let Some(sampled) = &mut self.sampled {
+            sampled.grpc_code = Some(status.code.to_owned());
+            sampled.grpc_message = status.message;
+        }
+    }
+
+    fn finish(&mut self) {
+        self.finished = true;
+        let latency = self.started.elapsed();
+        self.shared.metrics.request(
+            self.direction,
+            self.route.as_ref(),
+            self.version.as_ref(),
+            self.status,
+            latency,
+        );
+        let (Some(sampled), Some(reporter)) = (self.sampled.take(), &self.shared.reporter) else {
+            return;
+        };
+        let Sampled {
+            mut span,
+            method,
+            uri,
+            protocol,
+            peer,
+            request_id,
+            upstream,
+            fault,
+            grpc_code,
+            grpc_message,
+        } = *sampled;
+        span.duration = functrace_mesh::export::duration_micros(latency);
+        let (mut status, mut request_size, mut response_size) = (
+            itoa::Buffer::new(),
+            itoa::Buffer::new(),
+            itoa::Buffer::new(),
+        );
+        let peer = socket_address_text(peer);
+        let request_size_sent = self
+            .request_size
+            .as_ref()
+            .map_or(0, |size| size.load(Ordering::Relaxed));
+        // Written straight from the values, in key order: no map of owned strings. Numbers,
+        // addresses and the method (a token) are plain; what came from outside is escaped.
+        let tags = [
+            ("error", self.error.as_deref().map(Escaped)),
+            ("fault", fault.map(Plain)),
+            ("grpc.message", grpc_message.as_deref().map(Escaped)),
+            ("grpc.status_code", grpc_code.as_deref().map(Escaped)),
+            (
+                "guid:x-request-id",
+                Some(Escaped(request_id.to_str().unwrap_or_default())),
+            ),
+            ("http.method", Some(Plain(method.as_str()))),
+            ("http.path", Some(Escaped(uri.path()))),
+            ("http.protocol", Some(Plain(protocol))),
+            ("http.status_code", Some(Plain(status.format(self.status)))),
+            ("peer.address", Some(Plain(&peer))),
+            (
+                "request_size",
+                Some(Plain(request_size.format(request_size_sent))),
+            ),
+            (
+                "response_size",
+                Some(Plain(response_size.format(self.response_size))),
+            ),
+            ("upstream.address", upstream.as_deref().map(Escaped)),
+            (
+                "upstream.version",
+                self.version
+                    .as_deref()
+                    .filter(|v| !v.is_empty())
+                    .map(Escaped),
+            ),
+        ];
+        debug_assert!(tags.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        let tags = tags
+            .iter()
+            .filter_map(|&(key, value)| Some((Plain(key), value?)));
+        reporter.report_with_tags(span, tags);
+    }
+}
+
+/// A sampled request's span, without tags, and the values its tags are written from when
+/// the exchange ends.
+struct Sampled {
+    span: Span,
+    method: Method,
+    uri: Uri,
+    protocol: &'static str,
+    peer: SocketAddr,
+    request_id: HeaderValue,
+    upstream: Option<Arc<str>>,
+    fault: Option<&'static str>,
+    grpc_code: Option<String>,
+    grpc_message: Option<String>,
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        if !self.finished {
+            // The client went away: before the answer (counted with code 0) or during it.
+            if self.status == 0 {
+                self.error = Some("cancelled: the client went away".into());
+            } else if self.error.is_none() {
+                self.error = Some("cancelled: the client went away mid-response".into());
+            }
+            self.finish();
+        }
+    }
+}
+
+pin_project! {
+    /// A response body to the client: the upstream's, streamed, ending the record when it
+    /// ends; or the sidecar's own short answer.
+    #[project = ResponseBodyProjection]
+    pub enum ResponseBody {
+        Upstream {
+            #[pin]
+            body: UpstreamBody,
+            record: Option<Record>,
+        },
+        Local {
+            #[pin]
+            body: Full<Bytes>,
+        },
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.project() {
+            ResponseBodyProjection::Local { body } => body
+                .poll_frame(cx)
+                .map(|frame| frame.map(|frame| frame.map_err(|never| match never {}))),
+            ResponseBodyProjection::Upstream { mut body, record } => {
+                let frame = std::task::ready!(body.as_mut().poll_frame(cx));
+                if let Some(mut ended) = record.take() {
+                    match &frame {
+                        Some(Ok(frame)) => {
+                            if let Some(data) = frame.data_ref() {
+                                ended.response_size += data.len() as u64;
+                            }
+                            if let Some(trailers) = frame.trailers_ref() {
+                                ended.grpc(trailers);
+                            }
+                            // With a known length, hyper stops at the last byte rather than
+                            // polling for the end.
+                            if body.is_end_stream() {
+                                ended.finish();
+                            } else {
+                                *record = Some(ended);
+                            }
+                        }
+                        Some(Err(error)) => {
+                            ended.error = Some(format!("upstream body failed: {error}"));
+                            ended.finish();
+                        }
+                        None => ended.finish(),
+                    }
+                }
+                Poll::Ready(frame)
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ResponseBody::Upstream { body, .. } => body.is_end_stream(),
+            ResponseBody::Local { body } => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ResponseBody::Upstream { body, .. } => body.size_hint(),
+            ResponseBody::Local { body } => body.size_hint(),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Every answer the sidecar gives of its own, in one place: the table of `docs/sidecar.md`.
+//! Each carries its reason in `x-functrace-reason` and in the body, and marks the span an
+//! error. (Malformed requests, 400, and oversized heads, 431, are answered by the HTTP
+//! server before a request reaches the proxy.)
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use http::header::HeaderName;
+use http::StatusCode;
+
+/// The header that carries the reason of an answer of the sidecar's own.
+pub const REASON: HeaderName = HeaderName::from_static("x-functrace-reason");
+
+/// Why a request was answered by the sidecar rather than by its upstream.
+#[derive(Debug)]
+pub enum Refusal {
+    /// An outbound request that names no host: 400.
+    NoAuthority,
+    /// An outbound host with no route, not on the egress allow-list: 502.
+    NotRouted(String),
+    /// The route's rate limit is exceeded: 429.
+    RateLimited,
+    /// Fault injection: abort, with the configured status.
+    Abort(StatusCode),
+    /// The upstream's address cannot make a request: 502.
+    BadUpstream(String),
+    /// The upstream refused the connection (after retries): 503.
+    ConnectFailed(String),
+    /// The upstream reset or closed the connection without answering: 502.
+    Reset(String),
+    /// No response headers within the route's timeout: 504.
+    TimedOut(Duration),
+    /// The client went away mid-request: 499, for metrics and spans only (nobody reads it).
+    ClientGone,
+}
+
+impl Refusal {
+    /// The status of the answer (and of the metrics and the span).
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Refusal::NoAuthority => StatusCode::BAD_REQUEST,
+            Refusal::NotRouted(_) | Refusal::BadUpstream(_) | Refusal::Reset(_) => {
+                StatusCode::BAD_GATEWAY
+            }
+            Refusal::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Refusal::Abort(status) => *status,
+            Refusal::ConnectFailed(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::TimedOut(_) => StatusCode::GATEWAY_TIMEOUT,
+            Refusal::ClientGone => StatusCode::from_u16(499).expect("a valid code"),
+        }
+    }
+
+    /// The reason, for the client, the span's `error` tag and the logs.
+    pub fn reason(&self) -> Cow<'_, str> {
+        match self {
+            Refusal::NoAuthority => "no Host or authority".into(),
+            Refusal::NotRouted(authority) => {
+                format!("no route to {authority} and it is not on the egress allow-list").into()
+            }
+            Refusal::RateLimited => "rate limit exceeded".into(),
+            Refusal::Abort(_) => "fault injected: abort".into(),
+            Refusal::BadUpstream(reason) => reason.as_str().into(),
+            Refusal::ConnectFailed(error) => format!("upstream connect error: {error}").into(),
+            Refusal::Reset(error) => format!("upstream reset: {error}").into(),
+            Refusal::TimedOut(timeout) => {
+                format!("upstream timed out after {} ms", timeout.as_millis()).into()
+            }
+            Refusal::ClientGone => "cancelled: the client went away mid-request".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_refusal_has_the_status_of_the_documented_table() {
+        let table = [
+            (Refusal::NoAuthority, 400),
+            (Refusal::RateLimited, 429),
+            (Refusal::NotRouted("x:80".into()), 502),
+            (Refusal::ConnectFailed("refused".into()), 503),
+            (Refusal::Reset("closed".into()), 502),
+            (Refusal::BadUpstream("bad".into()), 502),
+            (Refusal::TimedOut(Duration::from_millis(5)), 504),
+            (Refusal::Abort(StatusCode::IM_A_TEAPOT), 418),
+            (Refusal::ClientGone, 499),
+        ];
+        let docs = include_str!("../../docs/sidecar.md");
+        for (refusal, status) in table {
+            assert_eq!(refusal.status().as_u16(), status, "{refusal:?}");
+            // The row of docs/sidecar.md's table that names this case.
+            let name = format!("{refusal:?}");
+            let name = name.split('(').next().unwrap();
+            let row = docs
+                .lines()
+                .find(|line| line.starts_with('|') && line.contains(&format!("(`{name}`)")))
+                .unwrap_or_else(|| panic!("docs/sidecar.md has no row for {name}"));
+            let documented = row.trim_end_matches(" |").rsplit("| ").next().unwrap();
+            match refusal {
+                Refusal::Abort(_) => assert_eq!(documented, "the configured status"),
+                _ => assert_eq!(documented, status.to_string(), "{row}"),
+            }
+        }
+        assert_eq!(
+            Refusal::TimedOut(Duration::from_millis(250)).reason(),
+            "upstream timed out after 250 ms"
+        );
+    }
+}
