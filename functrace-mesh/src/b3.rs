@@ -278,6 +278,7 @@ fn from_multi(found: &Found<'_>) -> Result<Extracted, Rejected> {
 
 /// Writes `context` into `headers` in `format`, replacing (never appending to) any B3 headers
 /// already there, in either encoding. Allocates only the id values.
+#[inline]
 pub fn inject(context: &TraceContext, format: Format, headers: &mut HeaderMap) {
     let mut wanted = Wanted::default();
     if format.multi() {
@@ -662,12 +663,14 @@ fn hex_chars(value: u32) -> u64 {
 }
 
 /// `value` as 16 lowercase hex characters at the start of `buffer`.
+#[inline]
 pub(crate) fn put_hex(buffer: &mut [u8], value: u64) {
     buffer[..8].copy_from_slice(&hex_chars((value >> 32) as u32).to_be_bytes());
     buffer[8..16].copy_from_slice(&hex_chars(value as u32).to_be_bytes());
 }
 
 /// The trace id as hex at the start of `buffer`; answers its length.
+#[inline]
 pub(crate) fn put_trace_id(buffer: &mut [u8], trace_id: TraceId) -> usize {
     match trace_id {
         TraceId::Short(low) => {

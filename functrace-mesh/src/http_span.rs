@@ -68,11 +68,13 @@ pub fn context(side: Side, extracted: Extracted, rate: f64) -> (TraceContext, bo
 }
 
 /// What `headers` carry as B3, with malformed input ignored whole.
+#[inline]
 pub fn extract(headers: &HeaderMap) -> Extracted {
     b3::extract(headers).unwrap_or(Extracted::None)
 }
 
 /// A uniform number in [0, 1): the low 53 bits of a random id.
+#[inline]
 pub fn random_fraction() -> f64 {
     (SpanId::random().get() >> 11) as f64 / (1u64 << 53) as f64
 }
@@ -122,6 +124,7 @@ pub fn span_name<B>(request: &Request<B>) -> String {
 }
 
 /// The `http.protocol` tag of a request of `version`.
+#[inline]
 pub fn protocol(version: Version) -> &'static str {
     match version {
         Version::HTTP_2 => "HTTP/2",
@@ -133,11 +136,13 @@ pub fn protocol(version: Version) -> &'static str {
 }
 
 /// Brave's rule: an HTTP status outside 1xx–3xx is an error.
+#[inline]
 pub fn is_error_status(status: u16) -> bool {
     !(100..400).contains(&status)
 }
 
 /// Whether a request or response is gRPC, by its content type.
+#[inline]
 pub fn is_grpc(headers: &HeaderMap) -> bool {
     headers
         .get(CONTENT_TYPE)

@@ -100,10 +100,14 @@ impl From<ViewArgs> for view::Options {
     }
 }
 
+/// `--b3-format`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum B3FormatFlag {
+    /// `X-B3-*` headers.
     Multi,
+    /// The `b3` header.
     Single,
+    /// Both.
     Both,
 }
 

@@ -27,7 +27,9 @@ pub struct Config {
     /// The listener for the app's own calls, and where they may go.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outbound: Option<Outbound>,
+    /// `[tracing]`: sampling and span export.
     pub tracing: Tracing,
+    /// `[limits]`: connection limits and deadlines.
     pub limits: Limits,
 }
 
@@ -35,6 +37,7 @@ pub struct Config {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Inbound {
+    /// Where the listener binds.
     pub listen: SocketAddr,
     /// The local app, `HOST:PORT`.
     pub app: String,
@@ -44,6 +47,7 @@ pub struct Inbound {
     /// What the app speaks.
     #[serde(default)]
     pub protocol: Protocol,
+    /// A rate limit on the requests of this listener or route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
 }
@@ -65,6 +69,7 @@ pub enum Protocol {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Outbound {
+    /// Where the listener binds.
     pub listen: SocketAddr,
     /// Hosts (`HOST` or `HOST:PORT`) the app may call directly, without a route: the egress
     /// allow-list. Anything neither routed nor allowed gets 502.
@@ -73,6 +78,7 @@ pub struct Outbound {
     /// Milliseconds to wait for response headers from an allowed host (504 beyond).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// `[[outbound.route]]`: routes by host.
     #[serde(default, rename = "route")]
     pub routes: Vec<Route>,
 }
@@ -83,7 +89,9 @@ pub struct Outbound {
 pub struct Route {
     /// The host the app calls (`Host` header or the proxy URI's host), port ignored.
     pub host: String,
+    /// The weighted upstreams.
     pub backends: Vec<Backend>,
+    /// The deadline of a request's response headers, all attempts together.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
     /// Attempts per request when connecting fails (idempotent requests without a body only).
@@ -92,8 +100,10 @@ pub struct Route {
     /// What the backends speak.
     #[serde(default)]
     pub protocol: Protocol,
+    /// Faults to inject.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<Fault>,
+    /// A rate limit on the requests of this route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
 }
@@ -128,12 +138,16 @@ pub struct Tracing {
     pub zipkin: Option<String>,
 }
 
+/// How B3 goes to the next hop.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum B3Format {
+    /// `X-B3-*` headers.
     #[default]
     Multi,
+    /// The `b3` header.
     Single,
+    /// Both.
     Both,
 }
 
@@ -211,7 +225,9 @@ impl Default for Limits {
 /// A configuration that cannot run: the key and what is wrong with it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigError {
+    /// The key at fault, as the config file names it.
     pub key: String,
+    /// What is wrong with it.
     pub problem: String,
 }
 

@@ -44,13 +44,16 @@ use upstream::Upstreams;
 /// What a config reload can change: everything but the listeners, limits and span
 /// destinations, which are fixed at start.
 pub struct Settings {
+    /// The configuration.
     pub config: Config,
+    /// The outbound routes and egress allow-list.
     pub routes: Routes,
     /// The app of each inbound listener, in config order.
     pub inbound: Vec<Arc<Route>>,
 }
 
 impl Settings {
+    /// The routes and inbound apps of `config`.
     pub fn new(config: Config) -> Settings {
         let inbound = config
             .inbound
@@ -76,12 +79,15 @@ impl Settings {
 /// State shared by every listener and connection.
 pub struct Shared {
     settings: RwLock<Arc<Settings>>,
+    /// The Prometheus metrics of `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Where spans go, when anywhere.
     pub reporter: Option<Reporter>,
     upstreams: Upstreams,
 }
 
 impl Shared {
+    /// The state of a sidecar starting with `config`.
     pub fn new(config: Config, reporter: Option<Reporter>) -> Shared {
         Shared {
             settings: RwLock::new(Arc::new(Settings::new(config))),

@@ -15,13 +15,17 @@ const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Which listener a request came through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Direction {
+    /// To the local app.
     Inbound,
+    /// From the local app.
     Outbound,
 }
 
 impl Direction {
+    /// The `direction` label.
     pub fn as_str(self) -> &'static str {
         match self {
             Direction::Inbound => "inbound",
@@ -68,12 +72,14 @@ impl Drop for OpenConnection {
 }
 
 impl Metrics {
+    /// Counts an accepted connection until the guard drops.
     pub fn connection_opened(self: &Arc<Metrics>) -> OpenConnection {
         self.connections.fetch_add(1, Ordering::Relaxed);
         self.open_connections.fetch_add(1, Ordering::Relaxed);
         OpenConnection(self.clone())
     }
 
+    /// The connections open now.
     pub fn open_connections(&self) -> u64 {
         self.open_connections.load(Ordering::Relaxed)
     }

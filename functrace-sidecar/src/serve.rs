@@ -24,6 +24,7 @@ use functrace_mesh::export::{BuildError, Reporter};
 
 /// A started sidecar.
 pub struct Running {
+    /// The state its listeners share.
     pub shared: Arc<Shared>,
     /// What each listener is (`inbound`, `outbound`, `admin`) and where it listens.
     pub listeners: Vec<(&'static str, SocketAddr)>,

@@ -111,6 +111,7 @@ pub enum Text<'a> {
 }
 
 impl Text<'_> {
+    #[inline]
     fn write(self, out: &mut Vec<u8>) {
         match self {
             Text::Escaped(text) => string(out, text),

@@ -13,8 +13,10 @@ use crate::refusal::Refusal;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fault {
+    /// Answer at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abort: Option<Abort>,
+    /// Wait first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay: Option<Delay>,
 }
@@ -23,7 +25,9 @@ pub struct Fault {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Abort {
+    /// The share of requests, 0 to 100.
     pub percent: f64,
+    /// The status answered.
     pub status: u16,
 }
 
@@ -31,7 +35,9 @@ pub struct Abort {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Delay {
+    /// The share of requests, 0 to 100.
     pub percent: f64,
+    /// How long, in milliseconds.
     pub ms: u64,
 }
 

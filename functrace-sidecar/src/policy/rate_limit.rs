@@ -12,7 +12,9 @@ use crate::refusal::Refusal;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
+    /// Requests per second on average.
     pub per_second: f64,
+    /// The largest burst (at least 1).
     #[serde(default)]
     pub burst: u32,
 }
