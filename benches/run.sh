@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the criterion benchmark in both modes and prints the tables of README.md.
+# Runs the criterion benchmark in both modes and prints the tables of benches/RESULTS.md.
 # Each table comes from one run: `trace_off` is compared with `plain` in the build without
 # the feature, every other variant with `plain` in the build with it.
 set -euo pipefail
