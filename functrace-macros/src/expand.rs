@@ -1,60 +1,18 @@
-//! Code generation for `#[trace]` on one fn, and the entry point for every item.
+//! Code generation for `#[trace]` on one fn.
 
 use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
-use syn::{Block, Expr, FnArg, Ident, Item, ItemFn, Pat, ReturnType, Signature, Stmt, Type};
+use syn::{Block, Expr, FnArg, Ident, ItemFn, Pat, ReturnType, Signature, Stmt, Type};
 
 use crate::attr::{Args, Shown};
-use crate::container;
 
-/// Expands `#[trace(args)] item`. With `enabled == false` the item comes back unchanged (its
-/// very tokens), after the same validation as when enabled, so that code which compiles with
-/// tracing off also compiles with it on.
-pub fn expand(args: TokenStream, item: TokenStream, enabled: bool) -> TokenStream {
-    let args = match syn::parse2::<Args>(args) {
-        Ok(args) => args,
-        Err(err) => return with_error(item, err),
-    };
-    // A body that does not parse (half-typed code in an editor) comes back as written, with
-    // the error, so that rust-analyzer still sees the item.
-    let parsed = match syn::parse2::<Item>(item.clone()) {
-        Ok(parsed) => parsed,
-        Err(err) => return with_error(item, err),
-    };
-    let expanded = match parsed {
-        Item::Fn(function) => expand_fn(function, &args, enabled),
-        Item::Impl(_) | Item::Trait(_) | Item::Mod(_) => container::expand(parsed, &args, enabled),
-        other => Err(syn::Error::new(
-            first_token_span(&other),
-            "#[trace] applies to a fn, an impl block, a trait or an inline mod",
-        )),
-    };
-    match expanded {
-        Ok(Some(tokens)) => tokens,
-        Ok(None) => item,
-        Err(err) => with_error(item, err),
-    }
-}
-
-/// The original tokens plus the error: the item still exists, so one mistake does not
-/// cascade into "cannot find function" errors at every call site.
-fn with_error(item: TokenStream, err: syn::Error) -> TokenStream {
-    let err = err.to_compile_error();
-    quote!(#err #item)
-}
-
-fn first_token_span(item: &Item) -> Span {
-    item.to_token_stream()
-        .into_iter()
-        .find(|t| !matches!(t, TokenTree::Punct(p) if p.as_char() == '#'))
-        .map_or_else(Span::call_site, |t| match t {
-            TokenTree::Group(g) if g.delimiter() == Delimiter::Bracket => Span::call_site(),
-            t => t.span(),
-        })
-}
-
-fn expand_fn(function: ItemFn, args: &Args, enabled: bool) -> syn::Result<Option<TokenStream>> {
+/// `#[trace]` on one fn; `None` when it is skipped (`#[trace(skip)]`).
+pub(crate) fn expand_fn(
+    function: ItemFn,
+    args: &Args,
+    enabled: bool,
+) -> syn::Result<Option<TokenStream>> {
     if args.skip_item.is_some() {
         return Ok(None);
     }
@@ -424,6 +382,7 @@ pub fn compact(tokens: TokenStream) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::expand;
 
     fn off(item: TokenStream) -> TokenStream {
         expand(TokenStream::new(), item, false)
