@@ -61,14 +61,10 @@ pub(crate) fn enter<P>(
     args: Detail<'_>,
     place: impl FnOnce(&Local) -> (Frame, P),
 ) -> Option<(Call, P)> {
-    // Muted: one atomic load and out, without touching the thread's state.
-    if output::muted() {
+    if !wanted(site) {
         return None;
     }
     let generation = output::generation();
-    if !site.enabled(generation) {
-        return None;
-    }
     with_local(|local| {
         let mut writer = local.writer(generation)?;
         let (frame, placed) = place(local);
@@ -91,6 +87,13 @@ pub(crate) fn enter<P>(
         Some((call, placed))
     })
     .flatten()
+}
+
+/// Whether a call of `site` is traced now: not muted (one atomic load and out, without
+/// touching the thread's state), and let through by the filter (its cached decision).
+#[inline]
+pub(crate) fn wanted(site: &Callsite) -> bool {
+    !output::muted() && site.enabled(output::generation())
 }
 
 #[inline]

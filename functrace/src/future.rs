@@ -30,14 +30,20 @@ enum State {
 struct Open(State);
 
 impl Drop for Open {
+    #[inline]
     fn drop(&mut self) {
         if let State::Running(call, parent) = &self.0 {
-            with_local(|local| {
-                call.exit(local, Detail::None, Exit::Cancelled);
-                local.future_ended(*parent);
-            });
+            cancelled(call, *parent);
         }
     }
+}
+
+#[cold]
+fn cancelled(call: &Call, parent: Parent) {
+    with_local(|local| {
+        call.exit(local, Detail::None, Exit::Cancelled);
+        local.future_ended(parent);
+    });
 }
 /// Renders the returned value for the exit line (the `ret` option).
 type Ret<T> = fn(&T) -> String;
@@ -124,54 +130,77 @@ impl<F: Future> Traced<F> {
 impl<F: Future> Future for Traced<F> {
     type Output = F::Output;
 
+    /// Inlined into the caller's poll for an untraced call (muted, filtered out): a match on
+    /// the state (and at the first poll, the two loads that decide) and the inner poll. The
+    /// traced path is out of line.
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let state = &mut this.state.0;
-        // The call stays in `state` from its first poll to its end, read in place.
-        let (previous, outer) = match state {
-            State::Untraced | State::Done => return this.inner.poll(cx),
-            State::Unpolled => {
-                let args = this
-                    .options
-                    .as_ref()
-                    .and_then(|o| o.args.as_deref())
-                    .map_or(Detail::None, Detail::Text);
-                let entered = call::enter(this.site, args, |local| {
-                    let (frame, previous, parent) = local.enter_future();
-                    (frame, (previous, parent))
-                });
-                let Some((call, (previous, parent))) = entered else {
-                    *state = State::Untraced;
-                    return this.inner.poll(cx);
-                };
-                // Inside a trace the call made its span current: the enclosing one goes back
-                // after the poll. Outside, the context is left alone.
-                let outer = call.span.as_ref().map(|span| span.outer());
-                *state = State::Running(call, parent);
-                (previous, outer)
+        match this.state.0 {
+            State::Untraced | State::Done => this.inner.poll(cx),
+            // Muted or filtered out: decided here, without leaving the caller's poll.
+            State::Unpolled if !call::wanted(this.site) => {
+                this.state.0 = State::Untraced;
+                this.inner.poll(cx)
             }
-            State::Running(call, _) => {
-                let previous = with_local(|local| local.replace(Some(call.frame))).flatten();
-                let outer = call
-                    .span
-                    .as_ref()
-                    .map(|span| trace_context::replace_current(Some(span.context)));
-                (previous, outer)
+            State::Unpolled | State::Running(..) => {
+                poll_traced(this.inner, &mut this.state.0, this.site, this.options, cx)
             }
-        };
-        let mut polling = Polling {
-            state,
-            previous,
-            outer,
-            ended: None,
-        };
-        let poll = this.inner.poll(cx);
-        if let Poll::Ready(output) = &poll {
-            let note = this.options.as_ref().and_then(|o| o.note(output));
-            polling.ended = Some((Exit::Returned, note));
         }
-        poll
     }
+}
+
+/// A poll of a call that is traced, or not decided yet (its first poll).
+fn poll_traced<F: Future>(
+    inner: Pin<&mut F>,
+    state: &mut State,
+    site: &'static Callsite,
+    options: &Option<Box<Options<F::Output>>>,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
+    // The call stays in `state` from its first poll to its end, read in place.
+    let (previous, outer) = match state {
+        State::Untraced | State::Done => return inner.poll(cx),
+        State::Unpolled => {
+            let args = options
+                .as_ref()
+                .and_then(|o| o.args.as_deref())
+                .map_or(Detail::None, Detail::Text);
+            let entered = call::enter(site, args, |local| {
+                let (frame, previous, parent) = local.enter_future();
+                (frame, (previous, parent))
+            });
+            let Some((call, (previous, parent))) = entered else {
+                *state = State::Untraced;
+                return inner.poll(cx);
+            };
+            // Inside a trace the call made its span current: the enclosing one goes back
+            // after the poll. Outside, the context is left alone.
+            let outer = call.span.as_ref().map(|span| span.outer());
+            *state = State::Running(call, parent);
+            (previous, outer)
+        }
+        State::Running(call, _) => {
+            let previous = with_local(|local| local.replace(Some(call.frame))).flatten();
+            let outer = call
+                .span
+                .as_ref()
+                .map(|span| trace_context::replace_current(Some(span.context)));
+            (previous, outer)
+        }
+    };
+    let mut polling = Polling {
+        state,
+        previous,
+        outer,
+        ended: None,
+    };
+    let poll = inner.poll(cx);
+    if let Poll::Ready(output) = &poll {
+        let note = options.as_ref().and_then(|o| o.note(output));
+        polling.ended = Some((Exit::Returned, note));
+    }
+    poll
 }
 
 /// One poll of a traced call: restores the frame that was current before it, even if the
