@@ -104,27 +104,37 @@ impl Frame {
         self.home == home
     }
 
-    /// A future starting under this frame: counts it open here (`serial` names this frame
-    /// from now on if nothing did yet) and returns its frame.
-    pub fn future_child(&mut self, serial: impl FnOnce() -> u64) -> (Frame, Parent) {
+    /// A future starting under this frame: its frame, branched if a sibling is open. It is
+    /// counted open only if it outlives its first poll (see [`Frame::count_open`]): one that
+    /// completes there cannot overlap a sibling, since siblings are polled one after another.
+    #[inline]
+    pub fn future_child(&self) -> Frame {
         let label = match self.open {
             0 => self.label,
             _ => self.label.new_branch(),
         };
+        self.child(label)
+    }
+
+    /// Counts open here a future started under this frame that outlived its first poll
+    /// (`serial` names this frame from now on if nothing did yet).
+    pub fn count_open(&mut self, serial: impl FnOnce() -> u64) -> Parent {
         self.open += 1;
         if self.serial == 0 {
             self.serial = serial();
         }
-        (self.child(label), Parent::Frame(self.serial))
+        Parent::Frame(self.serial)
     }
 
-    /// A future starting with no traced caller (or a caller of another task), in `task`.
-    pub fn future_root(task: u32, home: u64) -> (Frame, Parent) {
-        let label = match task_ids::root_opened(task) {
+    /// A future starting with no traced caller (or a caller of another task), in `task`:
+    /// counted among the task's open roots only if it outlives its first poll.
+    #[inline]
+    pub fn future_root(task: u32, home: u64) -> Frame {
+        let label = match task_ids::open_roots(task) {
             0 => Label::task(task),
             _ => Label::task(task).new_branch(),
         };
-        (Frame::unit(label, home).child(label), Parent::Root(task))
+        Frame::unit(label, home).child(label)
     }
 
     /// Uncounts a finished future that started under the frame named `serial`, if this is it.
@@ -154,11 +164,15 @@ mod tests {
         let mut caller = Frame::sync_root(task, 0);
         assert_eq!((caller.label, caller.depth), (Label::task(task), 1));
 
-        let (first, first_parent) = caller.future_child(&mut serial);
+        let first = caller.future_child();
         assert_eq!((first.label, first.depth), (Label::task(task), 2));
-        let (second, second_parent) = caller.future_child(&mut serial);
+        // Done within its first poll: never counted, the next one is not a branch.
+        assert_eq!(caller.future_child().label, Label::task(task));
+        let first_parent = caller.count_open(&mut serial);
+        let second = caller.future_child();
         assert_eq!(second.label, Label { task, branch: 2 });
         assert_eq!(second.depth, 2);
+        let second_parent = caller.count_open(&mut serial);
         // A sync call while futures are open branches too.
         assert_eq!(caller.sync_child().label, Label { task, branch: 3 });
 
@@ -168,8 +182,13 @@ mod tests {
             };
             caller.future_ended(serial);
         }
-        let (third, _) = caller.future_child(&mut serial);
-        assert_eq!(third.label, Label::task(task), "one after another");
+        assert_eq!(
+            caller.future_child().label,
+            Label::task(task),
+            "one after another"
+        );
+        assert_eq!(caller.sync_child().label, Label::task(task));
+        caller.count_open(&mut serial);
         assert_eq!(caller.sync_child().label, Label { task, branch: 4 });
     }
 
@@ -179,23 +198,25 @@ mod tests {
         let mut serial = serials();
         let mut a = Frame::sync_root(task, 0);
         let mut b = a.sync_child();
-        let (_, parent) = a.future_child(&mut serial);
-        let (_, _) = b.future_child(&mut serial);
+        let parent = a.count_open(&mut serial);
+        b.count_open(&mut serial);
         let Parent::Frame(of_a) = parent else {
             panic!()
         };
         b.future_ended(of_a);
-        assert_eq!(b.future_child(&mut serial).0.label.branch, 2);
+        assert_eq!(b.future_child().label.branch, 2);
     }
 
     #[test]
     fn roots_of_one_task_branch_while_one_is_open() {
         let task = task_ids::next_task_id();
-        let (first, _) = Frame::future_root(task, 0);
+        let first = Frame::future_root(task, 0);
         assert_eq!(first.label, Label::task(task));
+        task_ids::root_opened(task);
         assert_eq!(Frame::sync_root(task, 0).label, Label { task, branch: 2 });
-        let (second, _) = Frame::future_root(task, 0);
+        let second = Frame::future_root(task, 0);
         assert_eq!(second.label, Label { task, branch: 3 });
+        task_ids::root_opened(task);
         task_ids::root_closed(task);
         task_ids::root_closed(task);
         assert_eq!(Frame::sync_root(task, 0).label, Label::task(task));

@@ -12,13 +12,14 @@ use crate::call::{self, Call};
 use crate::filter::Callsite;
 use crate::frame::{Frame, Parent};
 use crate::line::{Detail, Exit};
-use crate::local::with_local;
+use crate::local::{with_local, Before, Local};
 use crate::trace_context::{self, TraceContext};
 
 enum State {
     /// Not polled yet: the parent frame is the one current at the first poll.
     Unpolled,
-    /// Started, and counted open with `parent`.
+    /// Went on after its first poll, counted open with `parent`. (A call that completes in
+    /// its first poll never gets here: it stays on that poll's stack.)
     Running(Call, Parent),
     /// Tracing was muted, or the filter left the fn out, at the first poll.
     Untraced,
@@ -58,17 +59,24 @@ struct Options<T> {
 
 impl<T> Options<T> {
     /// The exit line's note for this output: the error if it is one, else the value.
-    fn note(&self, output: &T) -> Option<Ended> {
+    fn note(&self, output: &T) -> Option<Note> {
         if let Some(error) = self.err.and_then(|err| err(output)) {
-            return Some(Ended::Failed(error));
+            return Some(Note::Failed(error));
         }
-        self.ret.map(|ret| Ended::Returned(ret(output)))
+        self.ret.map(|ret| Note::Value(ret(output)))
     }
 }
 
-/// How a poll ended the call: the text for the exit line.
+/// How a poll ended the call.
 enum Ended {
-    Returned(String),
+    /// It completed, with the exit line's note.
+    Returned(Option<Note>),
+    Panicked,
+}
+
+/// The exit line's note: the returned value, or the error.
+enum Note {
+    Value(String),
     Failed(String),
 }
 
@@ -158,28 +166,9 @@ fn poll_traced<F: Future>(
     options: &Option<Box<Options<F::Output>>>,
     cx: &mut Context<'_>,
 ) -> Poll<F::Output> {
-    // The call stays in `state` from its first poll to its end, read in place.
     let (previous, outer) = match state {
         State::Untraced | State::Done => return inner.poll(cx),
-        State::Unpolled => {
-            let args = options
-                .as_ref()
-                .and_then(|o| o.args.as_deref())
-                .map_or(Detail::None, Detail::Text);
-            let entered = call::enter(site, args, |local| {
-                let (frame, previous, parent) = local.enter_future();
-                (frame, (previous, parent))
-            });
-            let Some((call, (previous, parent))) = entered else {
-                *state = State::Untraced;
-                return inner.poll(cx);
-            };
-            // Inside a trace the call made its span current: the enclosing one goes back
-            // after the poll. Outside, the context is left alone.
-            let outer = call.span.as_ref().map(|span| span.outer());
-            *state = State::Running(call, parent);
-            (previous, outer)
-        }
+        State::Unpolled => return first_poll(inner, state, site, options, cx),
         State::Running(call, _) => {
             let previous = with_local(|local| local.replace(Some(call.frame))).flatten();
             let outer = call
@@ -197,30 +186,133 @@ fn poll_traced<F: Future>(
     };
     let poll = inner.poll(cx);
     if let Poll::Ready(output) = &poll {
-        let note = options.as_ref().and_then(|o| o.note(output));
-        polling.ended = Some((Exit::Returned, note));
+        polling.ended = Some(Ended::Returned(note(options, output)));
     }
     poll
 }
 
-/// One poll of a traced call: restores the frame that was current before it, even if the
-/// poll panics, keeping what the poll changed in the call's frame; prints the exit line of a
-/// call that completed or panicked.
+/// The first poll: enters the call, which stays on the stack unless the poll returns
+/// `Pending`. Most calls complete in their first poll: they are never written into the
+/// future, nor counted open (a call that completes there overlaps no sibling).
+fn first_poll<F: Future>(
+    inner: Pin<&mut F>,
+    state: &mut State,
+    site: &'static Callsite,
+    options: &Option<Box<Options<F::Output>>>,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
+    let args = options
+        .as_ref()
+        .and_then(|o| o.args.as_deref())
+        .map_or(Detail::None, Detail::Text);
+    let Some((call, before)) = call::enter(site, args, |local| local.enter_future()) else {
+        *state = State::Untraced;
+        return inner.poll(cx);
+    };
+    // Inside a trace the call made its span current: the enclosing one goes back after the
+    // poll. Outside, the context is left alone.
+    let outer = call.span.as_ref().map(|span| span.outer());
+    let mut polling = FirstPoll {
+        call: Some(call),
+        state,
+        before,
+        outer,
+        ended: None,
+    };
+    let poll = inner.poll(cx);
+    if let Poll::Ready(output) = &poll {
+        polling.ended = Some(Ended::Returned(note(options, output)));
+    }
+    poll
+}
+
+/// The exit line's note for a completed call's output (the `ret` and `err` options).
+fn note<T>(options: &Option<Box<Options<T>>>, output: &T) -> Option<Note> {
+    options.as_ref().and_then(|o| o.note(output))
+}
+
+/// How a poll ended its call: completed, or panicked (the poll is unwinding). `None`: the
+/// call goes on.
+fn ended(completed: Option<Ended>) -> Option<Ended> {
+    match completed {
+        None if std::thread::panicking() => Some(Ended::Panicked),
+        completed => completed,
+    }
+}
+
+/// Prints the exit line of a call that ended in a poll.
+fn exit(local: &Local, call: &Call, ended: &Ended) {
+    let (note, how) = match ended {
+        Ended::Returned(None) => (Detail::None, Exit::Returned),
+        Ended::Returned(Some(Note::Value(text))) => (Detail::Text(text), Exit::Returned),
+        Ended::Returned(Some(Note::Failed(text))) => (Detail::FailedText(text), Exit::Returned),
+        Ended::Panicked => (Detail::None, Exit::Panicked),
+    };
+    call.exit(local, note, how);
+}
+
+/// Makes `previous` current again, keeping in the call's frame what the poll changed in it
+/// (the futures it started during the poll are counted there).
+fn restore(local: &Local, call: &mut Call, previous: Option<Frame>) {
+    if let Some(own) = local.replace(previous) {
+        call.frame = own;
+    }
+}
+
+/// The first poll of a traced call, until it returns: restores what was current before it,
+/// even if the poll panics; prints the exit line of a call that completed or panicked, or
+/// counts open and stores in the future a call that goes on.
+struct FirstPoll<'a> {
+    /// The call; taken when the poll ends.
+    call: Option<Call>,
+    /// `State::Unpolled` until the poll ends.
+    state: &'a mut State,
+    before: Before,
+    /// The trace context current before the poll, to put back: for a call with a span.
+    outer: Option<Option<TraceContext>>,
+    ended: Option<Ended>,
+}
+
+impl Drop for FirstPoll<'_> {
+    fn drop(&mut self) {
+        let ended = ended(self.ended.take());
+        if let Some(outer) = self.outer {
+            trace_context::replace_current(outer);
+        }
+        let Some(mut call) = self.call.take() else {
+            return;
+        };
+        let before = &mut self.before;
+        // Done, unless the call goes on (or the thread's state is gone).
+        *self.state = State::Done;
+        with_local(|local| match &ended {
+            Some(ended) => {
+                restore(local, &mut call, before.frame());
+                exit(local, &call, ended);
+            }
+            None => {
+                let parent = local.count_open(before);
+                restore(local, &mut call, before.frame());
+                *self.state = State::Running(call, parent);
+            }
+        });
+    }
+}
+
+/// A later poll of a traced call: restores the frame that was current before it, even if
+/// the poll panics; prints the exit line of a call that completed or panicked.
 struct Polling<'a> {
     /// `State::Running`.
     state: &'a mut State,
     previous: Option<Frame>,
     /// The trace context current before the poll, to put back: for a call with a span.
     outer: Option<Option<TraceContext>>,
-    ended: Option<(Exit, Option<Ended>)>,
+    ended: Option<Ended>,
 }
 
 impl Drop for Polling<'_> {
     fn drop(&mut self) {
-        let ended = match self.ended.take() {
-            None if std::thread::panicking() => Some((Exit::Panicked, None)),
-            ended => ended,
-        };
+        let ended = ended(self.ended.take());
         if let Some(outer) = self.outer {
             trace_context::replace_current(outer);
         }
@@ -228,17 +320,9 @@ impl Drop for Polling<'_> {
             return;
         };
         with_local(|local| {
-            // The futures it started during the poll are counted in its frame.
-            if let Some(own) = local.replace(self.previous) {
-                call.frame = own;
-            }
-            if let Some((how, note)) = &ended {
-                let note = match note {
-                    None => Detail::None,
-                    Some(Ended::Returned(text)) => Detail::Text(text),
-                    Some(Ended::Failed(text)) => Detail::FailedText(text),
-                };
-                call.exit(local, note, *how);
+            restore(local, call, self.previous);
+            if let Some(ended) = &ended {
+                exit(local, call, ended);
                 local.future_ended(*parent);
             }
         });

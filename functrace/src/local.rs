@@ -12,6 +12,25 @@ use crate::frame::{Frame, Parent};
 use crate::output::{self, Sink};
 use crate::task_ids;
 
+/// What was current before a traced future's first poll, to be put back after it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Before {
+    /// The future's caller: the future is its child.
+    Caller(Frame),
+    /// The future is a root of `task`; `current` is a frame of another task, or none.
+    Root { task: u32, current: Option<Frame> },
+}
+
+impl Before {
+    /// The frame to make current again.
+    pub fn frame(self) -> Option<Frame> {
+        match self {
+            Before::Caller(caller) => Some(caller),
+            Before::Root { current, .. } => current,
+        }
+    }
+}
+
 pub(crate) struct Local {
     current: Cell<Option<Frame>>,
     /// The thread's display id, 0 until its first root call.
@@ -136,19 +155,34 @@ impl Local {
     }
 
     /// Enters a traced future at its first poll: the child of the current frame if that is
-    /// of the same tokio task, else a root of the task. Returns the new frame, the one it
-    /// replaces (to be restored after the poll), and whom to uncount it with when it ends.
-    pub fn enter_future(&self) -> (Frame, Option<Frame>, Parent) {
+    /// of the same tokio task, else a root of the task. Returns the new frame and what it
+    /// replaced (to be restored after the poll).
+    #[inline]
+    pub fn enter_future(&self) -> (Frame, Before) {
         let home = task_ids::tokio_task();
-        let (frame, parent) = match self.current.get() {
-            Some(mut caller) if caller.hosts(home) => {
-                let started = caller.future_child(|| self.next_serial());
-                self.current.set(Some(caller));
-                started
+        let (frame, before) = match self.current.get() {
+            Some(caller) if caller.hosts(home) => (caller.future_child(), Before::Caller(caller)),
+            current => {
+                let task = self.task_of(home);
+                let before = Before::Root { task, current };
+                (Frame::future_root(task, home), before)
             }
-            _ => Frame::future_root(self.task_of(home), home),
         };
-        (frame, self.current.replace(Some(frame)), parent)
+        self.current.set(Some(frame));
+        (frame, before)
+    }
+
+    /// Counts open a traced future that outlived its first poll: in its caller's frame
+    /// (about to be restored), or among its task's roots. Returns whom to uncount it with
+    /// when it ends.
+    pub fn count_open(&self, before: &mut Before) -> Parent {
+        match before {
+            Before::Caller(caller) => caller.count_open(|| self.next_serial()),
+            Before::Root { task, .. } => {
+                task_ids::root_opened(*task);
+                Parent::Root(*task)
+            }
+        }
     }
 
     /// Uncounts a traced future that ended (completed or dropped): with the current frame if
