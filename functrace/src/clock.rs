@@ -7,6 +7,7 @@ use quanta::Clock;
 
 static CLOCK: OnceLock<Clock> = OnceLock::new();
 
+#[inline]
 fn clock() -> &'static Clock {
     CLOCK.get_or_init(Clock::new)
 }

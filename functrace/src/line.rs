@@ -9,7 +9,8 @@ use std::io::Write;
 use crate::frame::Label;
 use crate::trace_context::TraceId;
 
-const INDENT: &[u8] = &[b' '; 4 * 32];
+/// Four levels of indentation.
+const INDENT_4: &[u8; 16] = &[b' '; 16];
 
 /// How a call ended, as its exit line tells.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,30 +119,42 @@ pub(crate) struct At<'a> {
 /// indentation.
 #[inline]
 fn prefix(buf: &mut Vec<u8>, at: At<'_>) {
-    let spaces = 4 * at.depth as usize;
     // The longest line start, reserved once.
-    buf.reserve(48 + spaces);
-    buf.extend_from_slice(b"t[");
-    match at.label {
-        // The common case, without a general integer formatter.
-        Label { task, branch: 0 } if task < 100 => {
-            buf.extend_from_slice(&[b'0' + (task / 10) as u8, b'0' + (task % 10) as u8]);
+    buf.reserve(48 + 4 * at.depth as usize);
+    match (at.label, at.trace) {
+        // The common case in one copy, without a general integer formatter.
+        (Label { task, branch: 0 }, None) if task < 100 => {
+            let (tens, ones) = (b'0' + (task / 10) as u8, b'0' + (task % 10) as u8);
+            buf.extend_from_slice(&[b't', b'[', tens, ones, b']', b':']);
         }
-        label => task_label(buf, label),
+        _ => labelled(buf, at),
     }
+    // In copies of fixed sizes: a copy of a run of spaces of variable length becomes a call
+    // to memset, which costs more than the few stores of a usual depth.
+    for _ in 0..at.depth / 4 {
+        buf.extend_from_slice(INDENT_4);
+    }
+    match at.depth % 4 {
+        1 => buf.extend_from_slice(&INDENT_4[..4]),
+        2 => buf.extend_from_slice(&INDENT_4[..8]),
+        3 => buf.extend_from_slice(&INDENT_4[..12]),
+        _ => {}
+    }
+}
+
+/// `t[NN.B]:`, `t[NNN]:`, or `t[NN] TRACEID:`.
+#[cold]
+fn labelled(buf: &mut Vec<u8>, at: At<'_>) {
+    buf.extend_from_slice(b"t[");
+    task_label(buf, at.label);
     buf.push(b']');
     if let Some(trace) = at.trace {
         trace_id(buf, trace);
     }
     buf.push(b':');
-    match INDENT.get(..spaces) {
-        Some(indent) => buf.extend_from_slice(indent),
-        None => deep_indent(buf, spaces),
-    }
 }
 
 /// `05`, `123`, `05.2`.
-#[cold]
 fn task_label(buf: &mut Vec<u8>, label: Label) {
     let mut digits = itoa::Buffer::new();
     let task = digits.format(label.task).as_bytes();
@@ -156,7 +169,6 @@ fn task_label(buf: &mut Vec<u8>, label: Label) {
 }
 
 /// ` TRACEID` before the colon.
-#[cold]
 fn trace_id(buf: &mut Vec<u8>, trace: &TraceId) {
     buf.push(b' ');
     match *trace {
@@ -165,15 +177,6 @@ fn trace_id(buf: &mut Vec<u8>, trace: &TraceId) {
             hex(buf, high);
             hex(buf, low);
         }
-    }
-}
-
-#[cold]
-fn deep_indent(buf: &mut Vec<u8>, mut spaces: usize) {
-    while spaces > 0 {
-        let chunk = spaces.min(INDENT.len());
-        buf.extend_from_slice(&INDENT[..chunk]);
-        spaces -= chunk;
     }
 }
 
@@ -206,7 +209,7 @@ fn duration(buf: &mut Vec<u8>, nanos: u64) {
 }
 
 /// A number, written by hand when it has at most three digits (every duration but seconds).
-#[inline]
+#[inline(always)]
 fn small(buf: &mut Vec<u8>, n: u64) {
     let digit = |d: u64| b'0' + d as u8;
     match n {
