@@ -3,8 +3,10 @@
 //! threads and never leak into other tasks polled by the same worker.
 
 use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::thread;
 
 use pin_project_lite::pin_project;
 
@@ -12,8 +14,8 @@ use crate::call::{self, Call};
 use crate::filter::Callsite;
 use crate::frame::{Frame, Parent};
 use crate::line::{Detail, Exit};
-use crate::local::{with_local, Before, Local};
-use crate::trace_context::{self, TraceContext};
+use crate::local::{with_local, Local};
+use crate::trace_context;
 
 enum State {
     /// Not polled yet: the parent frame is the one current at the first poll.
@@ -166,34 +168,20 @@ fn poll_traced<F: Future>(
     options: &Option<Box<Options<F::Output>>>,
     cx: &mut Context<'_>,
 ) -> Poll<F::Output> {
-    let (previous, outer) = match state {
-        State::Untraced | State::Done => return inner.poll(cx),
-        State::Unpolled => return first_poll(inner, state, site, options, cx),
-        State::Running(call, _) => {
-            let previous = with_local(|local| local.replace(Some(call.frame))).flatten();
-            let outer = call
-                .span
-                .as_ref()
-                .map(|span| trace_context::replace_current(Some(span.context)));
-            (previous, outer)
-        }
-    };
-    let mut polling = Polling {
-        state,
-        previous,
-        outer,
-        ended: None,
-    };
-    let poll = inner.poll(cx);
-    if let Poll::Ready(output) = &poll {
-        polling.ended = Some(Ended::Returned(note(options, output)));
+    match state {
+        State::Untraced | State::Done => inner.poll(cx),
+        State::Unpolled => first_poll(inner, state, site, options, cx),
+        State::Running(..) => later_poll(inner, state, options, cx),
     }
-    poll
 }
 
 /// The first poll: enters the call, which stays on the stack unless the poll returns
 /// `Pending`. Most calls complete in their first poll: they are never written into the
 /// future, nor counted open (a call that completes there overlaps no sibling).
+///
+/// A panic in the poll is caught to print the exit line, then resumed: that costs nothing
+/// unless it happens, where a guard with a destructor would move the call in and out of it
+/// on every first poll.
 fn first_poll<F: Future>(
     inner: Pin<&mut F>,
     state: &mut State,
@@ -205,38 +193,76 @@ fn first_poll<F: Future>(
         .as_ref()
         .and_then(|o| o.args.as_deref())
         .map_or(Detail::None, Detail::Text);
-    let Some((call, before)) = call::enter(site, args, |local| local.enter_future()) else {
+    let Some((mut call, mut before)) = call::enter(site, args, |local| local.enter_future()) else {
         *state = State::Untraced;
         return inner.poll(cx);
     };
     // Inside a trace the call made its span current: the enclosing one goes back after the
     // poll. Outside, the context is left alone.
     let outer = call.span.as_ref().map(|span| span.outer());
-    let mut polling = FirstPoll {
-        call: Some(call),
-        state,
-        before,
-        outer,
-        ended: None,
-    };
-    let poll = inner.poll(cx);
-    if let Poll::Ready(output) = &poll {
-        polling.ended = Some(Ended::Returned(note(options, output)));
+    let polled = panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx)));
+    if let Some(outer) = outer {
+        trace_context::replace_current(outer);
     }
-    poll
+    let ended = ended(&polled, options);
+    *state = State::Done;
+    with_local(|local| match &ended {
+        Some(ended) => {
+            restore(local, &mut call, before.frame());
+            exit(local, &call, ended);
+        }
+        None => {
+            let parent = local.count_open(&mut before);
+            restore(local, &mut call, before.frame());
+            *state = State::Running(call, parent);
+        }
+    });
+    polled.unwrap_or_else(|panic| panic::resume_unwind(panic))
 }
 
-/// The exit line's note for a completed call's output (the `ret` and `err` options).
-fn note<T>(options: &Option<Box<Options<T>>>, output: &T) -> Option<Note> {
-    options.as_ref().and_then(|o| o.note(output))
+/// A later poll of a call that went on after its first poll (`State::Running`): its frame
+/// and span are made current around the poll, as in [`first_poll`].
+fn later_poll<F: Future>(
+    inner: Pin<&mut F>,
+    state: &mut State,
+    options: &Option<Box<Options<F::Output>>>,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
+    let State::Running(call, parent) = state else {
+        return inner.poll(cx);
+    };
+    let previous = with_local(|local| local.replace(Some(call.frame))).flatten();
+    let outer = call
+        .span
+        .as_ref()
+        .map(|span| trace_context::replace_current(Some(span.context)));
+    let polled = panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx)));
+    if let Some(outer) = outer {
+        trace_context::replace_current(outer);
+    }
+    let ended = ended(&polled, options);
+    with_local(|local| {
+        restore(local, call, previous);
+        if let Some(ended) = &ended {
+            exit(local, call, ended);
+            local.future_ended(*parent);
+        }
+    });
+    if ended.is_some() {
+        *state = State::Done;
+    }
+    polled.unwrap_or_else(|panic| panic::resume_unwind(panic))
 }
 
-/// How a poll ended its call: completed, or panicked (the poll is unwinding). `None`: the
-/// call goes on.
-fn ended(completed: Option<Ended>) -> Option<Ended> {
-    match completed {
-        None if std::thread::panicking() => Some(Ended::Panicked),
-        completed => completed,
+/// How a poll ended its call: completed (with the exit line's note for its output: the
+/// `ret` and `err` options), or panicked. `None`: the call goes on.
+fn ended<T>(polled: &thread::Result<Poll<T>>, options: &Option<Box<Options<T>>>) -> Option<Ended> {
+    match polled {
+        Ok(Poll::Ready(output)) => Some(Ended::Returned(
+            options.as_ref().and_then(|o| o.note(output)),
+        )),
+        Ok(Poll::Pending) => None,
+        Err(_) => Some(Ended::Panicked),
     }
 }
 
@@ -256,78 +282,5 @@ fn exit(local: &Local, call: &Call, ended: &Ended) {
 fn restore(local: &Local, call: &mut Call, previous: Option<Frame>) {
     if let Some(own) = local.replace(previous) {
         call.frame = own;
-    }
-}
-
-/// The first poll of a traced call, until it returns: restores what was current before it,
-/// even if the poll panics; prints the exit line of a call that completed or panicked, or
-/// counts open and stores in the future a call that goes on.
-struct FirstPoll<'a> {
-    /// The call; taken when the poll ends.
-    call: Option<Call>,
-    /// `State::Unpolled` until the poll ends.
-    state: &'a mut State,
-    before: Before,
-    /// The trace context current before the poll, to put back: for a call with a span.
-    outer: Option<Option<TraceContext>>,
-    ended: Option<Ended>,
-}
-
-impl Drop for FirstPoll<'_> {
-    fn drop(&mut self) {
-        let ended = ended(self.ended.take());
-        if let Some(outer) = self.outer {
-            trace_context::replace_current(outer);
-        }
-        let Some(mut call) = self.call.take() else {
-            return;
-        };
-        let before = &mut self.before;
-        // Done, unless the call goes on (or the thread's state is gone).
-        *self.state = State::Done;
-        with_local(|local| match &ended {
-            Some(ended) => {
-                restore(local, &mut call, before.frame());
-                exit(local, &call, ended);
-            }
-            None => {
-                let parent = local.count_open(before);
-                restore(local, &mut call, before.frame());
-                *self.state = State::Running(call, parent);
-            }
-        });
-    }
-}
-
-/// A later poll of a traced call: restores the frame that was current before it, even if
-/// the poll panics; prints the exit line of a call that completed or panicked.
-struct Polling<'a> {
-    /// `State::Running`.
-    state: &'a mut State,
-    previous: Option<Frame>,
-    /// The trace context current before the poll, to put back: for a call with a span.
-    outer: Option<Option<TraceContext>>,
-    ended: Option<Ended>,
-}
-
-impl Drop for Polling<'_> {
-    fn drop(&mut self) {
-        let ended = ended(self.ended.take());
-        if let Some(outer) = self.outer {
-            trace_context::replace_current(outer);
-        }
-        let State::Running(call, parent) = &mut *self.state else {
-            return;
-        };
-        with_local(|local| {
-            restore(local, call, self.previous);
-            if let Some(ended) = &ended {
-                exit(local, call, ended);
-                local.future_ended(*parent);
-            }
-        });
-        if ended.is_some() {
-            *self.state = State::Done;
-        }
     }
 }

@@ -4,9 +4,11 @@
 
 mod support;
 
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use functrace::trace;
+use futures::FutureExt;
 use support::{assert_well_nested, by_task, capture, mask, parse};
 use tokio::sync::oneshot;
 use tokio::task::yield_now;
@@ -209,6 +211,42 @@ fn a_panicking_future_is_marked_and_the_panic_propagates() {
     // The worker's frame was restored: the next traced call starts at depth 1 again.
     assert_eq!(parse(&tasks[1].1[0]).depth, 1);
     assert_well_nested(&tasks[1].1);
+}
+
+#[trace]
+async fn panics_at_once() {
+    sync_leaf();
+    panic!("boom");
+}
+
+#[trace]
+async fn awaits_a_panic() {
+    panics_at_once().await;
+}
+
+#[test]
+fn a_future_panicking_in_its_first_poll_is_marked_and_the_panic_propagates() {
+    let ((), lines) = capture(|| {
+        current_thread().block_on(async {
+            let caught = AssertUnwindSafe(awaits_a_panic()).catch_unwind().await;
+            assert!(caught.is_err(), "the panic reaches the caller");
+            chain(0).await;
+        })
+    });
+    assert_eq!(
+        bodies(&lines[..6]),
+        [
+            "    ->async_calls::awaits_a_panic",
+            "        ->async_calls::panics_at_once",
+            "            ->async_calls::sync_leaf",
+            "            <-async_calls::sync_leaf *",
+            "        <-async_calls::panics_at_once * (panicked)",
+            "    <-async_calls::awaits_a_panic * (panicked)",
+        ]
+    );
+    // The frames were restored: the next traced call starts at depth 1 again.
+    assert_eq!(parse(&lines[6]).depth, 1);
+    assert_well_nested(&lines);
 }
 
 #[test]
