@@ -18,8 +18,10 @@ use crate::local::{with_local, Local};
 use crate::trace_context;
 
 enum State {
-    /// Not polled yet: the parent frame is the one current at the first poll.
-    Unpolled,
+    /// Not polled yet, a call of `site`: the parent frame is the one current at the first
+    /// poll. (The call site lives here and then in the call, not beside the state: that keeps
+    /// every traced future a word smaller.)
+    Unpolled(&'static Callsite),
     /// Went on after its first poll, counted open with `parent`. (A call that completes in
     /// its first poll never gets here: it stays on that poll's stack.)
     Running(Call, Parent),
@@ -91,7 +93,6 @@ pin_project! {
         #[pin]
         inner: F,
         state: Open,
-        site: &'static Callsite,
         // Boxed: only `args`/`ret`/`err` need them, and a plain traced future stays small.
         options: Option<Box<Options<F::Output>>>,
     }
@@ -102,8 +103,7 @@ impl<F: Future> Traced<F> {
     pub fn new(site: &'static Callsite, inner: F) -> Traced<F> {
         Traced {
             inner,
-            state: Open(State::Unpolled),
-            site,
+            state: Open(State::Unpolled(site)),
             options: None,
         }
     }
@@ -149,12 +149,12 @@ impl<F: Future> Future for Traced<F> {
         match this.state.0 {
             State::Untraced | State::Done => this.inner.poll(cx),
             // Muted or filtered out: decided here, without leaving the caller's poll.
-            State::Unpolled if !call::wanted(this.site) => {
+            State::Unpolled(site) if !call::wanted(site) => {
                 this.state.0 = State::Untraced;
                 this.inner.poll(cx)
             }
-            State::Unpolled | State::Running(..) => {
-                poll_traced(this.inner, &mut this.state.0, this.site, this.options, cx)
+            State::Unpolled(_) | State::Running(..) => {
+                poll_traced(this.inner, &mut this.state.0, this.options, cx)
             }
         }
     }
@@ -164,13 +164,12 @@ impl<F: Future> Future for Traced<F> {
 fn poll_traced<F: Future>(
     inner: Pin<&mut F>,
     state: &mut State,
-    site: &'static Callsite,
     options: &Option<Box<Options<F::Output>>>,
     cx: &mut Context<'_>,
 ) -> Poll<F::Output> {
-    match state {
+    match *state {
         State::Untraced | State::Done => inner.poll(cx),
-        State::Unpolled => first_poll(inner, state, site, options, cx),
+        State::Unpolled(site) => first_poll(inner, state, site, options, cx),
         State::Running(..) => later_poll(inner, state, options, cx),
     }
 }
