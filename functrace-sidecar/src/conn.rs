@@ -19,7 +19,8 @@
 //! One timer per connection, checked lazily: a phase change notes the time (and in-flight
 //! requests are counted by the service, `Busy`); the timer is moved only when a phase needs
 //! an earlier deadline than the one it is set to, and when it fires it looks where the
-//! connection stands. So a request costs no timer operation.
+//! connection stands. It is never set further ahead than the shortest idle deadline, so a
+//! connection that goes idle finds it due in time. So a request costs no timer operation.
 
 use std::future::Future;
 use std::io;
@@ -151,7 +152,9 @@ pub struct Watched {
 
 impl Watched {
     pub fn new(stream: TcpStream, conn: Arc<Conn>, deadlines: Deadlines) -> Watched {
-        let timer = Box::pin(tokio::time::sleep(deadlines.handshake));
+        let timer = Box::pin(tokio::time::sleep(
+            deadlines.handshake.min(deadlines.recheck()),
+        ));
         Watched {
             stream,
             conn,
@@ -190,7 +193,16 @@ impl Watched {
     fn head_begins(&mut self) {
         let now = Instant::now();
         self.conn.enter(HEAD, now);
-        let deadline = now + self.deadlines.header;
+        self.move_timer_before(now + self.deadlines.header, now);
+    }
+
+    /// Sets the timer to `deadline` if that is sooner, and never later than `recheck` from
+    /// `now`. That second bound is what lets phase changes made elsewhere go without a
+    /// timer operation: a connection that goes idle (when its last request ends, which
+    /// hyper need not follow with a read) finds the timer due no later than its idle
+    /// deadline.
+    fn move_timer_before(&mut self, deadline: Instant, now: Instant) {
+        let deadline = deadline.min(now + self.deadlines.recheck());
         if self.timer.deadline() > deadline.into() {
             self.timer.as_mut().reset(deadline.into());
         }
@@ -215,10 +227,10 @@ impl Watched {
     /// connection once it has passed.
     fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         // A phase that began since the timer was set may end sooner. (A busy connection's
-        // timer is only moved when it fires: it is never later than an old deadline.)
+        // timer is only moved when it fires.)
         let (deadline, binding) = self.deadline();
         if binding && self.timer.deadline() > deadline.into() {
-            self.timer.as_mut().reset(deadline.into());
+            self.move_timer_before(deadline, Instant::now());
         }
         while self.timer.as_mut().poll(cx).is_ready() {
             let (deadline, binding) = self.deadline();
@@ -226,10 +238,11 @@ impl Watched {
             if binding && deadline <= now {
                 return Poll::Ready(self.expire());
             }
+            let recheck = now + self.deadlines.recheck();
             let next = if binding {
-                deadline
+                deadline.min(recheck)
             } else {
-                now + self.deadlines.recheck()
+                recheck
             };
             self.timer.as_mut().reset(next.into());
         }

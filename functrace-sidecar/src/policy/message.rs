@@ -1,7 +1,9 @@
 //! The message itself, before anything else (RFC 9112): what the sidecar does not pass on.
 //! An HTTP/1.1 request without exactly one `Host` is malformed (§3.2, 400). A transfer
 //! coding other than `chunked` is one the sidecar does not understand (§6.1, 501): hyper
-//! would take its chunks off and forward the rest as plain bytes. And a tunnel (CONNECT)
+//! would take its chunks off and forward the rest as plain bytes. (Both `Content-Length` and
+//! `Transfer-Encoding` need nothing here: hyper drops the length, reads the chunks, and
+//! closes the connection after the answer, as §6.3 has it.) And a tunnel (CONNECT)
 //! is not something it makes (501).
 
 use http::header::{HOST, TRANSFER_ENCODING};
