@@ -34,6 +34,15 @@ struct Entry {
     _close: oneshot::Sender<()>,
 }
 
+/// A connection let in.
+pub struct Admitted {
+    pub slot: Slot,
+    /// Resolves when the connection is to be closed to make room for another.
+    pub closed: oneshot::Receiver<()>,
+    /// Whether an idle connection was closed to make room for this one.
+    pub shed: bool,
+}
+
 /// An admitted connection's place; dropping it gives the place back.
 pub struct Slot {
     limit: Arc<Limit>,
@@ -49,11 +58,11 @@ impl Limit {
     }
 
     /// Admits `conn`, closing the oldest idle connection if the limit is reached; `None`
-    /// when every open connection is busy. The receiver resolves when the connection is
-    /// to be closed to make room for another.
-    pub fn admit(self: &Arc<Limit>, conn: Arc<Conn>) -> Option<(Slot, oneshot::Receiver<()>)> {
+    /// when every open connection is busy.
+    pub fn admit(self: &Arc<Limit>, conn: Arc<Conn>) -> Option<Admitted> {
         let mut open = self.lock();
-        if open.connections.len() >= self.max {
+        let shed = open.connections.len() >= self.max;
+        if shed {
             let oldest_idle = open
                 .connections
                 .iter()
@@ -76,7 +85,7 @@ impl Limit {
             limit: self.clone(),
             id,
         };
-        Some((slot, closed))
+        Some(Admitted { slot, closed, shed })
     }
 
     /// Whether a new connection would be refused now: every place taken by a busy one.
@@ -105,17 +114,20 @@ mod tests {
     fn the_oldest_idle_connection_makes_room_and_busy_ones_refuse() {
         let limit = Limit::new(2);
         let (first, second) = (Conn::new(), Conn::new());
-        let (_first_slot, mut first_closed) = limit.admit(first.clone()).unwrap();
-        let (_second_slot, mut second_closed) = limit.admit(second.clone()).unwrap();
+        let mut first_admitted = limit.admit(first.clone()).unwrap();
+        let mut second_admitted = limit.admit(second.clone()).unwrap();
+        assert!(!second_admitted.shed);
         let _busy = second.request();
         // The first is idle: it goes for the third.
         let third = Conn::new();
-        let (_third_slot, _) = limit.admit(third.clone()).unwrap();
-        assert!(first_closed
-            .try_recv()
-            .is_err_and(|e| e == oneshot::error::TryRecvError::Closed));
+        let third_admitted = limit.admit(third.clone()).unwrap();
+        assert!(third_admitted.shed);
         assert_eq!(
-            second_closed.try_recv(),
+            first_admitted.closed.try_recv(),
+            Err(oneshot::error::TryRecvError::Closed)
+        );
+        assert_eq!(
+            second_admitted.closed.try_recv(),
             Err(oneshot::error::TryRecvError::Empty)
         );
         // Both open ones busy: a fourth is refused.

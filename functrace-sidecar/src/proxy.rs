@@ -3,7 +3,8 @@
 //!
 //! 1. context: join the caller's B3 context (inbound) or make a child of the app's
 //!    (outbound), per `functrace_mesh::http_span`; the request id; the record starts;
-//! 2. route and egress ([`policy::route`], [`policy::egress`]);
+//! 2. the message ([`policy::message`]: no `Host`, an unknown coding, CONNECT), route and
+//!    egress ([`policy::route`], [`policy::egress`]);
 //! 3. rate limit ([`policy::rate_limit`]);
 //! 4. fault ([`policy::fault`]);
 //! 5. B3 for the next hop: the same context inbound, the CLIENT span's outbound;

@@ -251,12 +251,19 @@ impl Accept {
                 _ = self.stop.changed() => break,
             };
             let conn = Conn::new();
-            let Some((slot, closed)) = self.limit.admit(conn.clone()) else {
+            let Some(admitted) = self.limit.admit(conn.clone()) else {
                 // Every place is taken by a busy connection: refused at once, rather than
                 // left to wait. Best effort: this client gets no more of our time.
                 let _ = stream.try_write(limit::REFUSED);
+                if counted {
+                    self.shared.metrics.connection_refused();
+                }
                 continue;
             };
+            if counted && admitted.shed {
+                self.shared.metrics.connection_shed();
+            }
+            let (slot, closed) = (admitted.slot, admitted.closed);
             let _ = stream.set_nodelay(true);
             let open = counted.then(|| self.shared.metrics.connection_opened());
             let io = TokioIo::new(Watched::new(stream, conn.clone(), self.deadlines));

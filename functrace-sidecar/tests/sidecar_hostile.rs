@@ -216,6 +216,12 @@ fn at_the_limit_with_every_connection_busy_new_ones_get_503_and_ready_says_so() 
     );
     let (status, body) = blocking_get(hostile.sidecar.admin, "/ready");
     assert_eq!((status, body.as_str()), (503, "at the connection limit\n"));
+    assert_eq!(
+        hostile
+            .sidecar
+            .metric("functrace_sidecar_connections_refused_total"),
+        1.0
+    );
     release.send(true).unwrap();
     for stream in &mut busy {
         let mut head = [0; 12];
@@ -237,7 +243,13 @@ fn thousands_of_idle_connections_do_not_keep_requests_out() {
         "max_connections = 64\nhandshake_timeout_ms = 60000\nkeep_alive_timeout_ms = 60000\n",
     );
     let inbound = hostile.inbound();
-    let idle: Vec<TcpStream> = (0..3000)
+    // 3000, or as many as this process may open with room to spare.
+    let count = open_files_limit().saturating_sub(200).min(3000);
+    assert!(
+        count >= 500,
+        "too few file descriptors for this test: {count}"
+    );
+    let idle: Vec<TcpStream> = (0..count)
         .map(|_| TcpStream::connect(inbound).unwrap())
         .collect();
     for i in 0..20 {
@@ -245,8 +257,22 @@ fn thousands_of_idle_connections_do_not_keep_requests_out() {
         assert_eq!((status, body), (200, format!("/{i}")));
     }
     assert!(hostile.sidecar.metric("functrace_sidecar_connections_open") <= 64.0);
+    let shed = hostile
+        .sidecar
+        .metric("functrace_sidecar_connections_shed_total");
+    assert!(shed >= (count - 64) as f64, "{shed} shed of {count}");
     assert_eq!(hostile.sidecar.admin_get("/ready"), "ready\n");
     drop(idle);
+}
+
+/// This process's soft limit of open files (`/proc/self/limits`).
+fn open_files_limit() -> usize {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max open files"))
+        .and_then(|values| values.split_whitespace().next()?.parse().ok())
+        .expect("a limit of open files")
 }
 
 /// 3: an invalid chunk size is a malformed request: 400, never 499 on the wire.
