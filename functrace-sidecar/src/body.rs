@@ -23,8 +23,10 @@ use crate::upstream::BoxError;
 /// What a body's progress came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Still coming (or never polled).
+    /// Still coming, as fast as it is taken (or never polled).
     Receiving,
+    /// Still coming, and the client owes its next bytes.
+    Waiting,
     Ended,
     /// Nothing came for the progress deadline.
     TooSlow,
@@ -47,8 +49,9 @@ impl Progress {
     pub fn outcome(&self) -> Outcome {
         match self.outcome.load(Ordering::Relaxed) {
             0 => Outcome::Receiving,
-            1 => Outcome::Ended,
-            2 => Outcome::TooSlow,
+            1 => Outcome::Waiting,
+            2 => Outcome::Ended,
+            3 => Outcome::TooSlow,
             _ => Outcome::Malformed,
         }
     }
@@ -116,7 +119,7 @@ impl Body for RequestBody {
         let Some(mut inner) = this.inner.as_pin_mut() else {
             return Poll::Ready(None);
         };
-        let ended = |outcome| {
+        let set_outcome = |outcome: Outcome| {
             if let Some(progress) = this.progress.as_deref() {
                 progress.set(outcome);
             }
@@ -132,9 +135,10 @@ impl Body for RequestBody {
                     stall.as_mut().reset(Instant::now() + timeout);
                 }
                 if stall.as_mut().poll(cx).is_ready() {
-                    ended(Outcome::TooSlow);
+                    set_outcome(Outcome::TooSlow);
                     return Poll::Ready(Some(Err(Box::new(TooSlow(timeout)))));
                 }
+                set_outcome(Outcome::Waiting);
                 return Poll::Pending;
             }
         };
@@ -147,13 +151,15 @@ impl Body for RequestBody {
                         .fetch_add(data.len() as u64, Ordering::Relaxed);
                 }
                 // With a known length, nobody need poll again for the end.
-                if frame.is_trailers() || inner.is_end_stream() {
-                    ended(Outcome::Ended);
-                }
+                set_outcome(if frame.is_trailers() || inner.is_end_stream() {
+                    Outcome::Ended
+                } else {
+                    Outcome::Receiving
+                });
             }
-            Some(Err(error)) if is_malformed(error) => ended(Outcome::Malformed),
+            Some(Err(error)) if is_malformed(error) => set_outcome(Outcome::Malformed),
             Some(Err(_)) => {}
-            None => ended(Outcome::Ended),
+            None => set_outcome(Outcome::Ended),
         }
         Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
     }

@@ -158,8 +158,9 @@ impl Proxy {
             let error = match tokio::time::timeout_at(deadline.into(), sent).await {
                 Ok(Ok(response)) => return Ok(response),
                 Ok(Err(error)) => error,
-                // The upstream cannot answer a request it has not had whole: the client's.
-                Err(_) if record.request_body() == Outcome::Receiving => {
+                // The upstream cannot answer a request it has not had whole, when the client
+                // owes the rest (rather than the upstream not taking it): the client's fault.
+                Err(_) if record.request_body() == Outcome::Waiting => {
                     return Err(Refusal::ClientTooSlow)
                 }
                 Err(_) => return Err(Refusal::TimedOut(route.timeout)),
@@ -174,7 +175,7 @@ impl Proxy {
                 SendError::ClientGone => match record.request_body() {
                     Outcome::TooSlow => Refusal::ClientTooSlow,
                     Outcome::Malformed => Refusal::MalformedBody,
-                    Outcome::Receiving | Outcome::Ended => Refusal::ClientGone,
+                    Outcome::Receiving | Outcome::Waiting | Outcome::Ended => Refusal::ClientGone,
                 },
                 SendError::Closed(error) | SendError::Exchange(error) => {
                     Refusal::Reset(with_sources(&*error))

@@ -397,6 +397,42 @@ fn a_slow_request_body_gets_408_and_a_span_that_blames_the_client() {
     }
 }
 
+/// An upstream that does not take a request body is the upstream's fault: 504 at the
+/// route's timeout, not the client's 408.
+#[test]
+fn an_upstream_not_taking_the_body_gets_504_not_408() {
+    let rt = runtime();
+    let app = rt.block_on(serve(|_request: Request<Incoming>| async {
+        std::future::pending::<()>().await;
+        unreachable!()
+    }));
+    let hostile = Hostile::start(app, "timeout_ms = 500", "body_timeout_ms = 200\n");
+    let mut upload = connect(hostile.inbound());
+    let length = 64 << 20;
+    upload
+        .write_all(
+            format!("POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: {length}\r\n\r\n").as_bytes(),
+        )
+        .unwrap();
+    let writer = upload.try_clone().unwrap();
+    // Writes until the sidecar stops taking the body (the upstream is full).
+    let writing = std::thread::spawn(move || {
+        let mut writer = writer;
+        let chunk = vec![b'x'; 64 << 10];
+        for _ in 0..length / chunk.len() {
+            if writer.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+    });
+    let mut head = [0; 12];
+    upload.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 504");
+    // Unblocks the writer, whose bytes nobody reads any more.
+    upload.shutdown(std::net::Shutdown::Both).unwrap();
+    writing.join().unwrap();
+}
+
 /// 10: keep-alive idle has its own deadline, not the header timeout's; a slowloris head
 /// gets 408; the listen backlog is the configured one.
 #[test]
