@@ -10,12 +10,23 @@ use http::{header, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 
+use crate::limit::Limit;
 use crate::Shared;
 
-/// `/ready` answers 200 while this holds: from start until shutdown begins.
-#[derive(Default)]
+/// `/ready` answers 200 from start until shutdown begins, unless a new proxied connection
+/// would be refused: every place under `max_connections` taken by a busy one.
 pub struct Readiness {
     pub ready: AtomicBool,
+    connections: Arc<Limit>,
+}
+
+impl Readiness {
+    pub fn new(connections: Arc<Limit>) -> Readiness {
+        Readiness {
+            ready: AtomicBool::new(false),
+            connections,
+        }
+    }
 }
 
 pub async fn handle(
@@ -29,14 +40,17 @@ pub async fn handle(
             "text/plain; version=0.0.4",
             shared.metrics.render(shared.reporter.as_ref()),
         ),
-        "/ready" if readiness.ready.load(Ordering::Relaxed) => {
-            (StatusCode::OK, "text/plain", "ready\n".to_owned())
-        }
-        "/ready" => (
+        "/ready" if !readiness.ready.load(Ordering::Relaxed) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",
             "draining\n".to_owned(),
         ),
+        "/ready" if readiness.connections.is_full() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "at the connection limit\n".to_owned(),
+        ),
+        "/ready" => (StatusCode::OK, "text/plain", "ready\n".to_owned()),
         "/config" => (
             StatusCode::OK,
             "application/json",

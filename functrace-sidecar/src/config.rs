@@ -161,14 +161,29 @@ impl From<B3Format> for Format {
     }
 }
 
-/// What keeps clients from exhausting the proxy.
+/// What keeps clients from exhausting the proxy: connection limits, and a deadline for
+/// every phase of a connection (see `conn.rs`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Open client connections across all listeners; more wait to be accepted.
+    /// Open client connections across the proxy listeners. At the limit the oldest idle
+    /// connection is closed for a new one; with none idle, the new one is refused.
     pub max_connections: usize,
-    /// Milliseconds a client has to send a request's headers (HTTP/1.1).
+    /// Open connections of the admin listener, with the same rule.
+    pub admin_max_connections: usize,
+    /// The kernel's queue of connections not yet accepted, per listener.
+    pub listen_backlog: u32,
+    /// Milliseconds from accepting a connection to its first byte (HTTP/1.1) or its whole
+    /// preface (HTTP/2).
+    pub handshake_timeout_ms: u64,
+    /// Milliseconds from a request's first byte to the end of its headers (HTTP/1.1); 408.
     pub header_read_timeout_ms: u64,
+    /// Longest wait, in milliseconds, for the next bytes of a request body; 408.
+    pub body_timeout_ms: u64,
+    /// Milliseconds an HTTP/1.1 connection may stay idle between requests.
+    pub keep_alive_timeout_ms: u64,
+    /// Milliseconds an HTTP/2 connection may stay without a request in flight.
+    pub http2_idle_timeout_ms: u64,
     /// Largest request head (HTTP/1.1) or header list (HTTP/2); 431 beyond.
     pub max_header_bytes: usize,
     /// Milliseconds in-flight requests get to finish on shutdown.
@@ -215,7 +230,13 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_connections: 10_000,
+            admin_max_connections: 32,
+            listen_backlog: 1024,
+            handshake_timeout_ms: 10_000,
             header_read_timeout_ms: 10_000,
+            body_timeout_ms: 60_000,
+            keep_alive_timeout_ms: 120_000,
+            http2_idle_timeout_ms: 300_000,
             max_header_bytes: 64 * 1024,
             drain_timeout_ms: 5_000,
         }
@@ -335,11 +356,14 @@ impl Config {
             }
         }
         let limits = &self.limits;
-        if limits.max_connections == 0 {
-            return Err(ConfigError::new(
-                "limits.max_connections",
-                "must be at least 1",
-            ));
+        for (key, value) in [
+            ("limits.max_connections", limits.max_connections),
+            ("limits.admin_max_connections", limits.admin_max_connections),
+            ("limits.listen_backlog", limits.listen_backlog as usize),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(key, "must be at least 1"));
+            }
         }
         if limits.max_header_bytes < 8192 {
             return Err(ConfigError::new(
@@ -347,10 +371,18 @@ impl Config {
                 "must be at least 8192",
             ));
         }
-        check_timeout(
-            "limits.header_read_timeout_ms",
-            limits.header_read_timeout_ms,
-        )?;
+        for (key, ms) in [
+            ("limits.handshake_timeout_ms", limits.handshake_timeout_ms),
+            (
+                "limits.header_read_timeout_ms",
+                limits.header_read_timeout_ms,
+            ),
+            ("limits.body_timeout_ms", limits.body_timeout_ms),
+            ("limits.keep_alive_timeout_ms", limits.keep_alive_timeout_ms),
+            ("limits.http2_idle_timeout_ms", limits.http2_idle_timeout_ms),
+        ] {
+            check_timeout(key, ms)?;
+        }
         Ok(())
     }
 }

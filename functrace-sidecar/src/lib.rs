@@ -5,7 +5,8 @@
 //!
 //! - [`config`] (the TOML file) and [`cli`] (the flags on top of it); [`watch`] (reload when
 //!   the config file changes);
-//! - `serve`: listeners, connection limits, deadlines, draining; `admin`: `/metrics`,
+//! - `serve`: listeners and draining; `limit`: the connection limit, which sheds idle
+//!   connections; `conn`: a connection's phases and their deadlines; `admin`: `/metrics`,
 //!   `/ready`, `/config`;
 //! - `proxy`: one request as its phases, in order; `policy`: one file per policy (route,
 //!   egress, rate limit, fault, retry); `refusal`: every answer of the sidecar's own;
@@ -22,7 +23,9 @@ pub mod watch;
 
 mod admin;
 mod body;
+mod conn;
 mod hop_by_hop;
+mod limit;
 mod policy;
 mod proxy;
 mod record;

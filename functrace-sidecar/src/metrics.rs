@@ -60,6 +60,8 @@ pub struct Metrics {
     requests: Mutex<FnvHashMap<Labels, Series>>,
     open_connections: AtomicU64,
     connections: AtomicU64,
+    connections_shed: AtomicU64,
+    connections_refused: AtomicU64,
 }
 
 /// Counts a connection as open until dropped.
@@ -77,6 +79,16 @@ impl Metrics {
         self.connections.fetch_add(1, Ordering::Relaxed);
         self.open_connections.fetch_add(1, Ordering::Relaxed);
         OpenConnection(self.clone())
+    }
+
+    /// An idle connection closed to make room at the limit.
+    pub fn connection_shed(&self) {
+        self.connections_shed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection refused at the limit, every open one busy.
+    pub fn connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The connections open now.
@@ -188,6 +200,18 @@ impl Metrics {
                 "counter",
                 self.connections.load(Ordering::Relaxed),
             ),
+            (
+                "connections_shed_total",
+                "Idle client connections closed to make room at max_connections.",
+                "counter",
+                self.connections_shed.load(Ordering::Relaxed),
+            ),
+            (
+                "connections_refused_total",
+                "Client connections refused at max_connections, every open one busy.",
+                "counter",
+                self.connections_refused.load(Ordering::Relaxed),
+            ),
         ] {
             let _ = writeln!(out, "# HELP functrace_sidecar_{name} {help}");
             let _ = writeln!(out, "# TYPE functrace_sidecar_{name} {kind}");
@@ -246,6 +270,7 @@ mod tests {
         );
         metrics.request(Direction::Outbound, None, None, 502, Duration::ZERO);
         let open = metrics.connection_opened();
+        metrics.connection_refused();
         let text = metrics.render(None);
         let labels = r#"direction="outbound",route="svcb",version="v1",code="200""#;
         for line in [
@@ -260,6 +285,8 @@ mod tests {
             format!("functrace_sidecar_request_duration_seconds_count{{{labels}}} 3"),
             r#"functrace_sidecar_requests_total{direction="outbound",route="unrouted",version="",code="502"} 1"#.to_owned(),
             "functrace_sidecar_connections_open 1".to_owned(),
+            "functrace_sidecar_connections_refused_total 1".to_owned(),
+            "functrace_sidecar_connections_shed_total 0".to_owned(),
         ] {
             assert!(text.lines().any(|l| l == line), "{line}\nnot in\n{text}");
         }

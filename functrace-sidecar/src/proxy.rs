@@ -3,7 +3,8 @@
 //!
 //! 1. context: join the caller's B3 context (inbound) or make a child of the app's
 //!    (outbound), per `functrace_mesh::http_span`; the request id; the record starts;
-//! 2. route and egress ([`policy::route`], [`policy::egress`]);
+//! 2. the message ([`policy::message`]: no `Host`, an unknown coding, CONNECT), route and
+//!    egress ([`policy::route`], [`policy::egress`]);
 //! 3. rate limit ([`policy::rate_limit`]);
 //! 4. fault ([`policy::fault`]);
 //! 5. B3 for the next hop: the same context inbound, the CLIENT span's outbound;
@@ -15,7 +16,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use functrace::TraceContext;
 use functrace_mesh::b3;
@@ -25,13 +26,14 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{uri, Request, Response, Uri, Version};
 use hyper::body::{Body, Incoming};
 
-use crate::body::RequestBody;
+use crate::body::{Outcome, RequestBody};
 use crate::config::Protocol;
+use crate::conn::Conn;
 use crate::hop_by_hop::remove_hop_by_hop;
 use crate::metrics::Direction;
-use crate::policy::rate_limit;
 use crate::policy::retry::Retry;
 use crate::policy::route::{self, Chosen, Route};
+use crate::policy::{message, rate_limit};
 use crate::record::{Record, ResponseBody};
 use crate::refusal::Refusal;
 use crate::upstream::SendError;
@@ -45,6 +47,8 @@ pub struct Proxy {
     /// Which inbound listener (unused outbound).
     pub inbound: usize,
     pub peer: SocketAddr,
+    /// The connection's phases (`conn.rs`): busy while a request is in flight.
+    pub conn: Arc<Conn>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for Proxy {
@@ -82,21 +86,26 @@ impl Proxy {
         // The upstream sees the context: the same one inbound, the CLIENT span's outbound.
         let format = settings.config.tracing.b3_format.into();
         b3::inject(&context, format, request.headers_mut());
+        let body_timeout = Duration::from_millis(settings.config.limits.body_timeout_ms);
         Ok(
-            match self.send(&mut record, &route, request, started).await {
+            match self
+                .send(&mut record, &route, request, started, body_timeout)
+                .await
+            {
                 Ok(response) => record.forward(response),
                 Err(refusal) => record.refuse(refusal),
             },
         )
     }
 
-    /// The phases before sending: route and egress, rate limit, fault.
+    /// The phases before sending: the message, route and egress, rate limit, fault.
     async fn admit<'s>(
         &self,
         settings: &'s Settings,
         record: &mut Record,
         request: &Request<Incoming>,
     ) -> Result<Chosen<'s>, Refusal> {
+        message::check(request)?;
         let route = route::choose(settings, self.direction, self.inbound, request)?;
         record.routed(&route.name);
         rate_limit::admit(route.rate_limit.as_ref())?;
@@ -116,6 +125,7 @@ impl Proxy {
         route: &Route,
         request: Request<Incoming>,
         started: Instant,
+        body_timeout: Duration,
     ) -> Result<Response<crate::upstream::UpstreamBody>, Refusal> {
         let (mut parts, body) = request.into_parts();
         let retry = Retry::new(&parts.method, body.is_end_stream(), route.attempts);
@@ -137,7 +147,8 @@ impl Proxy {
             } else {
                 std::mem::take(&mut parts.headers)
             };
-            let outgoing = upstream_request(&parts, headers, &upstream.address, http2, body.take())
+            let body = RequestBody::new(body.take(), body_timeout);
+            let outgoing = upstream_request(&parts, headers, &upstream.address, http2, body)
                 .map_err(Refusal::BadUpstream)?
                 .map(|body| record.counted(body));
             let sent = self
@@ -147,6 +158,11 @@ impl Proxy {
             let error = match tokio::time::timeout_at(deadline.into(), sent).await {
                 Ok(Ok(response)) => return Ok(response),
                 Ok(Err(error)) => error,
+                // The upstream cannot answer a request it has not had whole, when the client
+                // owes the rest (rather than the upstream not taking it): the client's fault.
+                Err(_) if record.request_body() == Outcome::Waiting => {
+                    return Err(Refusal::ClientTooSlow)
+                }
                 Err(_) => return Err(Refusal::TimedOut(route.timeout)),
             };
             if retry.again(attempt, &error) {
@@ -154,8 +170,13 @@ impl Proxy {
             }
             return Err(match error {
                 SendError::Connect(error) => Refusal::ConnectFailed(with_sources(&error)),
-                // Nobody reads this answer; metrics and the span get nginx's 499.
-                SendError::ClientGone => Refusal::ClientGone,
+                // The client's body failed: too slow, malformed, or the client went away
+                // (nobody reads that answer; metrics and the span get nginx's 499).
+                SendError::ClientGone => match record.request_body() {
+                    Outcome::TooSlow => Refusal::ClientTooSlow,
+                    Outcome::Malformed => Refusal::MalformedBody,
+                    Outcome::Receiving | Outcome::Waiting | Outcome::Ended => Refusal::ClientGone,
+                },
                 SendError::Closed(error) | SendError::Exchange(error) => {
                     Refusal::Reset(with_sources(&*error))
                 }
@@ -184,7 +205,7 @@ fn upstream_request(
     mut headers: HeaderMap,
     address: &str,
     http2: bool,
-    body: Option<Incoming>,
+    body: RequestBody,
 ) -> Result<Request<RequestBody>, String> {
     let mut uri = uri::Parts::default();
     uri.path_and_query = Some(match parts.uri.path_and_query() {
@@ -213,7 +234,7 @@ fn upstream_request(
     }
     let uri =
         Uri::from_parts(uri).map_err(|err| format!("bad upstream URI for {address}: {err}"))?;
-    let mut request = Request::new(RequestBody::new(body));
+    let mut request = Request::new(body);
     *request.method_mut() = parts.method.clone();
     *request.uri_mut() = uri;
     if http2 {

@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
@@ -21,7 +20,8 @@ use http_body_util::Full;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::body::RequestBody;
+use crate::body::{Outcome, Progress, RequestBody};
+use crate::conn::Busy;
 use crate::hop_by_hop::remove_hop_by_hop;
 use crate::metrics::Direction;
 use crate::proxy::Proxy;
@@ -44,10 +44,12 @@ pub struct Record {
     version: Option<Arc<str>>,
     status: u16,
     error: Option<String>,
-    /// Bytes of request body sent upstream; counted only when there is a body.
-    request_size: Option<Arc<AtomicU64>>,
+    /// The request body sent upstream, when there is one: its bytes and how it ended.
+    request_body: Option<Arc<Progress>>,
     response_size: u64,
     finished: bool,
+    /// The connection is busy until the exchange ends.
+    _busy: Busy,
 }
 
 impl Record {
@@ -94,9 +96,10 @@ impl Record {
             version: None,
             status: 0,
             error: None,
-            request_size: None,
+            request_body: None,
             response_size: 0,
             finished: false,
+            _busy: proxy.conn.request(),
         }
     }
 
@@ -117,7 +120,14 @@ impl Record {
         if body.is_end_stream() {
             return body;
         }
-        body.counting(self.request_size.get_or_insert_with(Arc::default))
+        body.counting(self.request_body.get_or_insert_with(Arc::default))
+    }
+
+    /// How the request body went (`Ended` when there is none).
+    pub fn request_body(&self) -> Outcome {
+        self.request_body
+            .as_ref()
+            .map_or(Outcome::Ended, |body| body.outcome())
     }
 
     pub fn upstream(&mut self, address: &Arc<str>, version: &Arc<str>) {
@@ -137,10 +147,10 @@ impl Record {
     /// Answers the client from the sidecar itself: `status`, with the reason in a header
     /// and the body, and on an error span.
     pub fn refuse(mut self, refusal: Refusal) -> Response<ResponseBody> {
-        let status = refusal.status();
+        let status = refusal.status_on_the_wire();
         let reason = refusal.reason();
         let reason = &*reason;
-        self.status = status.as_u16();
+        self.status = refusal.status().as_u16();
         if !(200..400).contains(&self.status) {
             self.error = Some(reason.to_owned());
         }
@@ -157,6 +167,12 @@ impl Record {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
+        // HTTP/1.1 only: hyper leaves it out of HTTP/2 responses.
+        if refusal.closes_connection() {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         self.finish();
         response
     }
@@ -229,10 +245,7 @@ impl Record {
             itoa::Buffer::new(),
         );
         let peer = socket_address_text(peer);
-        let request_size_sent = self
-            .request_size
-            .as_ref()
-            .map_or(0, |size| size.load(Ordering::Relaxed));
+        let request_size_sent = self.request_body.as_ref().map_or(0, |body| body.bytes());
         // Written straight from the values, in key order: no map of owned strings. Numbers,
         // addresses and the method (a token) are plain; what came from outside is escaped.
         let tags = [

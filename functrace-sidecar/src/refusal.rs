@@ -1,7 +1,8 @@
 //! Every answer the sidecar gives of its own, in one place: the table of `docs/sidecar.md`.
 //! Each carries its reason in `x-functrace-reason` and in the body, and marks the span an
-//! error. (Malformed requests, 400, and oversized heads, 431, are answered by the HTTP
-//! server before a request reaches the proxy.)
+//! error. (Malformed request heads, 400, and oversized ones, 431, are answered by the HTTP
+//! server before a request reaches the proxy; heads not received in time, 408, and
+//! connections refused at the limit, 503, by `conn.rs` and `limit.rs`.)
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -15,6 +16,16 @@ pub const REASON: HeaderName = HeaderName::from_static("x-functrace-reason");
 /// Why a request was answered by the sidecar rather than by its upstream.
 #[derive(Debug)]
 pub enum Refusal {
+    /// An HTTP/1.1 request without exactly one `Host` (RFC 9112 §3.2): 400.
+    NoHost,
+    /// A transfer coding other than `chunked` (RFC 9112 §6.1): 501.
+    UnknownCoding(String),
+    /// CONNECT: the sidecar makes no tunnels: 501.
+    Tunnel,
+    /// The request body's framing is wrong (an invalid chunk size, say): 400.
+    MalformedBody,
+    /// The request body did not come in time: 408.
+    ClientTooSlow,
     /// An outbound request that names no host: 400.
     NoAuthority,
     /// An outbound host with no route, not on the egress allow-list: 502.
@@ -31,7 +42,8 @@ pub enum Refusal {
     Reset(String),
     /// No response headers within the route's timeout: 504.
     TimedOut(Duration),
-    /// The client went away mid-request: 499, for metrics and spans only (nobody reads it).
+    /// The client went away mid-request: 499, for metrics and spans only; on the wire 400,
+    /// should anyone still read.
     ClientGone,
 }
 
@@ -39,7 +51,11 @@ impl Refusal {
     /// The status of the answer (and of the metrics and the span).
     pub fn status(&self) -> StatusCode {
         match self {
-            Refusal::NoAuthority => StatusCode::BAD_REQUEST,
+            Refusal::NoHost | Refusal::MalformedBody | Refusal::NoAuthority => {
+                StatusCode::BAD_REQUEST
+            }
+            Refusal::UnknownCoding(_) | Refusal::Tunnel => StatusCode::NOT_IMPLEMENTED,
+            Refusal::ClientTooSlow => StatusCode::REQUEST_TIMEOUT,
             Refusal::NotRouted(_) | Refusal::BadUpstream(_) | Refusal::Reset(_) => {
                 StatusCode::BAD_GATEWAY
             }
@@ -51,9 +67,37 @@ impl Refusal {
         }
     }
 
+    /// The status sent: 499 is not an HTTP status, and never goes on the wire.
+    pub fn status_on_the_wire(&self) -> StatusCode {
+        match self {
+            Refusal::ClientGone => StatusCode::BAD_REQUEST,
+            _ => self.status(),
+        }
+    }
+
+    /// Whether the connection closes after the answer (HTTP/1.1): the rest of the request
+    /// is unread, or not to be read as another request (a tunnel's bytes).
+    pub fn closes_connection(&self) -> bool {
+        matches!(
+            self,
+            Refusal::UnknownCoding(_)
+                | Refusal::Tunnel
+                | Refusal::MalformedBody
+                | Refusal::ClientTooSlow
+                | Refusal::ClientGone
+        )
+    }
+
     /// The reason, for the client, the span's `error` tag and the logs.
     pub fn reason(&self) -> Cow<'_, str> {
         match self {
+            Refusal::NoHost => "an HTTP/1.1 request needs exactly one Host header".into(),
+            Refusal::UnknownCoding(coding) => {
+                format!("transfer coding {coding:?} is not supported").into()
+            }
+            Refusal::Tunnel => "CONNECT is not supported: the sidecar makes no tunnels".into(),
+            Refusal::MalformedBody => "malformed request body".into(),
+            Refusal::ClientTooSlow => "client too slow: request body not received in time".into(),
             Refusal::NoAuthority => "no Host or authority".into(),
             Refusal::NotRouted(authority) => {
                 format!("no route to {authority} and it is not on the egress allow-list").into()
@@ -78,6 +122,11 @@ mod tests {
     #[test]
     fn each_refusal_has_the_status_of_the_documented_table() {
         let table = [
+            (Refusal::NoHost, 400),
+            (Refusal::UnknownCoding("gzip".into()), 501),
+            (Refusal::Tunnel, 501),
+            (Refusal::MalformedBody, 400),
+            (Refusal::ClientTooSlow, 408),
             (Refusal::NoAuthority, 400),
             (Refusal::RateLimited, 429),
             (Refusal::NotRouted("x:80".into()), 502),
@@ -91,6 +140,7 @@ mod tests {
         let docs = include_str!("../../docs/sidecar.md");
         for (refusal, status) in table {
             assert_eq!(refusal.status().as_u16(), status, "{refusal:?}");
+            assert_ne!(refusal.status_on_the_wire().as_u16(), 499, "{refusal:?}");
             // The row of docs/sidecar.md's table that names this case.
             let name = format!("{refusal:?}");
             let name = name.split('(').next().unwrap();

@@ -11,12 +11,14 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::admin::{self, Readiness};
 use crate::config::{Config, Limits};
+use crate::conn::{Conn, Deadlines, Watched};
+use crate::limit::{self, Limit};
 use crate::metrics::Direction;
 use crate::proxy::Proxy;
 use crate::Shared;
@@ -38,10 +40,11 @@ pub async fn start(config: Config) -> io::Result<Running> {
     let reporter = reporter(&config).map_err(io::Error::other)?;
     let limits = config.limits.clone();
     let shared = Arc::new(Shared::new(config.clone(), reporter));
-    let readiness = Arc::new(Readiness::default());
+    let proxied = Limit::new(limits.max_connections);
+    let readiness = Arc::new(Readiness::new(proxied.clone()));
     let (stop, stopped) = watch::channel(false);
     let builder = Arc::new(connection_builder(&limits));
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let deadlines = Deadlines::new(&limits);
     let drain = Duration::from_millis(limits.drain_timeout_ms);
     let mut listeners = Vec::new();
     let mut tasks = Vec::new();
@@ -55,26 +58,30 @@ pub async fn start(config: Config) -> io::Result<Running> {
         proxies.push(("outbound", outbound.listen, Direction::Outbound, 0));
     }
     for (name, listen, direction, index) in proxies {
-        let listener = bind(name, listen).await?;
+        let listener = bind(name, listen, limits.listen_backlog)?;
         listeners.push((name, listener.local_addr()?));
         let accept = Accept {
             listener,
             shared: shared.clone(),
             builder: builder.clone(),
-            permits: permits.clone(),
+            limit: proxied.clone(),
+            deadlines,
             stop: stopped.clone(),
             drain,
         };
         tasks.push(tokio::spawn(accept.proxy(direction, index)));
     }
     if let Some(listen) = config.admin {
-        let listener = bind("admin", listen).await?;
+        let listener = bind("admin", listen, limits.listen_backlog)?;
         listeners.push(("admin", listener.local_addr()?));
+        // A limit of its own: a flood of the proxy listeners, or of this one, leaves
+        // `/ready` answerable.
         let accept = Accept {
             listener,
             shared: shared.clone(),
             builder: builder.clone(),
-            permits: Arc::new(Semaphore::new(64)),
+            limit: Limit::new(limits.admin_max_connections),
+            deadlines,
             stop: stopped.clone(),
             drain,
         };
@@ -130,8 +137,7 @@ fn reporter(config: &Config) -> Result<Option<Reporter>, BuildError> {
 /// Keeps a timer due within the second until the sidecar stops. tokio wakes its own event
 /// loop (a write to an eventfd, then one more turn of the loop) for every timer registered
 /// before the earliest it knew of when it last looked, or when it knew of none. Each request
-/// registers two, hyper's header-read timeout and the route's timeout, usually later than
-/// any other pending timer. Under load, that was 0.6 extra system calls per proxied
+/// registers one, the route's timeout, usually later than any other pending timer. Under load, that was 0.6 extra system calls per proxied
 /// request. With this tick pending, it is rare.
 async fn keep_a_timer_near(mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -143,18 +149,29 @@ async fn keep_a_timer_near(mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn bind(name: &str, listen: SocketAddr) -> io::Result<TcpListener> {
-    TcpListener::bind(listen)
-        .await
-        .map_err(|err| io::Error::new(err.kind(), format!("{name} listener {listen}: {err}")))
+/// A listener with a backlog of `backlog` (std's is 128; the kernel caps it at somaxconn).
+fn bind(name: &str, listen: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    let bound = || {
+        let socket = if listen.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(listen)?;
+        socket.listen(backlog)
+    };
+    bound().map_err(|err| io::Error::new(err.kind(), format!("{name} listener {listen}: {err}")))
 }
 
 fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // The header-read timeout is `conn.rs`'s (hyper's also runs while a connection is idle
+    // between requests); without this, hyper would keep its own default of 30 s.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms))
+        .header_read_timeout(None)
         .max_buf_size(limits.max_header_bytes);
     builder
         .http2()
@@ -168,7 +185,8 @@ struct Accept {
     listener: TcpListener,
     shared: Arc<Shared>,
     builder: Arc<auto::Builder<TokioExecutor>>,
-    permits: Arc<Semaphore>,
+    limit: Arc<Limit>,
+    deadlines: Deadlines,
     stop: watch::Receiver<bool>,
     drain: Duration,
 }
@@ -176,27 +194,36 @@ struct Accept {
 impl Accept {
     async fn proxy(self, direction: Direction, inbound: usize) {
         let shared = self.shared.clone();
-        self.run(true, move |peer| Proxy {
+        self.run(true, move |peer, conn| Proxy {
             shared: shared.clone(),
             direction,
             inbound,
             peer,
+            conn,
         })
         .await
     }
 
     async fn admin(self, readiness: Arc<Readiness>) {
         let shared = self.shared.clone();
-        self.run(false, move |_| {
+        self.run(false, move |_, conn| {
             let (shared, readiness) = (shared.clone(), readiness.clone());
-            service_fn(move |request| admin::handle(shared.clone(), readiness.clone(), request))
+            service_fn(move |request| {
+                let busy = conn.request();
+                let answer = admin::handle(shared.clone(), readiness.clone(), request);
+                async move {
+                    let answer = answer.await;
+                    drop(busy);
+                    answer
+                }
+            })
         })
         .await
     }
 
     /// Accepts until stopped, then drains the open connections. `counted`: the connection
     /// metrics are of proxied connections only.
-    async fn run<S, B>(mut self, counted: bool, service_for: impl Fn(SocketAddr) -> S)
+    async fn run<S, B>(mut self, counted: bool, service_for: impl Fn(SocketAddr, Arc<Conn>) -> S)
     where
         S: hyper::service::Service<
                 http::Request<hyper::body::Incoming>,
@@ -211,11 +238,6 @@ impl Accept {
     {
         let graceful = GracefulShutdown::new();
         loop {
-            // Beyond the limit, connections wait in the kernel's backlog.
-            let permit = tokio::select! {
-                permit = self.permits.clone().acquire_owned() => permit.expect("never closed"),
-                _ = self.stop.changed() => break,
-            };
             let (stream, peer) = tokio::select! {
                 accepted = self.listener.accept() => match accepted {
                     Ok(accepted) => accepted,
@@ -228,16 +250,36 @@ impl Accept {
                 },
                 _ = self.stop.changed() => break,
             };
+            let conn = Conn::new();
+            let Some(admitted) = self.limit.admit(conn.clone()) else {
+                // Every place is taken by a busy connection: refused at once, rather than
+                // left to wait. Best effort: this client gets no more of our time.
+                let _ = stream.try_write(limit::REFUSED);
+                if counted {
+                    self.shared.metrics.connection_refused();
+                }
+                continue;
+            };
+            if counted && admitted.shed {
+                self.shared.metrics.connection_shed();
+            }
+            let (slot, closed) = (admitted.slot, admitted.closed);
             let _ = stream.set_nodelay(true);
             let open = counted.then(|| self.shared.metrics.connection_opened());
+            let io = TokioIo::new(Watched::new(stream, conn.clone(), self.deadlines));
             let connection = self
                 .builder
-                .serve_connection(TokioIo::new(stream), service_for(peer))
+                .serve_connection(io, service_for(peer, conn))
                 .into_owned();
             let connection = graceful.watch(connection);
             tokio::spawn(async move {
-                let _ = connection.await;
-                drop((open, permit));
+                tokio::select! {
+                    biased;
+                    _ = connection => {}
+                    // Closed to make room for a new connection at the limit.
+                    _ = closed => {}
+                }
+                drop((open, slot));
             });
         }
         drop(self.listener);

@@ -1,0 +1,672 @@
+//! Hostile clients against the real `functrace-sidecar` process, on loopback: connections
+//! that send nothing or too little, floods of idle connections, malformed and smuggled
+//! framing, clients and upstreams that leave mid-exchange. Deadlines in these configs are
+//! a few hundred milliseconds, so each test is quick; counts are bounded.
+//! The numbers in the test names' docs are the findings of issue #16.
+
+mod sidecar_support;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use functrace_mesh::export::Span;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Frame, Incoming};
+use sidecar_support::*;
+
+/// A sidecar in front of `app` with `limits` (TOML lines of `[limits]`) and `inbound`
+/// (extra TOML lines of its `[[inbound]]`).
+struct Hostile {
+    sidecar: Sidecar,
+    _dir: tempfile::TempDir,
+}
+
+impl Hostile {
+    fn start(app: SocketAddr, inbound: &str, limits: &str) -> Hostile {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sidecar.toml");
+        let text = format!(
+            "[[inbound]]\nlisten = \"127.0.0.1:0\"\napp = \"{app}\"\n{inbound}\n[limits]\n{limits}\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        let sidecar = Sidecar::start(&["--config", path.to_str().unwrap()]);
+        Hostile { sidecar, _dir: dir }
+    }
+
+    fn inbound(&self) -> SocketAddr {
+        self.sidecar.inbound()
+    }
+
+    /// The sidecar's open file descriptors.
+    fn fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.sidecar.pid()))
+            .unwrap()
+            .count()
+    }
+
+    /// Waits until the sidecar has at most `fds` open.
+    fn await_fds_at_most(&self, fds: usize) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.fds() > fds {
+            assert!(
+                Instant::now() < deadline,
+                "{} fds open, {fds} before",
+                self.fds()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+const SHORT: &str = "handshake_timeout_ms = 200\nheader_read_timeout_ms = 200\n\
+                     body_timeout_ms = 200\nkeep_alive_timeout_ms = 200\n\
+                     http2_idle_timeout_ms = 200\n";
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream
+}
+
+/// Everything the sidecar sends on `stream` until it closes (or resets) the connection.
+fn read_until_closed(stream: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    let mut chunk = [0; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            Err(err) if err.kind() == ErrorKind::ConnectionReset => break,
+            Err(err) => panic!("the sidecar kept the connection open: {err}"),
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Sends `bytes` on a fresh connection; answers all that comes back until the close.
+fn exchange(addr: SocketAddr, bytes: &[u8]) -> String {
+    let mut stream = connect(addr);
+    stream.write_all(bytes).unwrap();
+    read_until_closed(&mut stream)
+}
+
+/// The status of each response in `answer`, read one after the other by their lengths.
+fn statuses(mut answer: &str) -> Vec<&str> {
+    let mut statuses = Vec::new();
+    while let Some((head, rest)) = answer.split_once("\r\n\r\n") {
+        assert!(head.starts_with("HTTP/1."), "not a response: {answer:?}");
+        statuses.push(&head[9..12]);
+        let length = head
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length: "))
+            .map_or(rest.len(), |length| length.parse().unwrap());
+        answer = &rest[length..];
+    }
+    statuses
+}
+
+fn tag<'a>(span: &'a Span, key: &str) -> &'a str {
+    span.tags.get(key).map_or("", String::as_str)
+}
+
+/// An app that answers the request's path.
+async fn path_app() -> SocketAddr {
+    serve(|request: Request<Incoming>| async move {
+        Response::new(Full::new(Bytes::from(request.uri().path().to_owned())))
+    })
+    .await
+}
+
+/// 1: connections that send nothing, or part of the HTTP/2 preface, are closed at the
+/// handshake deadline; more of them than `max_connections` do not take the listener down.
+#[test]
+fn connections_that_send_nothing_or_half_a_preface_are_closed_and_do_not_wedge() {
+    let rt = runtime();
+    let app = rt.block_on(path_app());
+    let hostile = Hostile::start(app, "", &format!("{SHORT}max_connections = 20\n"));
+    let inbound = hostile.inbound();
+    let mut silent: Vec<TcpStream> = (0..60).map(|_| connect(inbound)).collect();
+    for stream in silent.iter_mut().step_by(2) {
+        stream.write_all(b"PRI * HTTP/2.0\r\n").unwrap();
+    }
+    // Served at once, though more connections than the limit sit silent.
+    let (status, body) = blocking_get(inbound, "/through");
+    assert_eq!((status, body.as_str()), (200, "/through"));
+    // Each silent one is closed, answered nothing (some made room before the deadline).
+    let started = Instant::now();
+    for stream in &mut silent {
+        assert_eq!(read_until_closed(stream), "");
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    hostile
+        .sidecar
+        .await_metric("functrace_sidecar_connections_open", 0.0);
+    assert_eq!(hostile.sidecar.admin_get("/ready"), "ready\n");
+}
+
+/// 2: the admin listener has a limit of its own, sheds idle connections, and `/ready`
+/// answers through a flood of them, on it and on the proxy listener.
+#[test]
+fn the_admin_listener_answers_through_floods_of_idle_connections() {
+    let rt = runtime();
+    let app = rt.block_on(path_app());
+    // Long deadlines: only the limits make room here.
+    let hostile = Hostile::start(
+        app,
+        "",
+        "max_connections = 50\nadmin_max_connections = 4\nhandshake_timeout_ms = 60000\n",
+    );
+    let admin = hostile.sidecar.admin;
+    let flood: Vec<TcpStream> = (0..300)
+        .map(|i| connect(if i % 2 == 0 { admin } else { hostile.inbound() }))
+        .collect();
+    for _ in 0..3 {
+        let (status, body) = blocking_get(admin, "/ready");
+        assert_eq!((status, body.as_str()), (200, "ready\n"));
+    }
+    let (status, _) = blocking_get(hostile.inbound(), "/");
+    assert_eq!(status, 200);
+    drop(flood);
+}
+
+/// At the limit with every connection busy, a new one is refused at once (503), and
+/// `/ready` says so; it is ready again when they finish.
+#[test]
+fn at_the_limit_with_every_connection_busy_new_ones_get_503_and_ready_says_so() {
+    let rt = runtime();
+    let (release, released) = tokio::sync::watch::channel(false);
+    let app = rt.block_on(serve(move |_request: Request<Incoming>| {
+        let mut released = released.clone();
+        async move {
+            let _ = released.wait_for(|released| *released).await;
+            Response::new(Full::new(Bytes::from_static(b"done")))
+        }
+    }));
+    let hostile = Hostile::start(app, "", "max_connections = 2\n");
+    let inbound = hostile.inbound();
+    let mut busy: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut stream = connect(inbound);
+            stream
+                .write_all(b"GET /wait HTTP/1.1\r\nHost: a\r\n\r\n")
+                .unwrap();
+            stream
+        })
+        .collect();
+    hostile
+        .sidecar
+        .await_metric("functrace_sidecar_connections_open", 2.0);
+    // Both requests reach the app, and stay there.
+    let deadline = Instant::now() + PATIENCE;
+    while !hostile
+        .sidecar
+        .admin_get("/metrics")
+        .contains("functrace_sidecar_connections_total 2")
+    {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let refused = exchange(inbound, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(
+        refused.is_empty() || refused.starts_with("HTTP/1.1 503"),
+        "{refused:?}"
+    );
+    let (status, body) = blocking_get(hostile.sidecar.admin, "/ready");
+    assert_eq!((status, body.as_str()), (503, "at the connection limit\n"));
+    assert_eq!(
+        hostile
+            .sidecar
+            .metric("functrace_sidecar_connections_refused_total"),
+        1.0
+    );
+    release.send(true).unwrap();
+    for stream in &mut busy {
+        let mut head = [0; 12];
+        stream.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+    }
+    let (status, _) = blocking_get(hostile.sidecar.admin, "/ready");
+    assert_eq!(status, 200);
+}
+
+/// Thousands of idle connections, far over a small limit: new requests are still served.
+#[test]
+fn thousands_of_idle_connections_do_not_keep_requests_out() {
+    let rt = runtime();
+    let app = rt.block_on(path_app());
+    let hostile = Hostile::start(
+        app,
+        "",
+        "max_connections = 64\nhandshake_timeout_ms = 60000\nkeep_alive_timeout_ms = 60000\n",
+    );
+    let inbound = hostile.inbound();
+    // 3000, or as many as this process may open with room to spare.
+    let count = open_files_limit().saturating_sub(200).min(3000);
+    assert!(
+        count >= 500,
+        "too few file descriptors for this test: {count}"
+    );
+    let idle: Vec<TcpStream> = (0..count)
+        .map(|_| TcpStream::connect(inbound).unwrap())
+        .collect();
+    for i in 0..20 {
+        let (status, body) = blocking_get(inbound, &format!("/{i}"));
+        assert_eq!((status, body), (200, format!("/{i}")));
+    }
+    assert!(hostile.sidecar.metric("functrace_sidecar_connections_open") <= 64.0);
+    let shed = hostile
+        .sidecar
+        .metric("functrace_sidecar_connections_shed_total");
+    assert!(shed >= (count - 64) as f64, "{shed} shed of {count}");
+    assert_eq!(hostile.sidecar.admin_get("/ready"), "ready\n");
+    drop(idle);
+}
+
+/// This process's soft limit of open files (`/proc/self/limits`).
+fn open_files_limit() -> usize {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max open files"))
+        .and_then(|values| values.split_whitespace().next()?.parse().ok())
+        .expect("a limit of open files")
+}
+
+/// 3: an invalid chunk size is a malformed request: 400, never 499 on the wire.
+#[test]
+fn an_invalid_chunk_size_gets_400_and_never_499() {
+    let rt = runtime();
+    let app = rt.block_on(echo_app("a"));
+    let hostile = Hostile::start(app, "", "");
+    for size in ["zz", "ffffffffffffffffff"] {
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n{size}\r\nhello\r\n0\r\n\r\n"
+        );
+        let answer = exchange(hostile.inbound(), request.as_bytes());
+        assert_eq!(statuses(&answer), ["400"], "{size}: {answer:?}");
+    }
+}
+
+/// 4: an HTTP/1.1 request without exactly one Host is answered 400 (RFC 9112 §3.2).
+#[test]
+fn an_http11_request_without_one_host_gets_400() {
+    let rt = runtime();
+    let app = rt.block_on(path_app());
+    let hostile = Hostile::start(app, "", "");
+    let inbound = hostile.inbound();
+    for request in [
+        "GET / HTTP/1.1\r\nConnection: close\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n",
+    ] {
+        let answer = exchange(inbound, request.as_bytes());
+        assert_eq!(statuses(&answer), ["400"], "{request:?}: {answer:?}");
+        assert!(answer.contains("exactly one Host"), "{answer:?}");
+    }
+    // HTTP/1.0 has no Host to require.
+    let answer = exchange(inbound, b"GET /old HTTP/1.0\r\n\r\n");
+    assert_eq!(statuses(&answer), ["200"], "{answer:?}");
+}
+
+/// 5: a transfer coding the sidecar does not know is refused (501), not stripped.
+#[test]
+fn an_unknown_transfer_coding_gets_501() {
+    let rt = runtime();
+    let app = rt.block_on(path_app());
+    let hostile = Hostile::start(app, "", "");
+    let answer = exchange(
+        hostile.inbound(),
+        b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n\
+          5\r\nhello\r\n0\r\n\r\n",
+    );
+    assert_eq!(statuses(&answer), ["501"], "{answer:?}");
+    assert!(answer.contains("\"gzip\""), "{answer:?}");
+}
+
+/// 6: a refused CONNECT closes the connection: the tunnel's bytes are never read as a
+/// request.
+#[test]
+fn a_refused_connect_closes_the_connection() {
+    let rt = runtime();
+    let app = rt.block_on(path_app());
+    let hostile = Hostile::start(app, "", "");
+    let answer = exchange(
+        hostile.inbound(),
+        b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    assert_eq!(statuses(&answer), ["501"], "{answer:?}");
+    assert!(!answer.contains("/smuggled"), "{answer:?}");
+}
+
+/// 8: a request body that stops coming is the client's fault: 408, and the span says the
+/// client was slow, whether nothing more comes for the body timeout or the body is still
+/// trickling in at the route's timeout.
+#[test]
+fn a_slow_request_body_gets_408_and_a_span_that_blames_the_client() {
+    let rt = runtime();
+    let app = rt.block_on(serve(|request: Request<Incoming>| async move {
+        let body = request.into_body().collect().await;
+        let status = if body.is_ok() { 200 } else { 500 };
+        let mut response = Response::new(Full::default());
+        *response.status_mut() = http::StatusCode::from_u16(status).unwrap();
+        response
+    }));
+    let hostile = Hostile::start(app, "timeout_ms = 600", "body_timeout_ms = 200\n");
+    let inbound = hostile.inbound();
+
+    // One byte, then nothing.
+    let stalled = exchange(
+        inbound,
+        b"POST /stalled HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nx",
+    );
+    assert_eq!(statuses(&stalled), ["408"], "{stalled:?}");
+
+    // A byte every 100 ms: never 200 ms without one, still unfinished at the route's 600.
+    let mut trickle = connect(inbound);
+    trickle
+        .write_all(b"POST /trickle HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n")
+        .unwrap();
+    let writer = trickle.try_clone().unwrap();
+    let dripping = std::thread::spawn(move || {
+        let mut writer = writer;
+        for _ in 0..100 {
+            std::thread::sleep(Duration::from_millis(100));
+            if writer.write_all(b"x").is_err() {
+                return;
+            }
+        }
+    });
+    let answer = read_until_closed(&mut trickle);
+    assert_eq!(statuses(&answer), ["408"], "{answer:?}");
+    dripping.join().unwrap();
+
+    let (status, spans) = hostile.sidecar.stop();
+    assert!(status.success());
+    for path in ["/stalled", "/trickle"] {
+        let span = spans
+            .iter()
+            .find(|span| tag(span, "http.path") == path)
+            .unwrap_or_else(|| panic!("no span of {path}: {spans:#?}"));
+        assert_eq!(tag(span, "http.status_code"), "408");
+        assert!(
+            tag(span, "error").starts_with("client too slow"),
+            "{span:?}"
+        );
+    }
+}
+
+/// An upstream that does not take a request body is the upstream's fault: 504 at the
+/// route's timeout, not the client's 408.
+#[test]
+fn an_upstream_not_taking_the_body_gets_504_not_408() {
+    let rt = runtime();
+    let app = rt.block_on(serve(|_request: Request<Incoming>| async {
+        std::future::pending::<()>().await;
+        unreachable!()
+    }));
+    let hostile = Hostile::start(app, "timeout_ms = 500", "body_timeout_ms = 200\n");
+    let mut upload = connect(hostile.inbound());
+    let length = 64 << 20;
+    upload
+        .write_all(
+            format!("POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: {length}\r\n\r\n").as_bytes(),
+        )
+        .unwrap();
+    let writer = upload.try_clone().unwrap();
+    // Writes until the sidecar stops taking the body (the upstream is full).
+    let writing = std::thread::spawn(move || {
+        let mut writer = writer;
+        let chunk = vec![b'x'; 64 << 10];
+        for _ in 0..length / chunk.len() {
+            if writer.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+    });
+    let mut head = [0; 12];
+    upload.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 504");
+    // Unblocks the writer, whose bytes nobody reads any more.
+    upload.shutdown(std::net::Shutdown::Both).unwrap();
+    writing.join().unwrap();
+}
+
+/// 10: keep-alive idle has its own deadline, not the header timeout's; a slowloris head
+/// gets 408; the listen backlog is the configured one.
+#[test]
+fn keep_alive_idle_has_its_own_deadline_and_slowloris_gets_408() {
+    let rt = runtime();
+    let app = rt.block_on(path_app());
+    let hostile = Hostile::start(
+        app,
+        "",
+        "keep_alive_timeout_ms = 200\nheader_read_timeout_ms = 5000\nlisten_backlog = 1500\n",
+    );
+    let inbound = hostile.inbound();
+    let mut kept = connect(inbound);
+    kept.write_all(b"GET /once HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let mut head = [0; 12];
+    kept.read_exact(&mut head).unwrap();
+    let answered = Instant::now();
+    let rest = read_until_closed(&mut kept);
+    let idle = answered.elapsed();
+    assert!(rest.ends_with("/once"), "{rest:?}");
+    assert!(
+        idle >= Duration::from_millis(150) && idle < Duration::from_millis(2500),
+        "closed after {idle:?} idle"
+    );
+
+    // The header timeout counts from the request's first byte, and ends in a 408.
+    let slowloris = Hostile::start(app, "", "header_read_timeout_ms = 300\n");
+    let mut slow = connect(slowloris.inbound());
+    let started = Instant::now();
+    let mut answer = String::new();
+    for line in [
+        "GET / HTTP/1.1\r\n",
+        "Host: a\r\n",
+        "x-a: 1\r\n",
+        "x-b: 2\r\n",
+    ] {
+        if slow.write_all(line.as_bytes()).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    answer.push_str(&read_until_closed(&mut slow));
+    assert_eq!(statuses(&answer), ["408"], "{answer:?}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+
+    // `ss` shows a listener's backlog as its Send-Q.
+    let listing = std::process::Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{}", inbound.port())])
+        .output()
+        .expect("ss is installed");
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    let send_q = listing.split_whitespace().nth(2);
+    assert_eq!(send_q, Some("1500"), "{listing}");
+}
+
+/// HTTP/2 connections without a request in flight are closed at their idle deadline.
+#[test]
+fn an_idle_http2_connection_is_closed_at_its_deadline() {
+    let rt = runtime();
+    let app = rt.block_on(path_app());
+    let hostile = Hostile::start(app, "", "http2_idle_timeout_ms = 200\n");
+    let inbound = hostile.inbound();
+    rt.block_on(async move {
+        let stream = tokio::net::TcpStream::connect(inbound).await.unwrap();
+        let (mut sender, connection) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .unwrap();
+        let connection = tokio::spawn(connection);
+        let request = Request::get("http://a/h2")
+            .body(Full::<Bytes>::default())
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, "/h2");
+        let idle = Instant::now();
+        tokio::time::timeout(PATIENCE, connection)
+            .await
+            .expect("the idle connection is closed")
+            .unwrap()
+            .ok();
+        assert!(idle.elapsed() >= Duration::from_millis(150));
+    });
+}
+
+/// Smuggling: a request with both Content-Length and Transfer-Encoding (either order) is
+/// read by its chunks, answered once, and its connection closed: what would have been a
+/// second request is never read.
+#[test]
+fn content_length_with_transfer_encoding_smuggles_nothing_in_either_order() {
+    let rt = runtime();
+    let app = rt.block_on(path_app());
+    let hostile = Hostile::start(app, "", "");
+    for framing in [
+        "Content-Length: 4\r\nTransfer-Encoding: chunked",
+        "Transfer-Encoding: chunked\r\nContent-Length: 4",
+    ] {
+        let request = format!(
+            "POST /a HTTP/1.1\r\nHost: a\r\n{framing}\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
+        );
+        let answer = exchange(hostile.inbound(), request.as_bytes());
+        assert_eq!(statuses(&answer), ["200"], "{framing}: {answer:?}");
+        assert!(answer.ends_with("\r\n\r\n/a"), "{answer:?}");
+    }
+}
+
+/// Pipelined requests are answered each once, in order.
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let rt = runtime();
+    let app = rt.block_on(path_app());
+    let hostile = Hostile::start(app, "", "");
+    let answer = exchange(
+        hostile.inbound(),
+        b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n\
+          GET /3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(statuses(&answer), ["200", "200", "200"], "{answer:?}");
+    let (one, two, three) = (
+        answer.find("/1").unwrap(),
+        answer.find("/2").unwrap(),
+        answer.find("/3").unwrap(),
+    );
+    assert!(one < two && two < three, "{answer:?}");
+}
+
+/// Clients that leave mid-body or mid-response leave no descriptor open behind them.
+#[test]
+fn clients_leaving_mid_body_or_mid_response_leave_no_descriptor_open() {
+    let rt = runtime();
+    // Answers a request body read whole, or an endless response to GET /endless.
+    let app = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let service =
+                        hyper::service::service_fn(|request: Request<Incoming>| async move {
+                            let endless = request.uri().path() == "/endless";
+                            let _ = request.into_body().collect().await;
+                            let left = if endless { usize::MAX } else { 1 };
+                            Ok::<_, std::convert::Infallible>(Response::new(Chunks { left }))
+                        });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        addr
+    });
+    let hostile = Hostile::start(app, "", "");
+    let inbound = hostile.inbound();
+    let (status, _) = blocking_get(inbound, "/warm");
+    assert_eq!(status, 200);
+    hostile
+        .sidecar
+        .await_metric("functrace_sidecar_connections_open", 0.0);
+    let baseline = hostile.fds();
+    for _ in 0..20 {
+        let mut upload = connect(inbound);
+        upload
+            .write_all(b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n")
+            .unwrap();
+        upload.write_all(&[b'x'; 1000]).unwrap();
+        let mut download = connect(inbound);
+        download
+            .write_all(b"GET /endless HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        let mut some = [0; 4096];
+        download.read_exact(&mut some).unwrap();
+        drop((upload, download));
+    }
+    hostile.await_fds_at_most(baseline);
+    hostile
+        .sidecar
+        .await_metric("functrace_sidecar_connections_open", 0.0);
+    let (status, _) = blocking_get(inbound, "/after");
+    assert_eq!(status, 200);
+}
+
+/// A response body of `left` 1 KiB chunks, each ready as soon as it is asked for.
+struct Chunks {
+    left: usize,
+}
+
+impl hyper::body::Body for Chunks {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        self.left -= 1;
+        let chunk = Bytes::from_static(&[b'y'; 1024]);
+        std::task::Poll::Ready(Some(Ok(Frame::data(chunk))))
+    }
+}
+
+/// An upstream that dies mid-response: the client's response ends short and closed, the
+/// span says why, and the sidecar serves on.
+#[test]
+fn an_upstream_dying_mid_response_cuts_the_response_and_the_span_says_so() {
+    let dying = TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = dying.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in dying.incoming() {
+            let mut stream = stream.unwrap();
+            let _ = stream.read(&mut [0; 4096]);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nten bytes!");
+        }
+    });
+    let hostile = Hostile::start(app, "", "");
+    for _ in 0..2 {
+        let answer = exchange(hostile.inbound(), b"GET /dies HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+        assert!(answer.ends_with("ten bytes!"), "{answer:?}");
+    }
+    let (status, spans) = hostile.sidecar.stop();
+    assert!(status.success());
+    assert_eq!(spans.len(), 2);
+    for span in &spans {
+        assert!(
+            tag(span, "error").starts_with("upstream body failed"),
+            "{span:?}"
+        );
+    }
+}
