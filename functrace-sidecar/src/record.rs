@@ -229,6 +229,7 @@ impl Record {
             itoa::Buffer::new(),
         );
         let peer = socket_address_text(peer);
+        let request_id = http_span::request_id_text(&request_id);
         let request_size_sent = self
             .request_size
             .as_ref()
@@ -240,10 +241,7 @@ impl Record {
             ("fault", fault.map(Plain)),
             ("grpc.message", grpc_message.as_deref().map(Escaped)),
             ("grpc.status_code", grpc_code.as_deref().map(Escaped)),
-            (
-                "guid:x-request-id",
-                Some(Escaped(request_id.to_str().unwrap_or_default())),
-            ),
+            ("guid:x-request-id", Some(Escaped(&request_id))),
             ("http.method", Some(Plain(method.as_str()))),
             ("http.path", Some(Escaped(uri.path()))),
             ("http.protocol", Some(Plain(protocol))),
