@@ -5,7 +5,8 @@
 //!
 //! - [`config`] (the TOML file) and [`cli`] (the flags on top of it); [`watch`] (reload when
 //!   the config file changes);
-//! - `serve`: listeners, connection limits, deadlines, draining; `admin`: `/metrics`,
+//! - `serve`: listeners, connection limits, deadlines, draining; `flood`: the HTTP/2 flood
+//!   limits that `h2` does not keep; `admin`: `/metrics`,
 //!   `/ready`, `/config`;
 //! - `proxy`: one request as its phases, in order; `policy`: one file per policy (route,
 //!   egress, rate limit, fault, retry); `refusal`: every answer of the sidecar's own;
@@ -22,6 +23,7 @@ pub mod watch;
 
 mod admin;
 mod body;
+mod flood;
 mod hop_by_hop;
 mod policy;
 mod proxy;

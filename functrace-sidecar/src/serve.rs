@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::admin::{self, Readiness};
 use crate::config::{Config, Limits};
+use crate::flood::FloodGuard;
 use crate::metrics::Direction;
 use crate::proxy::Proxy;
 use crate::Shared;
@@ -43,6 +44,7 @@ pub async fn start(config: Config) -> io::Result<Running> {
     let builder = Arc::new(connection_builder(&limits));
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let drain = Duration::from_millis(limits.drain_timeout_ms);
+    let header_timeout = Duration::from_millis(limits.header_read_timeout_ms);
     let mut listeners = Vec::new();
     let mut tasks = Vec::new();
     tokio::spawn(keep_a_timer_near(stopped.clone()));
@@ -64,6 +66,7 @@ pub async fn start(config: Config) -> io::Result<Running> {
             permits: permits.clone(),
             stop: stopped.clone(),
             drain,
+            header_timeout,
         };
         tasks.push(tokio::spawn(accept.proxy(direction, index)));
     }
@@ -77,6 +80,7 @@ pub async fn start(config: Config) -> io::Result<Running> {
             permits: Arc::new(Semaphore::new(64)),
             stop: stopped.clone(),
             drain,
+            header_timeout,
         };
         tasks.push(tokio::spawn(accept.admin(readiness.clone())));
     }
@@ -156,10 +160,16 @@ fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms))
         .max_buf_size(limits.max_header_bytes);
+    // HTTP/2 floods: h2 ends these in GOAWAY ENHANCE_YOUR_CALM by itself (its defaults,
+    // spelled out): streams the client resets before they are accepted (rapid reset), streams
+    // it resets itself, empty and small DATA frames, CONTINUATION frames, a header list over
+    // four times the limit (below that, 431 on the stream). The rest is `flood.rs`.
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_pending_accept_reset_streams(20)
+        .max_local_error_reset_streams(1024);
     builder
 }
 
@@ -171,6 +181,7 @@ struct Accept {
     permits: Arc<Semaphore>,
     stop: watch::Receiver<bool>,
     drain: Duration,
+    header_timeout: Duration,
 }
 
 impl Accept {
@@ -232,7 +243,10 @@ impl Accept {
             let open = counted.then(|| self.shared.metrics.connection_opened());
             let connection = self
                 .builder
-                .serve_connection(TokioIo::new(stream), service_for(peer))
+                .serve_connection(
+                    TokioIo::new(FloodGuard::new(stream, self.header_timeout)),
+                    service_for(peer),
+                )
                 .into_owned();
             let connection = graceful.watch(connection);
             tokio::spawn(async move {
