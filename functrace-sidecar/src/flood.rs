@@ -334,7 +334,18 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for FloodGuard<T> {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match this.mode {
+        match &mut this.mode {
+            Mode::Http2(h2) if h2.goaway.is_none() => {
+                let n = ready!(Pin::new(&mut this.io).poll_write_vectored(cx, bufs))?;
+                let mut left = n;
+                for buf in bufs {
+                    let written = left.min(buf.len());
+                    h2.send(&buf[..written]);
+                    left -= written;
+                }
+                Poll::Ready(Ok(n))
+            }
+            // Cut off: one buffer at a time, to stop at the end of the frame under way.
             Mode::Http2(_) => {
                 let buf = bufs
                     .iter()
@@ -347,8 +358,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for FloodGuard<T> {
     }
 
     fn is_write_vectored(&self) -> bool {
-        // HTTP/1.1 keeps its vectored writes; HTTP/2 frames are counted one buffer at a time.
-        !matches!(self.mode, Mode::Http2(_)) && self.io.is_write_vectored()
+        self.io.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
