@@ -16,7 +16,11 @@
 //! - **the span ends when the response body ends** (or is dropped unfinished), so that it
 //!   covers streaming and sees the trailers.
 //! - **request id**: `x-request-id` ([`REQUEST_ID`]) is kept when present, else generated
-//!   ([`new_request_id`]), and carried to the calls made within the request.
+//!   ([`new_request_id`]), and carried to the calls made within the request. Its tag is the
+//!   value as text ([`request_id_text`]): UTF-8 as it is, any other byte escaped `\xNN`.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use functrace::{Sampling, SpanId, TraceContext};
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
@@ -105,6 +109,24 @@ pub fn new_request_id() -> HeaderValue {
     text[24..].copy_from_slice(&hex[20..]);
     // Sensitive, as unique to the request: not worth an HPACK table entry.
     b3::owned_value(text)
+}
+
+/// The `guid:x-request-id` tag of a request id: the value when it is UTF-8 (`café` included,
+/// which `HeaderValue::to_str` refuses), with each byte that is not part of valid UTF-8
+/// written as `\xNN` (as Python's `backslashreplace` does), so that the tag is never empty
+/// for an id that is not, and the id's bytes can be read back from it.
+pub fn request_id_text(id: &HeaderValue) -> Cow<'_, str> {
+    if let Ok(ascii) = id.to_str() {
+        return Cow::Borrowed(ascii);
+    }
+    let mut text = String::with_capacity(id.len() + 8);
+    for chunk in id.as_bytes().utf8_chunks() {
+        text.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            let _ = write!(text, "\\x{byte:02x}");
+        }
+    }
+    Cow::Owned(text)
 }
 
 /// A span's name: gRPC names the call by its path; HTTP by method and path, lowercase as
@@ -210,6 +232,19 @@ mod tests {
         assert_eq!(decoded("100%").as_deref(), Some("100%"));
         assert_eq!(decoded("%zz").as_deref(), Some("%zz"));
         assert_eq!(decoded(""), None);
+    }
+
+    #[test]
+    fn request_id_text_keeps_utf8_and_escapes_other_bytes() {
+        let text =
+            |bytes: &[u8]| request_id_text(&HeaderValue::from_bytes(bytes).unwrap()).into_owned();
+        assert_eq!(text(b"abc-123"), "abc-123");
+        assert_eq!(text("café".as_bytes()), "café");
+        assert_eq!(text("id-日本".as_bytes()), "id-日本");
+        // Latin-1 `é` alone, and a UTF-8 sequence cut short, are not UTF-8.
+        assert_eq!(text(b"caf\xe9"), "caf\\xe9");
+        assert_eq!(text(b"a\xe6\x97b\xff"), "a\\xe6\\x97b\\xff");
+        assert_eq!(text(b"tab\there"), "tab\there");
     }
 
     #[test]

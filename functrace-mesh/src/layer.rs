@@ -152,8 +152,10 @@ where
             .cloned()
             .unwrap_or_else(http_span::new_request_id);
         request.headers_mut().insert(REQUEST_ID, request_id.clone());
-        let pending = Pending::start(&self.tracing, Kind::Server, context, joined, &request)
-            .tag("guid:x-request-id", request_id.to_str().unwrap_or_default());
+        let pending = Pending::start(&self.tracing, Kind::Server, context, joined, &request).tag(
+            "guid:x-request-id",
+            &http_span::request_id_text(&request_id),
+        );
         // Each request is a unit of its own, also when one connection's task serves several.
         let response = in_new_task(in_context(Some(context), self.inner.call(request)));
         SpanFuture {

@@ -338,3 +338,21 @@ mod traced {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_id_beyond_ascii_is_tagged_as_text() {
+    let recorded = Recorded::new("request-id");
+    let tracing = recorded.tracing();
+    let ok = tower::service_fn(|_: Request<hyper::body::Incoming>| async {
+        Ok::<_, Infallible>(Response::new(Body::from("ok")))
+    });
+    let server = serve(ServiceBuilder::new().layer(tracing.server()).service(ok)).await;
+    let (status, _) = get(server, &[("x-request-id", "café")]).await;
+    assert_eq!(status, 200);
+    let spans = recorded.spans();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(
+        spans[0].tags.get("guid:x-request-id").map(String::as_str),
+        Some("café")
+    );
+}

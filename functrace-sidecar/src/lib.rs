@@ -6,7 +6,8 @@
 //! - [`config`] (the TOML file) and [`cli`] (the flags on top of it); [`watch`] (reload when
 //!   the config file changes);
 //! - `serve`: listeners and draining; `limit`: the connection limit, which sheds idle
-//!   connections; `conn`: a connection's phases and their deadlines; `admin`: `/metrics`,
+//!   connections; `conn`: a connection's phases and their deadlines; `flood`: the HTTP/2
+//!   flood limits that `h2` does not keep; `admin`: `/metrics`,
 //!   `/ready`, `/config`;
 //! - `proxy`: one request as its phases, in order; `policy`: one file per policy (route,
 //!   egress, rate limit, fault, retry); `refusal`: every answer of the sidecar's own;
@@ -24,6 +25,7 @@ pub mod watch;
 mod admin;
 mod body;
 mod conn;
+mod flood;
 mod hop_by_hop;
 mod limit;
 mod policy;

@@ -245,6 +245,7 @@ impl Record {
             itoa::Buffer::new(),
         );
         let peer = socket_address_text(peer);
+        let request_id = http_span::request_id_text(&request_id);
         let request_size_sent = self.request_body.as_ref().map_or(0, |body| body.bytes());
         // Written straight from the values, in key order: no map of owned strings. Numbers,
         // addresses and the method (a token) are plain; what came from outside is escaped.
@@ -253,10 +254,7 @@ impl Record {
             ("fault", fault.map(Plain)),
             ("grpc.message", grpc_message.as_deref().map(Escaped)),
             ("grpc.status_code", grpc_code.as_deref().map(Escaped)),
-            (
-                "guid:x-request-id",
-                Some(Escaped(request_id.to_str().unwrap_or_default())),
-            ),
+            ("guid:x-request-id", Some(Escaped(&request_id))),
             ("http.method", Some(Plain(method.as_str()))),
             ("http.path", Some(Escaped(uri.path()))),
             ("http.protocol", Some(Plain(protocol))),

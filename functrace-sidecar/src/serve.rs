@@ -19,6 +19,7 @@ use crate::admin::{self, Readiness};
 use crate::config::{Config, Limits};
 use crate::conn::{Conn, Deadlines, Watched};
 use crate::limit::{self, Limit};
+use crate::flood::FloodGuard;
 use crate::metrics::Direction;
 use crate::proxy::Proxy;
 use crate::Shared;
@@ -46,6 +47,7 @@ pub async fn start(config: Config) -> io::Result<Running> {
     let builder = Arc::new(connection_builder(&limits));
     let deadlines = Deadlines::new(&limits);
     let drain = Duration::from_millis(limits.drain_timeout_ms);
+    let header_timeout = Duration::from_millis(limits.header_read_timeout_ms);
     let mut listeners = Vec::new();
     let mut tasks = Vec::new();
     tokio::spawn(keep_a_timer_near(stopped.clone()));
@@ -68,6 +70,7 @@ pub async fn start(config: Config) -> io::Result<Running> {
             deadlines,
             stop: stopped.clone(),
             drain,
+            header_timeout,
         };
         tasks.push(tokio::spawn(accept.proxy(direction, index)));
     }
@@ -84,6 +87,7 @@ pub async fn start(config: Config) -> io::Result<Running> {
             deadlines,
             stop: stopped.clone(),
             drain,
+            header_timeout,
         };
         tasks.push(tokio::spawn(accept.admin(readiness.clone())));
     }
@@ -173,10 +177,16 @@ fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .header_read_timeout(None)
         .max_buf_size(limits.max_header_bytes);
+    // HTTP/2 floods: h2 ends these in GOAWAY ENHANCE_YOUR_CALM by itself (its defaults,
+    // spelled out): streams the client resets before they are accepted (rapid reset), streams
+    // it resets itself, empty and small DATA frames, CONTINUATION frames, a header list over
+    // four times the limit (below that, 431 on the stream). The rest is `flood.rs`.
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_pending_accept_reset_streams(20)
+        .max_local_error_reset_streams(1024);
     builder
 }
 
@@ -189,6 +199,7 @@ struct Accept {
     deadlines: Deadlines,
     stop: watch::Receiver<bool>,
     drain: Duration,
+    header_timeout: Duration,
 }
 
 impl Accept {
@@ -266,10 +277,13 @@ impl Accept {
             let (slot, closed) = (admitted.slot, admitted.closed);
             let _ = stream.set_nodelay(true);
             let open = counted.then(|| self.shared.metrics.connection_opened());
-            let io = TokioIo::new(Watched::new(stream, conn.clone(), self.deadlines));
+            let io = Watched::new(stream, conn.clone(), self.deadlines);
             let connection = self
                 .builder
-                .serve_connection(io, service_for(peer, conn))
+                .serve_connection(
+                    TokioIo::new(FloodGuard::new(io, self.header_timeout)),
+                    service_for(peer, conn),
+                )
                 .into_owned();
             let connection = graceful.watch(connection);
             tokio::spawn(async move {

@@ -87,6 +87,27 @@ fn inbound_joins_the_callers_b3_and_hands_it_to_the_app() {
 }
 
 #[test]
+fn a_request_id_beyond_ascii_is_tagged_as_text() {
+    let rt = runtime();
+    let app = rt.block_on(echo_app("a"));
+    let sidecar = Sidecar::start(&["--inbound", &format!("127.0.0.1:0={app}")]);
+    // UTF-8 `café`, and `café` in Latin-1 (a lone 0xe9, not UTF-8).
+    for id in ["café".as_bytes(), b"caf\xe9-2"] {
+        let request = http::Request::get(format!("http://{}/", sidecar.inbound()))
+            .header("x-request-id", http::HeaderValue::from_bytes(id).unwrap())
+            .body(Default::default())
+            .unwrap();
+        let (response, _) = rt.block_on(send(request));
+        assert_eq!(response.status(), 200);
+    }
+    let (status, spans) = sidecar.stop();
+    assert!(status.success(), "{status}");
+    let mut ids: Vec<&str> = spans.iter().map(|s| tag(s, "guid:x-request-id")).collect();
+    ids.sort();
+    assert_eq!(ids, ["caf\\xe9-2", "café"]);
+}
+
+#[test]
 fn malformed_b3_is_ignored_whole_and_the_request_served_under_a_fresh_trace() {
     let rt = runtime();
     let app = rt.block_on(echo_app("a"));
