@@ -183,13 +183,14 @@ fn parent_chains_that_loop_are_broken_once() {
 
 #[test]
 fn malformed_lines_are_skipped_and_counted() {
-    // Bad JSON, a span without its fields, an id that is not lowercase hex, and half a
-    // line at the end; the blank line does not count.
+    // Bad JSON, a trace id of 32 bytes that are not all ASCII (a crash found by fuzzing), a
+    // span without its fields, an id that is not lowercase hex, and half a line at the end;
+    // the blank line does not count.
     let run = view(&["malformed.jsonl"]);
     assert_eq!(run.code, Some(0));
     assert_eq!(
         run.stderr,
-        "functrace-sidecar view: skipped 4 malformed lines\n"
+        "functrace-sidecar view: skipped 5 malformed lines\n"
     );
     let line = "0000000000000bad                  2023-11-14T22:13:20.000Z     2.0ms      2       0  svca get /ok\n";
     assert_eq!(run.stdout, [HEADER, line].concat());

@@ -82,7 +82,9 @@ impl TraceId {
         match hex.len() {
             16 => Some(TraceId::Short(NonZeroU64::new(parse_hex(hex)?)?)),
             32 => {
-                let (high, low) = (parse_hex(&hex[..16])?, parse_hex(&hex[16..])?);
+                // Checked: 32 bytes of text that is not all ASCII may split inside a char.
+                let (high, low) = hex.split_at_checked(16)?;
+                let (high, low) = (parse_hex(high)?, parse_hex(low)?);
                 (high != 0 || low != 0).then_some(TraceId::Long(high, low))
             }
             _ => None,
@@ -282,6 +284,16 @@ fn random_nonzero() -> NonZeroU64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_of_the_right_length_in_bytes_but_not_ascii_are_rejected() {
+        // 32 bytes, with a two-byte char across the middle (found by fuzzing the viewer).
+        let hex = "463ac35c9f6413a\u{31e}d48485a3953bb61";
+        assert_eq!(hex.len(), 32);
+        assert_eq!(TraceId::from_hex(hex), None);
+        assert_eq!(TraceId::from_hex("463ac35c9f6413\u{31e}"), None);
+        assert_eq!(SpanId::from_hex("463ac35c9f6413\u{31e}"), None);
+    }
 
     #[test]
     fn ids_round_trip_through_hex_and_keep_their_width() {
