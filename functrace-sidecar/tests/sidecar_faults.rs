@@ -12,7 +12,7 @@ use bytes::Bytes;
 use functrace_mesh::export::Span;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
-use hyper::body::{Frame, Incoming};
+use hyper::body::Incoming;
 use sidecar_support::*;
 
 fn tag<'a>(span: &'a Span, key: &str) -> &'a str {
@@ -323,34 +323,6 @@ fn upload_streams_through_in_constant_memory(http2: bool, chunks: usize) {
         if http2 { "HTTP/2" } else { "HTTP/1.1" }
     );
     assert_eq!(tag(&spans[0], "request_size"), (CHUNK * chunks).to_string());
-}
-
-/// A request body of `left` frames of `chunk` (shared bytes: the client allocates nothing),
-/// then its end, or with `stall` nothing more, ever: a client stalled mid-upload.
-struct Chunks {
-    chunk: Bytes,
-    left: usize,
-    stall: bool,
-}
-
-impl hyper::body::Body for Chunks {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        if self.left == 0 {
-            return if self.stall {
-                std::task::Poll::Pending
-            } else {
-                std::task::Poll::Ready(None)
-            };
-        }
-        self.left -= 1;
-        std::task::Poll::Ready(Some(Ok(Frame::data(self.chunk.clone()))))
-    }
 }
 
 #[test]

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use functrace_mesh::export::Span;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
-use hyper::body::{Frame, Incoming};
+use hyper::body::Incoming;
 use sidecar_support::*;
 
 /// A sidecar in front of `app` with `limits` (TOML lines of `[limits]`) and `inbound`
@@ -579,7 +579,11 @@ fn clients_leaving_mid_body_or_mid_response_leave_no_descriptor_open() {
                             let endless = request.uri().path() == "/endless";
                             let _ = request.into_body().collect().await;
                             let left = if endless { usize::MAX } else { 1 };
-                            Ok::<_, std::convert::Infallible>(Response::new(Chunks { left }))
+                            Ok::<_, std::convert::Infallible>(Response::new(Chunks {
+                                chunk: Bytes::from_static(&[b'y'; 1024]),
+                                left,
+                                stall: false,
+                            }))
                         });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
@@ -617,28 +621,6 @@ fn clients_leaving_mid_body_or_mid_response_leave_no_descriptor_open() {
         .await_metric("functrace_sidecar_connections_open", 0.0);
     let (status, _) = blocking_get(inbound, "/after");
     assert_eq!(status, 200);
-}
-
-/// A response body of `left` 1 KiB chunks, each ready as soon as it is asked for.
-struct Chunks {
-    left: usize,
-}
-
-impl hyper::body::Body for Chunks {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        if self.left == 0 {
-            return std::task::Poll::Ready(None);
-        }
-        self.left -= 1;
-        let chunk = Bytes::from_static(&[b'y'; 1024]);
-        std::task::Poll::Ready(Some(Ok(Frame::data(chunk))))
-    }
 }
 
 /// An upstream that dies mid-response: the client's response ends short and closed, the

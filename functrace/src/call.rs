@@ -61,10 +61,17 @@ pub(crate) fn enter<P>(
     args: Detail<'_>,
     place: impl FnOnce(&Local) -> (Frame, P),
 ) -> Option<(Call, P)> {
-    if !wanted(site) {
-        return None;
-    }
-    let generation = output::generation();
+    enter_wanted(wanted(site)?, site, args, place)
+}
+
+/// [`enter`], for a call [`wanted`] already let through, under output `generation`.
+#[inline]
+pub(crate) fn enter_wanted<P>(
+    generation: usize,
+    site: &'static Callsite,
+    args: Detail<'_>,
+    place: impl FnOnce(&Local) -> (Frame, P),
+) -> Option<(Call, P)> {
     with_local(|local| {
         let mut writer = local.writer(generation)?;
         let (frame, placed) = place(local);
@@ -90,10 +97,15 @@ pub(crate) fn enter<P>(
 }
 
 /// Whether a call of `site` is traced now: not muted (one atomic load and out, without
-/// touching the thread's state), and let through by the filter (its cached decision).
+/// touching the thread's state), and let through by the filter (its cached decision). Gives
+/// the output generation it was decided under.
 #[inline]
-pub(crate) fn wanted(site: &Callsite) -> bool {
-    !output::muted() && site.enabled(output::generation())
+pub(crate) fn wanted(site: &Callsite) -> Option<usize> {
+    if output::muted() {
+        return None;
+    }
+    let generation = output::generation();
+    site.enabled(generation).then_some(generation)
 }
 
 #[inline]

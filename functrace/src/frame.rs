@@ -78,9 +78,13 @@ impl Frame {
         }
     }
 
-    /// A sync call under this frame.
+    /// A call under this frame, sync or async: the same id, or a branch of it while a
+    /// future started under this frame is open (a sync call too: its lines would otherwise
+    /// interleave with the future's at one depth). A future is counted open only if it
+    /// outlives its first poll (see [`Frame::count_open`]): one that completes there cannot
+    /// overlap a sibling, since siblings are polled one after another.
     #[inline]
-    pub fn sync_child(self) -> Frame {
+    pub fn call_under(self) -> Frame {
         let label = match self.open {
             0 => self.label,
             _ => self.label.new_branch(),
@@ -88,9 +92,11 @@ impl Frame {
         self.child(label)
     }
 
-    /// A sync call with no traced caller, in `task` (running in tokio task `home`).
+    /// A call with no traced caller (or, for a future, a caller of another task), in `task`
+    /// (running in tokio task `home`): a branch of the task while one of its roots is open. A
+    /// future is counted among the roots only if it outlives its first poll.
     #[inline]
-    pub fn sync_root(task: u32, home: u64) -> Frame {
+    pub fn root(task: u32, home: u64) -> Frame {
         let label = match task_ids::open_roots(task) {
             0 => Label::task(task),
             _ => Label::task(task).new_branch(),
@@ -104,18 +110,6 @@ impl Frame {
         self.home == home
     }
 
-    /// A future starting under this frame: its frame, branched if a sibling is open. It is
-    /// counted open only if it outlives its first poll (see [`Frame::count_open`]): one that
-    /// completes there cannot overlap a sibling, since siblings are polled one after another.
-    #[inline]
-    pub fn future_child(&self) -> Frame {
-        let label = match self.open {
-            0 => self.label,
-            _ => self.label.new_branch(),
-        };
-        self.child(label)
-    }
-
     /// Counts open here a future started under this frame that outlived its first poll
     /// (`serial` names this frame from now on if nothing did yet).
     pub fn count_open(&mut self, serial: impl FnOnce() -> u64) -> Parent {
@@ -124,17 +118,6 @@ impl Frame {
             self.serial = serial();
         }
         Parent::Frame(self.serial)
-    }
-
-    /// A future starting with no traced caller (or a caller of another task), in `task`:
-    /// counted among the task's open roots only if it outlives its first poll.
-    #[inline]
-    pub fn future_root(task: u32, home: u64) -> Frame {
-        let label = match task_ids::open_roots(task) {
-            0 => Label::task(task),
-            _ => Label::task(task).new_branch(),
-        };
-        Frame::unit(label, home).child(label)
     }
 
     /// Uncounts a finished future that started under the frame named `serial`, if this is it.
@@ -161,20 +144,20 @@ mod tests {
     fn futures_overlapping_under_one_caller_branch_and_sequential_ones_do_not() {
         let task = task_ids::next_task_id();
         let mut serial = serials();
-        let mut caller = Frame::sync_root(task, 0);
+        let mut caller = Frame::root(task, 0);
         assert_eq!((caller.label, caller.depth), (Label::task(task), 1));
 
-        let first = caller.future_child();
+        let first = caller.call_under();
         assert_eq!((first.label, first.depth), (Label::task(task), 2));
         // Done within its first poll: never counted, the next one is not a branch.
-        assert_eq!(caller.future_child().label, Label::task(task));
+        assert_eq!(caller.call_under().label, Label::task(task));
         let first_parent = caller.count_open(&mut serial);
-        let second = caller.future_child();
+        let second = caller.call_under();
         assert_eq!(second.label, Label { task, branch: 2 });
         assert_eq!(second.depth, 2);
         let second_parent = caller.count_open(&mut serial);
         // A sync call while futures are open branches too.
-        assert_eq!(caller.sync_child().label, Label { task, branch: 3 });
+        assert_eq!(caller.call_under().label, Label { task, branch: 3 });
 
         for parent in [first_parent, second_parent] {
             let Parent::Frame(serial) = parent else {
@@ -183,42 +166,42 @@ mod tests {
             caller.future_ended(serial);
         }
         assert_eq!(
-            caller.future_child().label,
+            caller.call_under().label,
             Label::task(task),
             "one after another"
         );
-        assert_eq!(caller.sync_child().label, Label::task(task));
+        assert_eq!(caller.call_under().label, Label::task(task));
         caller.count_open(&mut serial);
-        assert_eq!(caller.sync_child().label, Label { task, branch: 4 });
+        assert_eq!(caller.call_under().label, Label { task, branch: 4 });
     }
 
     #[test]
     fn another_frame_does_not_uncount() {
         let task = task_ids::next_task_id();
         let mut serial = serials();
-        let mut a = Frame::sync_root(task, 0);
-        let mut b = a.sync_child();
+        let mut a = Frame::root(task, 0);
+        let mut b = a.call_under();
         let parent = a.count_open(&mut serial);
         b.count_open(&mut serial);
         let Parent::Frame(of_a) = parent else {
             panic!()
         };
         b.future_ended(of_a);
-        assert_eq!(b.future_child().label.branch, 2);
+        assert_eq!(b.call_under().label.branch, 2);
     }
 
     #[test]
     fn roots_of_one_task_branch_while_one_is_open() {
         let task = task_ids::next_task_id();
-        let first = Frame::future_root(task, 0);
+        let first = Frame::root(task, 0);
         assert_eq!(first.label, Label::task(task));
         task_ids::root_opened(task);
-        assert_eq!(Frame::sync_root(task, 0).label, Label { task, branch: 2 });
-        let second = Frame::future_root(task, 0);
+        assert_eq!(Frame::root(task, 0).label, Label { task, branch: 2 });
+        let second = Frame::root(task, 0);
         assert_eq!(second.label, Label { task, branch: 3 });
         task_ids::root_opened(task);
         task_ids::root_closed(task);
         task_ids::root_closed(task);
-        assert_eq!(Frame::sync_root(task, 0).label, Label::task(task));
+        assert_eq!(Frame::root(task, 0).label, Label::task(task));
     }
 }

@@ -141,36 +141,26 @@ impl<F: Future> Future for Traced<F> {
     type Output = F::Output;
 
     /// Inlined into the caller's poll for an untraced call (muted, filtered out): a match on
-    /// the state (and at the first poll, the two loads that decide) and the inner poll. The
+    /// the state (and at the first poll, the loads that decide) and the inner poll. The
     /// traced path is out of line.
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        match this.state.0 {
+        let state = &mut this.state.0;
+        match *state {
             State::Untraced | State::Done => this.inner.poll(cx),
             // Muted or filtered out: decided here, without leaving the caller's poll.
-            State::Unpolled(site) if !call::wanted(site) => {
-                this.state.0 = State::Untraced;
-                this.inner.poll(cx)
-            }
-            State::Unpolled(_) | State::Running(..) => {
-                poll_traced(this.inner, &mut this.state.0, this.options, cx)
-            }
+            State::Unpolled(site) => match call::wanted(site) {
+                None => {
+                    *state = State::Untraced;
+                    this.inner.poll(cx)
+                }
+                Some(generation) => {
+                    first_poll(this.inner, state, site, generation, this.options, cx)
+                }
+            },
+            State::Running(..) => later_poll(this.inner, state, this.options, cx),
         }
-    }
-}
-
-/// A poll of a call that is traced, or not decided yet (its first poll).
-fn poll_traced<F: Future>(
-    inner: Pin<&mut F>,
-    state: &mut State,
-    options: &Option<Box<Options<F::Output>>>,
-    cx: &mut Context<'_>,
-) -> Poll<F::Output> {
-    match *state {
-        State::Untraced | State::Done => inner.poll(cx),
-        State::Unpolled(site) => first_poll(inner, state, site, options, cx),
-        State::Running(..) => later_poll(inner, state, options, cx),
     }
 }
 
@@ -185,6 +175,7 @@ fn first_poll<F: Future>(
     inner: Pin<&mut F>,
     state: &mut State,
     site: &'static Callsite,
+    generation: usize,
     options: &Option<Box<Options<F::Output>>>,
     cx: &mut Context<'_>,
 ) -> Poll<F::Output> {
@@ -192,7 +183,8 @@ fn first_poll<F: Future>(
         .as_ref()
         .and_then(|o| o.args.as_deref())
         .map_or(Detail::None, Detail::Text);
-    let Some((mut call, mut before)) = call::enter(site, args, |local| local.enter_future()) else {
+    let entered = call::enter_wanted(generation, site, args, |local| local.enter_future());
+    let Some((mut call, mut before)) = entered else {
         *state = State::Untraced;
         return inner.poll(cx);
     };

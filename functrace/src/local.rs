@@ -144,10 +144,10 @@ impl Local {
     pub fn enter_sync(&self) -> (Frame, Option<Frame>) {
         let previous = self.current.get();
         let frame = match previous {
-            Some(caller) => caller.sync_child(),
+            Some(caller) => caller.call_under(),
             None => {
                 let home = task_ids::tokio_task();
-                Frame::sync_root(self.task_of(home), home)
+                Frame::root(self.task_of(home), home)
             }
         };
         self.current.set(Some(frame));
@@ -161,11 +161,11 @@ impl Local {
     pub fn enter_future(&self) -> (Frame, Before) {
         let home = task_ids::tokio_task();
         let (frame, before) = match self.current.get() {
-            Some(caller) if caller.hosts(home) => (caller.future_child(), Before::Caller(caller)),
+            Some(caller) if caller.hosts(home) => (caller.call_under(), Before::Caller(caller)),
             current => {
                 let task = self.task_of(home);
                 let before = Before::Root { task, current };
-                (Frame::future_root(task, home), before)
+                (Frame::root(task, home), before)
             }
         };
         self.current.set(Some(frame));

@@ -327,3 +327,31 @@ pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (Res
     }
     send(request.body(Full::default()).unwrap()).await
 }
+
+/// A body of `left` frames of `chunk` (shared bytes: the client allocates nothing),
+/// then its end, or with `stall` nothing more, ever: a client stalled mid-upload.
+pub struct Chunks {
+    pub chunk: Bytes,
+    pub left: usize,
+    pub stall: bool,
+}
+
+impl hyper::body::Body for Chunks {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        if self.left == 0 {
+            return if self.stall {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(None)
+            };
+        }
+        self.left -= 1;
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(self.chunk.clone()))))
+    }
+}
