@@ -184,6 +184,8 @@ pub struct Limits {
     pub keep_alive_timeout_ms: u64,
     /// Milliseconds an HTTP/2 connection may stay without a request in flight.
     pub http2_idle_timeout_ms: u64,
+    /// Longest wait, in milliseconds, for a client to take the next bytes written to it.
+    pub send_timeout_ms: u64,
     /// Largest request head (HTTP/1.1) or header list (HTTP/2); 431 beyond.
     pub max_header_bytes: usize,
     /// Milliseconds in-flight requests get to finish on shutdown.
@@ -237,6 +239,7 @@ impl Default for Limits {
             body_timeout_ms: 60_000,
             keep_alive_timeout_ms: 120_000,
             http2_idle_timeout_ms: 300_000,
+            send_timeout_ms: 60_000,
             max_header_bytes: 64 * 1024,
             drain_timeout_ms: 5_000,
         }
@@ -380,6 +383,7 @@ impl Config {
             ("limits.body_timeout_ms", limits.body_timeout_ms),
             ("limits.keep_alive_timeout_ms", limits.keep_alive_timeout_ms),
             ("limits.http2_idle_timeout_ms", limits.http2_idle_timeout_ms),
+            ("limits.send_timeout_ms", limits.send_timeout_ms),
         ] {
             check_timeout(key, ms)?;
         }

@@ -7,8 +7,12 @@
 //! - busy: requests in flight. No deadline here: a request body's progress is `body.rs`'s,
 //!   the upstream's answer the route's timeout;
 //! - idle: no request in flight: `keep_alive_timeout_ms` (HTTP/1.1) or
-//!   `http2_idle_timeout_ms`, then closed. Idle (and fresh, and head) connections are also
-//!   the ones closed first at the connection limit (`limit.rs`).
+//!   `http2_idle_timeout_ms`, then closed (HTTP/2: with a GOAWAY, written by `flood.rs`,
+//!   which sees the deadline's error). Idle (and fresh, and head) connections are also the
+//!   ones closed first at the connection limit (`limit.rs`).
+//!
+//! And in any phase, a write the client does not take: `send_timeout_ms` from the moment a
+//! write has to wait, then closed (the span: the client stopped reading).
 //!
 //! Why not hyper's own `header_read_timeout`: hyper starts it when it begins to wait for a
 //! head, which on a kept-alive connection is the end of the previous response, so it would
@@ -25,7 +29,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -56,6 +60,7 @@ pub struct Deadlines {
     header: Duration,
     keep_alive: Duration,
     http2_idle: Duration,
+    send: Duration,
 }
 
 impl Deadlines {
@@ -66,6 +71,7 @@ impl Deadlines {
             header: ms(limits.header_read_timeout_ms),
             keep_alive: ms(limits.keep_alive_timeout_ms),
             http2_idle: ms(limits.http2_idle_timeout_ms),
+            send: ms(limits.send_timeout_ms),
         }
     }
 
@@ -83,6 +89,8 @@ pub struct Conn {
     /// When the phase (or the last request) began, in nanoseconds since `born`.
     since: AtomicU64,
     in_flight: AtomicU32,
+    /// The client stopped taking the bytes written to it, and was cut off.
+    stalled: AtomicBool,
 }
 
 impl Conn {
@@ -92,6 +100,7 @@ impl Conn {
             phase: AtomicU8::new(FRESH),
             since: AtomicU64::new(0),
             in_flight: AtomicU32::new(0),
+            stalled: AtomicBool::new(false),
         })
     }
 
@@ -131,6 +140,13 @@ impl Conn {
 /// A request in flight on its connection; the last one to end makes it idle.
 pub struct Busy(Arc<Conn>);
 
+impl Busy {
+    /// Whether the connection was cut off because the client stopped reading.
+    pub fn client_stopped_reading(&self) -> bool {
+        self.0.stalled.load(Ordering::Relaxed)
+    }
+}
+
 impl Drop for Busy {
     fn drop(&mut self) {
         if self.0.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
@@ -148,6 +164,10 @@ pub struct Watched {
     /// Bytes of the HTTP/2 preface read while fresh.
     preface: usize,
     http2: bool,
+    /// Runs while a write waits for the client to take bytes; made at the first such wait.
+    send_timer: Option<Pin<Box<Sleep>>>,
+    /// Whether `send_timer` times the current wait (no bytes taken since it was set).
+    send_timer_set: bool,
 }
 
 impl Watched {
@@ -162,6 +182,8 @@ impl Watched {
             timer,
             preface: 0,
             http2: false,
+            send_timer: None,
+            send_timer_set: false,
         }
     }
 
@@ -249,10 +271,15 @@ impl Watched {
         Poll::Pending
     }
 
-    /// The phase's deadline passed: an idle connection reads as closed (hyper then closes it
-    /// quietly); a request head in progress is answered 408; a handshake is cut.
+    /// The phase's deadline passed: an idle HTTP/1.1 connection reads as closed (hyper then
+    /// closes it quietly), an idle HTTP/2 one as timed out (`flood.rs` then says GOAWAY); a
+    /// request head in progress is answered 408; a handshake is cut.
     fn expire(&mut self) -> io::Result<()> {
         match self.conn.phase() {
+            IDLE if self.http2 => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "HTTP/2 connection idle",
+            )),
             IDLE => Ok(()),
             HEAD => {
                 // Nothing else is being written: no request of this connection is in flight.
@@ -292,13 +319,53 @@ impl AsyncRead for Watched {
     }
 }
 
+impl Watched {
+    /// A write's outcome, with the send deadline kept: a write that has to wait starts the
+    /// timer (unless it already times this wait), one that sends bytes ends the wait. So a
+    /// write that goes through at once costs one store.
+    fn sent(
+        &mut self,
+        cx: &mut Context<'_>,
+        wrote: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match wrote {
+            Poll::Pending => {}
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    self.send_timer_set = false;
+                }
+                return Poll::Ready(Ok(n));
+            }
+            failed => return failed,
+        }
+        let deadline = tokio::time::Instant::now() + self.deadlines.send;
+        let timer = self
+            .send_timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if !self.send_timer_set {
+            timer.as_mut().reset(deadline);
+            self.send_timer_set = true;
+        }
+        if timer.as_mut().poll(cx).is_ready() {
+            self.conn.stalled.store(true, Ordering::Relaxed);
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            )));
+        }
+        Poll::Pending
+    }
+}
+
 impl AsyncWrite for Watched {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let this = &mut *self;
+        let wrote = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.sent(cx, wrote)
     }
 
     fn poll_write_vectored(
@@ -306,7 +373,9 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let this = &mut *self;
+        let wrote = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.sent(cx, wrote)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -1,6 +1,7 @@
 //! HTTP/2 limits that the `h2` crate does not keep, enforced on a connection's bytes below
 //! it: a flood of frames that cost the peer nothing and the sidecar an answer or a look, and
-//! a header block left open. Either ends the connection with GOAWAY ENHANCE_YOUR_CALM.
+//! a header block left open. Either ends the connection with GOAWAY ENHANCE_YOUR_CALM. (And
+//! the idle deadline kept below it, in `conn.rs`, ends one with GOAWAY NO_ERROR.)
 //!
 //! What `h2` (0.4.20) keeps by itself, configured in `serve.rs`: resets of streams not yet
 //! accepted (rapid reset) and of streams it resets itself; empty and small DATA frames;
@@ -45,6 +46,7 @@ const PUSH_PROMISE: u8 = 0x5;
 const GOAWAY: u8 = 0x7;
 const CONTINUATION: u8 = 0x9;
 const END_HEADERS: u8 = 0x4;
+const NO_ERROR: u32 = 0x0;
 const ENHANCE_YOUR_CALM: u32 = 0xb;
 
 /// A client connection, watched for HTTP/2 floods.
@@ -122,7 +124,7 @@ impl Http2 {
                     // The clock is read only when the budget runs out.
                     if self.spent > FREE + PER_WORK * self.earned {
                         if self.window_start.elapsed() < WINDOW {
-                            self.cut();
+                            self.cut(ENHANCE_YOUR_CALM);
                             return false;
                         }
                         (self.spent, self.earned) = (1, 0);
@@ -141,12 +143,14 @@ impl Http2 {
         }
     }
 
-    fn cut(&mut self) {
+    /// Ends the connection with a GOAWAY carrying `code`: `ENHANCE_YOUR_CALM` for a flood,
+    /// `NO_ERROR` for a deadline.
+    fn cut(&mut self, code: u32) {
         self.open_block = None;
         let mut frame = [0u8; 17];
         frame[..9].copy_from_slice(&[0, 0, 8, GOAWAY, 0, 0, 0, 0, 0]);
         frame[9..13].copy_from_slice(&self.last_stream.to_be_bytes());
-        frame[13..].copy_from_slice(&ENHANCE_YOUR_CALM.to_be_bytes());
+        frame[13..].copy_from_slice(&code.to_be_bytes());
         self.goaway = Some((frame, 0));
     }
 
@@ -245,7 +249,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for FloodGuard<T> {
         if let Mode::Http2(h2) = &mut this.mode {
             if let Some(deadline) = &mut h2.open_block {
                 if deadline.as_mut().poll(cx).is_ready() {
-                    h2.cut();
+                    h2.cut(ENHANCE_YOUR_CALM);
                 }
             }
             if h2.goaway.is_some() {
@@ -255,7 +259,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for FloodGuard<T> {
             }
         }
         let before = buf.filled().len();
-        ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
+        match ready!(Pin::new(&mut this.io).poll_read(cx, buf)) {
+            Ok(()) => {}
+            // A deadline below (`conn.rs`: the connection idle) ends an HTTP/2 connection
+            // politely: a GOAWAY that tells the client which of its streams were served.
+            Err(err) if err.kind() == io::ErrorKind::TimedOut => {
+                if let Mode::Http2(h2) = &mut this.mode {
+                    h2.cut(NO_ERROR);
+                    this.goaway_now(cx);
+                    return Poll::Ready(Ok(()));
+                }
+                return Poll::Ready(Err(err));
+            }
+            Err(err) => return Poll::Ready(Err(err)),
+        }
         let new = &buf.filled()[before..];
         let calm = match &mut this.mode {
             Mode::Http1 => true,

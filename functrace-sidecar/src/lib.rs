@@ -19,6 +19,7 @@
 pub mod cli;
 pub mod config;
 pub mod metrics;
+pub mod open_files;
 pub mod view;
 pub mod watch;
 

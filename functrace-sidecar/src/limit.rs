@@ -62,14 +62,8 @@ impl Limit {
     pub fn admit(self: &Arc<Limit>, conn: Arc<Conn>) -> Option<Admitted> {
         let mut open = self.lock();
         let shed = open.connections.len() >= self.max;
-        if shed {
-            let oldest_idle = open
-                .connections
-                .iter()
-                .find(|(_, entry)| entry.conn.is_idle())
-                .map(|(id, _)| *id)?;
-            // Its sender drops, and its task closes it.
-            open.connections.remove(&oldest_idle);
+        if shed && !open.close_oldest_idle() {
+            return None;
         }
         let id = open.next;
         open.next += 1;
@@ -88,6 +82,11 @@ impl Limit {
         Some(Admitted { slot, closed, shed })
     }
 
+    /// Closes the oldest idle connection, if there is one, to free its file descriptor.
+    pub fn shed_one(&self) -> bool {
+        self.lock().close_oldest_idle()
+    }
+
     /// Whether a new connection would be refused now: every place taken by a busy one.
     pub fn is_full(&self) -> bool {
         let open = self.lock();
@@ -97,6 +96,18 @@ impl Limit {
 
     fn lock(&self) -> MutexGuard<'_, Open> {
         self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Open {
+    fn close_oldest_idle(&mut self) -> bool {
+        let oldest_idle = self
+            .connections
+            .iter()
+            .find(|(_, entry)| entry.conn.is_idle())
+            .map(|(id, _)| *id);
+        // Its sender drops, and its task closes it.
+        oldest_idle.is_some_and(|id| self.connections.remove(&id).is_some())
     }
 }
 

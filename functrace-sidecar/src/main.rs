@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         print!("{}", config.to_toml());
         return ExitCode::SUCCESS;
     }
+    functrace_sidecar::open_files::raise_limit();
     let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(err) => {

@@ -49,7 +49,7 @@ pub struct Record {
     response_size: u64,
     finished: bool,
     /// The connection is busy until the exchange ends.
-    _busy: Busy,
+    busy: Busy,
 }
 
 impl Record {
@@ -99,7 +99,7 @@ impl Record {
             request_body: None,
             response_size: 0,
             finished: false,
-            _busy: proxy.conn.request(),
+            busy: proxy.conn.request(),
         }
     }
 
@@ -306,6 +306,8 @@ impl Drop for Record {
             // The client went away: before the answer (counted with code 0) or during it.
             if self.status == 0 {
                 self.error = Some("cancelled: the client went away".into());
+            } else if self.busy.client_stopped_reading() {
+                self.error = Some("cancelled: the client stopped reading the response".into());
             } else if self.error.is_none() {
                 self.error = Some("cancelled: the client went away mid-response".into());
             }

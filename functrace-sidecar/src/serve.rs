@@ -5,7 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -21,6 +21,7 @@ use crate::conn::{Conn, Deadlines, Watched};
 use crate::flood::FloodGuard;
 use crate::limit::{self, Limit};
 use crate::metrics::Direction;
+use crate::open_files;
 use crate::proxy::Proxy;
 use crate::Shared;
 use functrace_mesh::export::{BuildError, Reporter};
@@ -41,7 +42,7 @@ pub async fn start(config: Config) -> io::Result<Running> {
     let reporter = reporter(&config).map_err(io::Error::other)?;
     let limits = config.limits.clone();
     let shared = Arc::new(Shared::new(config.clone(), reporter));
-    let proxied = Limit::new(limits.max_connections);
+    let proxied = Limit::new(fitted_max_connections(&limits));
     let readiness = Arc::new(Readiness::new(proxied.clone()));
     let (stop, stopped) = watch::channel(false);
     let builder = Arc::new(connection_builder(&limits));
@@ -71,6 +72,7 @@ pub async fn start(config: Config) -> io::Result<Running> {
             stop: stopped.clone(),
             drain,
             header_timeout,
+            last_complaint: None,
         };
         tasks.push(tokio::spawn(accept.proxy(direction, index)));
     }
@@ -88,6 +90,7 @@ pub async fn start(config: Config) -> io::Result<Running> {
             stop: stopped.clone(),
             drain,
             header_timeout,
+            last_complaint: None,
         };
         tasks.push(tokio::spawn(accept.admin(readiness.clone())));
     }
@@ -190,6 +193,19 @@ fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     builder
 }
 
+/// `max_connections`, lowered (and told on stderr) to what fits in the process's open files.
+fn fitted_max_connections(limits: &Limits) -> usize {
+    let open_files = open_files::limit();
+    let fit = open_files::connections_that_fit(open_files, limits.admin_max_connections);
+    if fit < limits.max_connections {
+        eprintln!(
+            "functrace-sidecar: max_connections {} lowered to {fit}: {open_files} open files allowed",
+            limits.max_connections
+        );
+    }
+    fit.min(limits.max_connections)
+}
+
 /// One listener's accept loop.
 struct Accept {
     listener: TcpListener,
@@ -200,6 +216,8 @@ struct Accept {
     stop: watch::Receiver<bool>,
     drain: Duration,
     header_timeout: Duration,
+    /// When a failed accept was last told on stderr.
+    last_complaint: Option<Instant>,
 }
 
 impl Accept {
@@ -253,9 +271,7 @@ impl Accept {
                 accepted = self.listener.accept() => match accepted {
                     Ok(accepted) => accepted,
                     Err(err) => {
-                        // Out of file descriptors, say: back off rather than spin.
-                        eprintln!("functrace-sidecar: accept: {err}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        self.accept_failed(&err).await;
                         continue;
                     }
                 },
@@ -299,4 +315,33 @@ impl Accept {
         drop(self.listener);
         let _ = tokio::time::timeout(self.drain, graceful.shutdown()).await;
     }
+
+    /// An accept failed: out of file descriptors (the limit in `open_files.rs` leaves room,
+    /// but descriptors are not all connections), or a connection reset before it was
+    /// accepted. The oldest idle connection makes room, and the loop backs off a little
+    /// rather than spin; said on stderr once a second at most.
+    async fn accept_failed(&mut self, err: &io::Error) {
+        let out_of_files = matches!(err.raw_os_error(), Some(EMFILE | ENFILE));
+        let shed = out_of_files && self.limit.shed_one();
+        let now = Instant::now();
+        if self
+            .last_complaint
+            .is_none_or(|last| now - last >= Duration::from_secs(1))
+        {
+            self.last_complaint = Some(now);
+            let shed = if shed {
+                " (an idle connection closed)"
+            } else {
+                ""
+            };
+            eprintln!("functrace-sidecar: accept: {err}{shed}");
+        }
+        if out_of_files {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }
+
+/// `errno` values of a process (`EMFILE`) or system (`ENFILE`) out of file descriptors.
+const EMFILE: i32 = 24;
+const ENFILE: i32 = 23;

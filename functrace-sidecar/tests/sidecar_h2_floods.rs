@@ -3,6 +3,7 @@
 //! on a closed stream) and empty DATA end in GOAWAY ENHANCE_YOUR_CALM; a header block over the limit is answered 431
 //! on its stream and the connection serves on; a header block left open is cut; and a
 //! download whose client sends a WINDOW_UPDATE after every DATA frame is not taken for a flood.
+//! An idle connection is closed with GOAWAY NO_ERROR.
 
 mod sidecar_support;
 
@@ -25,6 +26,7 @@ const WINDOW_UPDATE: u8 = 8;
 const END_STREAM: u8 = 0x1;
 const ACK: u8 = 0x1;
 const END_HEADERS: u8 = 0x4;
+const NO_ERROR: u32 = 0;
 const ENHANCE_YOUR_CALM: u32 = 11;
 /// How long a test waits for an answer; every test ends well within it.
 const WAIT: Duration = Duration::from_secs(5);
@@ -312,4 +314,51 @@ fn a_download_acknowledged_frame_by_frame_is_no_flood() {
     }
     assert_eq!(received, 8 << 20);
     assert!(updates > 1000, "{updates} updates");
+}
+
+/// An HTTP/2 connection without a request in flight past `http2_idle_timeout_ms` is closed
+/// with GOAWAY NO_ERROR naming the last stream served, so a client that sent another request
+/// meanwhile knows to send it again.
+#[test]
+fn an_idle_connection_gets_goaway_no_error_with_its_last_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sidecar.toml");
+    std::fs::write(&config, "[limits]\nhttp2_idle_timeout_ms = 300\n").unwrap();
+    let rt = runtime();
+    let app = rt.block_on(echo_app("a"));
+    let sidecar = Sidecar::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--inbound",
+        &format!("127.0.0.1:0={app}"),
+    ]);
+    let mut stream = connect(sidecar.inbound());
+    let block = header_block("GET", &[]);
+    for id in [1, 3] {
+        stream
+            .write_all(&frame(HEADERS, END_STREAM | END_HEADERS, id, &block))
+            .unwrap();
+        // The whole answer: the frame that ends stream `id`.
+        loop {
+            let frame = read_frame(&mut stream).expect("an answer");
+            assert_ne!(frame.kind, GOAWAY, "closed while a request was in flight");
+            if frame.stream == id && frame.flags & END_STREAM != 0 {
+                break;
+            }
+        }
+    }
+    let idle = Instant::now();
+    let goaway = loop {
+        let frame = read_frame(&mut stream).expect("a GOAWAY before the close");
+        if frame.kind == GOAWAY {
+            break frame;
+        }
+    };
+    let took = idle.elapsed();
+    let last_stream = u32::from_be_bytes(goaway.payload[..4].try_into().unwrap());
+    let code = u32::from_be_bytes(goaway.payload[4..8].try_into().unwrap());
+    assert_eq!((last_stream, code), (3, NO_ERROR));
+    assert!(took >= Duration::from_millis(250), "closed early: {took:?}");
+    assert!(took < Duration::from_secs(3), "closed late: {took:?}");
+    assert!(read_frame(&mut stream).is_none(), "closed after the GOAWAY");
 }

@@ -562,37 +562,79 @@ fn pipelined_requests_are_answered_in_order() {
     assert!(one < two && two < three, "{answer:?}");
 }
 
+/// An app that answers a request body read whole with 1 KiB, and GET /endless with 1 KiB
+/// chunks for ever.
+async fn endless_app() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|request: Request<Incoming>| async move {
+                    let endless = request.uri().path() == "/endless";
+                    let _ = request.into_body().collect().await;
+                    let left = if endless { usize::MAX } else { 1 };
+                    Ok::<_, std::convert::Infallible>(Response::new(Chunks {
+                        chunk: Bytes::from_static(&[b'y'; 1024]),
+                        left,
+                        stall: false,
+                    }))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// A client that stops reading a response is cut off once a write has waited
+/// `send_timeout_ms`: its descriptors are freed and its span says why.
+#[test]
+fn a_client_that_stops_reading_is_cut_off_at_the_send_deadline() {
+    let rt = runtime();
+    let app = rt.block_on(endless_app());
+    let hostile = Hostile::start(app, "", "send_timeout_ms = 300\n");
+    let inbound = hostile.inbound();
+    let (status, _) = blocking_get(inbound, "/warm");
+    assert_eq!(status, 200);
+    hostile
+        .sidecar
+        .await_metric("functrace_sidecar_connections_open", 0.0);
+    let baseline = hostile.fds();
+    let mut stopped_reading = connect(inbound);
+    stopped_reading
+        .write_all(b"GET /endless HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    hostile
+        .sidecar
+        .await_metric("functrace_sidecar_connections_open", 0.0);
+    hostile.await_fds_at_most(baseline);
+    let (status, _) = blocking_get(inbound, "/after");
+    assert_eq!(status, 200);
+    let (exit, spans) = hostile.sidecar.stop();
+    assert!(exit.success());
+    let endless: Vec<&Span> = spans
+        .iter()
+        .filter(|span| tag(span, "http.path") == "/endless")
+        .collect();
+    assert_eq!(endless.len(), 1, "{spans:?}");
+    assert_eq!(tag(endless[0], "http.status_code"), "200");
+    assert_eq!(
+        tag(endless[0], "error"),
+        "cancelled: the client stopped reading the response"
+    );
+    drop(stopped_reading);
+}
+
 /// Clients that leave mid-body or mid-response leave no descriptor open behind them.
 #[test]
 fn clients_leaving_mid_body_or_mid_response_leave_no_descriptor_open() {
     let rt = runtime();
     // Answers a request body read whole, or an endless response to GET /endless.
-    let app = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            loop {
-                let (stream, _) = listener.accept().await.unwrap();
-                tokio::spawn(async move {
-                    let service =
-                        hyper::service::service_fn(|request: Request<Incoming>| async move {
-                            let endless = request.uri().path() == "/endless";
-                            let _ = request.into_body().collect().await;
-                            let left = if endless { usize::MAX } else { 1 };
-                            Ok::<_, std::convert::Infallible>(Response::new(Chunks {
-                                chunk: Bytes::from_static(&[b'y'; 1024]),
-                                left,
-                                stall: false,
-                            }))
-                        });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        addr
-    });
+    let app = rt.block_on(endless_app());
     let hostile = Hostile::start(app, "", "");
     let inbound = hostile.inbound();
     let (status, _) = blocking_get(inbound, "/warm");
