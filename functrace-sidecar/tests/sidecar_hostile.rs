@@ -8,6 +8,7 @@ mod sidecar_support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -110,14 +111,6 @@ fn statuses(mut answer: &str) -> Vec<&str> {
 
 fn tag<'a>(span: &'a Span, key: &str) -> &'a str {
     span.tags.get(key).map_or("", String::as_str)
-}
-
-/// An app that answers the request's path.
-async fn path_app() -> SocketAddr {
-    serve(|request: Request<Incoming>| async move {
-        Response::new(Full::new(Bytes::from(request.uri().path().to_owned())))
-    })
-    .await
 }
 
 /// 1: connections that send nothing, or part of the HTTP/2 preface, are closed at the
@@ -243,8 +236,9 @@ fn thousands_of_idle_connections_do_not_keep_requests_out() {
         "max_connections = 64\nhandshake_timeout_ms = 60000\nkeep_alive_timeout_ms = 60000\n",
     );
     let inbound = hostile.inbound();
-    // 3000, or as many as this process may open with room to spare.
-    let count = open_files_limit().saturating_sub(200).min(3000);
+    // 5000, or as many as this process may open with room to spare.
+    functrace_sidecar::open_files::raise_limit();
+    let count = open_files_limit().saturating_sub(200).min(5000);
     assert!(
         count >= 500,
         "too few file descriptors for this test: {count}"
@@ -263,6 +257,45 @@ fn thousands_of_idle_connections_do_not_keep_requests_out() {
     assert!(shed >= (count - 64) as f64, "{shed} shed of {count}");
     assert_eq!(hostile.sidecar.admin_get("/ready"), "ready\n");
     drop(idle);
+}
+
+/// Out of file descriptors (its limit lowered under it, below what it fitted its connection
+/// limit to at start): the sidecar goes on accepting by closing idle connections, answers new
+/// requests, and once the flood is gone serves as before, its descriptors back to where they
+/// were.
+#[test]
+fn running_out_of_file_descriptors_sheds_idle_connections_and_recovers() {
+    let rt = runtime();
+    let app = rt.block_on(path_app());
+    let hostile = Hostile::start(app, "", "handshake_timeout_ms = 60000\n");
+    let inbound = hostile.inbound();
+    // A connection to the app, pooled for the requests below.
+    assert_eq!(blocking_get(inbound, "/warm").0, 200);
+    hostile
+        .sidecar
+        .await_metric("functrace_sidecar_connections_open", 0.0);
+    let baseline = hostile.fds();
+    let lowered = Command::new("prlimit")
+        .arg(format!("--pid={}", hostile.sidecar.pid()))
+        .arg(format!("--nofile={0}:{0}", baseline + 16))
+        .status()
+        .expect("prlimit (util-linux) runs");
+    assert!(lowered.success());
+    let idle: Vec<TcpStream> = (0..100)
+        .map(|_| TcpStream::connect(inbound).unwrap())
+        .collect();
+    hostile.sidecar.stderr_line("Too many open files");
+    for i in 0..5 {
+        let path = format!("/short/{i}");
+        assert_eq!(blocking_get(inbound, &path), (200, path));
+    }
+    drop(idle);
+    hostile.await_fds_at_most(baseline);
+    for i in 0..5 {
+        let path = format!("/after/{i}");
+        assert_eq!(blocking_get(inbound, &path), (200, path));
+    }
+    assert_eq!(hostile.sidecar.admin_get("/ready"), "ready\n");
 }
 
 /// This process's soft limit of open files (`/proc/self/limits`).

@@ -123,10 +123,22 @@ impl Sidecar {
         self.wait()
     }
 
-    /// Waits for the exit (after a signal); answers the status and the spans written.
+    /// Waits for the exit (after a signal), for `PATIENCE` at most; answers the status and
+    /// the spans written.
     pub fn wait(mut self) -> (ExitStatus, Vec<Span>) {
-        let status = self.child.take().unwrap().wait().unwrap();
-        (status, read_spans(&self.spans_file))
+        let mut child = self.child.take().unwrap();
+        let pid = child.id();
+        let (exited, exit) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = exited.send(child.wait());
+        });
+        let Ok(status) = exit.recv_timeout(PATIENCE) else {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("functrace-sidecar did not exit within {PATIENCE:?}");
+        };
+        (status.unwrap(), read_spans(&self.spans_file))
     }
 
     /// The admin listener's answer to GET `path`.
@@ -194,11 +206,9 @@ pub fn read_spans(path: &Path) -> Vec<Span> {
 pub fn blocking_get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    // One write: in pieces, each would wait for the last one's acknowledgement.
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
@@ -266,6 +276,14 @@ pub async fn echo_app(name: &'static str) -> SocketAddr {
             text.push_str(&format!("{key}: {}\n", value.to_str().unwrap_or("?")));
         }
         Response::new(Full::new(Bytes::from(text)))
+    })
+    .await
+}
+
+/// An app that answers the request's path.
+pub async fn path_app() -> SocketAddr {
+    serve(|request: Request<Incoming>| async move {
+        Response::new(Full::new(Bytes::from(request.uri().path().to_owned())))
     })
     .await
 }

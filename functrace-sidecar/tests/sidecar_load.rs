@@ -1,0 +1,255 @@
+//! The real `functrace-sidecar` process under steady load on loopback: stopped (SIGTERM),
+//! reloaded (SIGHUP), and left running for a minute. What is checked is what an SRE would
+//! look at: exit status, failed requests, spans against answered requests, memory.
+
+mod sidecar_support;
+
+use std::collections::HashSet;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use functrace_mesh::export::Span;
+use sidecar_support::*;
+
+/// One HTTP/1.1 connection, kept alive: requests one after another, as a pooled client
+/// sends them.
+struct KeepAlive {
+    reader: BufReader<TcpStream>,
+}
+
+impl KeepAlive {
+    fn open(addr: SocketAddr) -> io::Result<KeepAlive> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(PATIENCE))?;
+        stream.set_nodelay(true)?;
+        Ok(KeepAlive {
+            reader: BufReader::new(stream),
+        })
+    }
+
+    /// GET `path`: (status, body).
+    fn get(&mut self, path: &str) -> io::Result<(u16, String)> {
+        // One write: in pieces, each would wait for the last one's acknowledgement.
+        let request = format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n");
+        self.reader.get_mut().write_all(request.as_bytes())?;
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        let status = line
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("a status line: {line:?}")))?;
+        let mut length = 0;
+        loop {
+            line.clear();
+            if self.reader.read_line(&mut line)? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            if line == "\r\n" {
+                break;
+            }
+            let lower = line.to_ascii_lowercase();
+            if let Some(value) = lower.strip_prefix("content-length:") {
+                length = value.trim().parse().map_err(io::Error::other)?;
+            }
+        }
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body)?;
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+}
+
+/// The path of each span.
+fn span_paths(spans: &[Span]) -> HashSet<String> {
+    spans
+        .iter()
+        .filter_map(|span| span.tags.get("http.path").cloned())
+        .collect()
+}
+
+/// Clients that send GET `/c{client}/{n}` over kept-alive connections (a new one every
+/// 50 requests, or when one fails) until `stop`, or until the sidecar refuses connections.
+/// Each answer's path goes to `answered`, each failure's text to `failed`.
+fn clients(
+    inbound: SocketAddr,
+    count: usize,
+    stop: &Arc<AtomicBool>,
+    answered: &mpsc::Sender<String>,
+    failed: &mpsc::Sender<String>,
+) -> Vec<JoinHandle<()>> {
+    (0..count)
+        .map(|client| {
+            let (stop, answered, failed) = (stop.clone(), answered.clone(), failed.clone());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(mut connection) = KeepAlive::open(inbound) else {
+                        return;
+                    };
+                    for _ in 0..50 {
+                        let path = format!("/c{client}/{n}");
+                        n += 1;
+                        match connection.get(&path) {
+                            Ok((200, body)) if body == path => {
+                                let _ = answered.send(path);
+                            }
+                            Ok(other) => {
+                                let _ = answered.send(path.clone());
+                                let _ = failed.send(format!("{path}: {other:?}"));
+                            }
+                            Err(err) => {
+                                let _ = failed.send(format!("{path}: {err}"));
+                                break;
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// Waits for `count` more answers.
+fn await_answers(answered: &mpsc::Receiver<String>, seen: &mut HashSet<String>, count: usize) {
+    for _ in 0..count {
+        let path = answered
+            .recv_timeout(PATIENCE)
+            .expect("the clients are answered");
+        seen.insert(path);
+    }
+}
+
+/// SIGTERM while clients send: the sidecar stops accepting, lets what is in flight finish,
+/// exits 0, and every request it answered has its span on disk.
+#[test]
+fn sigterm_under_load_exits_0_with_every_answered_span_written() {
+    let rt = runtime();
+    let app = rt.block_on(path_app());
+    let sidecar = Sidecar::start(&["--inbound", &format!("127.0.0.1:0={app}")]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (answers, answered) = mpsc::channel();
+    let (failures, _failed) = mpsc::channel();
+    let clients = clients(sidecar.inbound(), 4, &stop, &answers, &failures);
+    drop(answers);
+    let mut seen = HashSet::new();
+    await_answers(&answered, &mut seen, 400);
+    sidecar.signal("TERM");
+    let (status, spans) = sidecar.wait();
+    // The listener is closed: each client ends at its next connection.
+    for client in clients {
+        client.join().unwrap();
+    }
+    seen.extend(answered.try_iter());
+    assert!(status.success(), "{status:?}");
+    let written = span_paths(&spans);
+    let missing: Vec<&String> = seen.difference(&written).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} answered requests have no span: {:?}",
+        missing.len(),
+        seen.len(),
+        &missing[..missing.len().min(10)]
+    );
+}
+
+/// Twenty SIGHUPs (config reloads) while clients send: not one request fails.
+#[test]
+fn sighup_under_load_fails_no_request() {
+    let rt = runtime();
+    let app = rt.block_on(path_app());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sidecar.toml");
+    std::fs::write(
+        &config,
+        format!("[[inbound]]\nlisten = \"127.0.0.1:0\"\napp = \"{app}\"\n"),
+    )
+    .unwrap();
+    let sidecar = Sidecar::start(&["--config", config.to_str().unwrap()]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (answers, answered) = mpsc::channel();
+    let (failures, failed) = mpsc::channel();
+    let clients = clients(sidecar.inbound(), 4, &stop, &answers, &failures);
+    let mut seen = HashSet::new();
+    for _ in 0..20 {
+        await_answers(&answered, &mut seen, 50);
+        sidecar.signal("HUP");
+        sidecar.stderr_line("config reloaded");
+    }
+    await_answers(&answered, &mut seen, 50);
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.join().unwrap();
+    }
+    let failures: Vec<String> = failed.try_iter().collect();
+    assert!(failures.is_empty(), "failed requests: {failures:?}");
+    assert!(seen.len() >= 21 * 50);
+}
+
+/// A minute of steady load, with clients that misbehave beside it: resident memory grows
+/// by at most 20% after the first ten seconds, no request fails, and every answered
+/// request has its span.
+#[test]
+fn a_minute_of_load_keeps_memory_flat_and_every_span() {
+    let rt = runtime();
+    let app = rt.block_on(path_app());
+    let sidecar = Sidecar::start(&["--inbound", &format!("127.0.0.1:0={app}")]);
+    let inbound = sidecar.inbound();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (answers, answered) = mpsc::channel();
+    let (failures, failed) = mpsc::channel();
+    let mut threads = clients(inbound, 3, &stop, &answers, &failures);
+    drop(answers);
+    let hostile_stop = stop.clone();
+    // Beside them: connections that leave at once, mid-head, or before reading their answer.
+    threads.push(std::thread::spawn(move || {
+        let mut n = 0;
+        while !hostile_stop.load(Ordering::Relaxed) {
+            n += 1;
+            let Ok(mut stream) = TcpStream::connect(inbound) else {
+                return;
+            };
+            let _ = match n % 3 {
+                0 => Ok(()),
+                1 => stream.write_all(b"GET /half HTTP/1.1\r\nHo"),
+                _ => stream.write_all(b"GET /unread HTTP/1.1\r\nHost: a\r\n\r\n"),
+            };
+        }
+    }));
+    let mut seen = HashSet::new();
+    let soak = |seen: &mut HashSet<String>, length: Duration| {
+        let until = Instant::now() + length;
+        while Instant::now() < until {
+            await_answers(&answered, seen, 100);
+        }
+    };
+    soak(&mut seen, Duration::from_secs(10));
+    let warm = sidecar.status_kib("VmRSS");
+    soak(&mut seen, Duration::from_secs(50));
+    let end = sidecar.status_kib("VmRSS");
+    stop.store(true, Ordering::Relaxed);
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    seen.extend(answered.try_iter());
+    let (status, spans) = sidecar.stop();
+    assert!(status.success());
+    eprintln!(
+        "{} requests answered; resident memory {warm} KiB after 10 s, {end} KiB at 60 s",
+        seen.len()
+    );
+    assert!(
+        end * 10 <= warm * 12,
+        "resident memory grew from {warm} KiB to {end} KiB"
+    );
+    let failures: Vec<String> = failed.try_iter().collect();
+    assert!(failures.is_empty(), "failed requests: {failures:?}");
+    let written = span_paths(&spans);
+    let missing = seen.difference(&written).count();
+    assert_eq!(missing, 0, "of {} answered requests", seen.len());
+}
