@@ -20,11 +20,12 @@
 //! reads the first bytes (to choose HTTP/1.1 or HTTP/2) before hyper's timer exists. So the
 //! phases are tracked here, in the connection's I/O, below hyper.
 //!
-//! One timer per connection, checked lazily: a phase change notes the time (and in-flight
-//! requests are counted by the service, `Busy`); the timer is moved only when a phase needs
-//! an earlier deadline than the one it is set to, and when it fires it looks where the
-//! connection stands. It is never set further ahead than the shortest idle deadline, so a
-//! connection that goes idle finds it due in time. So a request costs no timer operation.
+//! One timer per connection, checked lazily: a phase change notes the time (requests in
+//! flight are only counted, by the service's `Busy`: a busy connection has no deadline
+//! here); the timer is moved only when a phase needs an earlier deadline than the one it is
+//! set to, and when it fires it looks where the connection stands. It is never set further
+//! ahead than the shortest idle deadline, so a connection that goes idle finds it due in
+//! time. So a request costs no timer operation.
 
 use std::future::Future;
 use std::io;
@@ -106,8 +107,8 @@ impl Conn {
 
     /// A request came in; the connection is busy until the guard drops.
     pub fn request(self: &Arc<Conn>) -> Busy {
+        // No time noted: a busy connection has no deadline of its own to measure.
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.note(Instant::now());
         Busy(self.clone())
     }
 
@@ -230,11 +231,10 @@ impl Watched {
         }
     }
 
-    /// The deadline of the phase the connection is in, or when to look again if busy.
-    fn deadline(&self) -> (Instant, bool) {
-        let since = self.conn.since();
+    /// The deadline of the phase the connection is in; none while busy.
+    fn deadline(&self) -> Option<Instant> {
         if !self.conn.is_idle() {
-            return (since + self.deadlines.recheck(), false);
+            return None;
         }
         let limit = match self.conn.phase() {
             FRESH => self.deadlines.handshake,
@@ -242,7 +242,7 @@ impl Watched {
             _ if self.http2 => self.deadlines.http2_idle,
             _ => self.deadlines.keep_alive,
         };
-        (since + limit, true)
+        Some(self.conn.since() + limit)
     }
 
     /// With nothing to read: keeps the timer at the phase's deadline, and ends the
@@ -250,22 +250,19 @@ impl Watched {
     fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         // A phase that began since the timer was set may end sooner. (A busy connection's
         // timer is only moved when it fires.)
-        let (deadline, binding) = self.deadline();
-        if binding && self.timer.deadline() > deadline.into() {
-            self.move_timer_before(deadline, Instant::now());
+        if let Some(deadline) = self.deadline() {
+            if self.timer.deadline() > deadline.into() {
+                self.move_timer_before(deadline, Instant::now());
+            }
         }
         while self.timer.as_mut().poll(cx).is_ready() {
-            let (deadline, binding) = self.deadline();
+            let deadline = self.deadline();
             let now = Instant::now();
-            if binding && deadline <= now {
+            if deadline.is_some_and(|deadline| deadline <= now) {
                 return Poll::Ready(self.expire());
             }
             let recheck = now + self.deadlines.recheck();
-            let next = if binding {
-                deadline.min(recheck)
-            } else {
-                recheck
-            };
+            let next = deadline.map_or(recheck, |deadline| deadline.min(recheck));
             self.timer.as_mut().reset(next.into());
         }
         Poll::Pending

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# User-space instructions per proxied HTTP/1.1 request through functrace-sidecar, counted by
+# callgrind: the release binary on CPU 0 (so with its single-threaded runtime), spans at 100%
+# to a file, in front of benches' ok_upstream; `h2load --h1 -c 16 -m 1` on CPU 1 sends N=1000
+# requests to one run and N=6000 to another, and the figure is the difference over 5000 (so
+# start-up and shutdown cancel out).
+#   benches/callgrind.sh                       # needs valgrind and h2load (nghttp2-client)
+#   SIDECAR=/path/to/functrace-sidecar benches/callgrind.sh   # another build, for an A/B
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+cargo build -q --release -p functrace-sidecar -p functrace-benches --bin functrace-sidecar --bin ok_upstream
+SIDECAR=${SIDECAR:-$TARGET_DIR/release/functrace-sidecar}
+TMP=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$TMP"' EXIT
+
+taskset -c 0 "$TARGET_DIR/release/ok_upstream" 127.0.0.1:0 >"$TMP/upstream.log" &
+until grep -q '^listening on ' "$TMP/upstream.log"; do sleep 0.05; done
+upstream=$(sed -n 's/^listening on //p' "$TMP/upstream.log")
+
+# instructions N: the sidecar's total instruction count, serving N requests.
+instructions() {
+	local n=$1 out=$TMP/callgrind.$1 pid address
+	taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out" \
+		"$SIDECAR" --inbound "127.0.0.1:0=$upstream" \
+		--spans-file "$TMP/spans.$n.jsonl" --sample 1.0 >"$TMP/sidecar.$n.log" 2>&1 &
+	pid=$!
+	until grep -q '^ready' "$TMP/sidecar.$n.log"; do sleep 0.1; done
+	address=$(sed -n 's/^inbound //p' "$TMP/sidecar.$n.log")
+	taskset -c 1 h2load --h1 -n "$n" -c 16 -m 1 "http://$address/" >"$TMP/h2load.$n.log"
+	grep -q " 0 failed, 0 errored" "$TMP/h2load.$n.log" ||
+		{ cat "$TMP/h2load.$n.log" >&2; exit 1; }
+	kill -TERM "$pid"
+	wait "$pid" || true
+	sed -n 's/^summary: //p' "$out"
+}
+
+small=$(instructions 1000)
+large=$(instructions 6000)
+echo "instructions per request: $(((large - small) / 5000)) ($small for 1000 requests, $large for 6000)"
