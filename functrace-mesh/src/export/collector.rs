@@ -1,6 +1,7 @@
-//! A Zipkin v2 collector: batches go as `POST /api/v2/spans` with a JSON array body, over
-//! plain HTTP (hyper-util's client on the export thread's own single-thread runtime). The
-//! request carries `b3: 0` so that instrumented services never trace the reporting itself.
+//! A collector over plain HTTP (hyper-util's client on the export thread's own single-thread
+//! runtime): a Zipkin v2 collector takes batches as `POST /api/v2/spans` with a JSON array
+//! body, an OTLP/HTTP receiver as `POST /v1/traces` with a protobuf body. Requests carry
+//! `b3: 0` so that instrumented services never trace the reporting itself.
 
 use std::time::Duration;
 
@@ -23,9 +24,9 @@ pub(crate) struct Collector {
     timeout: Duration,
 }
 
-/// Parses a collector URL: `http://host:port` (posting to `/api/v2/spans`) or a full
+/// Parses a collector URL: `http://host:port` (posting to `default_path`) or a full
 /// `http://host:port/path`.
-pub(crate) fn parse_url(url: &str) -> Result<Uri, String> {
+pub(crate) fn parse_url(url: &str, default_path: &'static str) -> Result<Uri, String> {
     let uri: Uri = url
         .parse()
         .map_err(|error| format!("collector URL {url:?}: {error}"))?;
@@ -39,7 +40,7 @@ pub(crate) fn parse_url(url: &str) -> Result<Uri, String> {
     }
     if matches!(uri.path(), "" | "/") && uri.query().is_none() {
         let mut parts = uri.into_parts();
-        parts.path_and_query = Some(SPANS_PATH.parse().expect("a valid path"));
+        parts.path_and_query = Some(default_path.parse().expect("a valid path"));
         return Uri::from_parts(parts).map_err(|error| format!("collector URL {url:?}: {error}"));
     }
     Ok(uri)
@@ -80,10 +81,16 @@ impl Collector {
             body.pop(); // the last newline's comma
         }
         body.push(b']');
+        self.post(body, "application/json")
+    }
+
+    /// Posts one body of `content_type`; `Err` says why it did not arrive (answered with a
+    /// 2xx).
+    pub(crate) fn post(&mut self, body: Vec<u8>, content_type: &'static str) -> Result<(), String> {
         let request = Request::builder()
             .method(Method::POST)
             .uri(self.uri.clone())
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(CONTENT_TYPE, HeaderValue::from_static(content_type))
             .header("b3", HeaderValue::from_static("0"))
             .body(Full::new(Bytes::from(body)))
             .map_err(|error| error.to_string())?;

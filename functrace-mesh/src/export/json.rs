@@ -110,7 +110,14 @@ pub enum Text<'a> {
     Plain(&'a str),
 }
 
-impl Text<'_> {
+impl<'a> Text<'a> {
+    /// The text, unescaped.
+    pub(crate) fn as_str(self) -> &'a str {
+        match self {
+            Text::Escaped(text) | Text::Plain(text) => text,
+        }
+    }
+
     #[inline]
     fn write(self, out: &mut Vec<u8>) {
         match self {

@@ -1,7 +1,8 @@
 //! [`Reporter`]: the cheap, cloneable handle that takes spans (local spans of traced calls
 //! through [`SpanReporter`], CLIENT/SERVER spans of the HTTP layers through
 //! [`Reporter::report`]) into a bounded queue, and the export thread that writes them as
-//! JSON lines and/or posts them to a Zipkin collector.
+//! JSON lines and/or posts them to a Zipkin collector and/or (the `otlp` feature) an OTLP/HTTP
+//! receiver.
 
 use std::fmt;
 use std::io;
@@ -34,6 +35,10 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// ends; the drop waits for that (at most one collector request timeout when the collector
 /// does not answer: after a failed request, the rest of the queue is dropped).
 ///
+/// A reporter may have several destinations (JSON lines, a Zipkin collector, an OTLP
+/// receiver): each batch goes to every one of them, and counts as exported when all of them
+/// took it (as dropped when any failed).
+///
 /// ```no_run
 /// use functrace_mesh::export::Reporter;
 ///
@@ -54,6 +59,8 @@ pub struct Reporter {
 struct Inner {
     queue: Arc<Queue>,
     service_name: String,
+    /// Spans must reach the export thread as spans, not as JSON (an OTLP destination).
+    structured: bool,
     worker: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -79,6 +86,8 @@ pub struct ReporterBuilder {
     stdout: bool,
     json_lines: Option<PathBuf>,
     collector: Option<String>,
+    #[cfg(feature = "otlp")]
+    otlp: Option<String>,
     queue_size: usize,
     batch_size: usize,
     interval: Duration,
@@ -91,7 +100,7 @@ pub enum BuildError {
     /// The JSON lines file could not be opened, or the export thread or its runtime could
     /// not be started.
     Io(io::Error),
-    /// The collector URL is not a plain `http://` URL.
+    /// The collector (or OTLP receiver) URL is not a plain `http://` URL.
     CollectorUrl(String),
 }
 
@@ -128,6 +137,8 @@ impl Reporter {
             stdout: false,
             json_lines: None,
             collector: None,
+            #[cfg(feature = "otlp")]
+            otlp: None,
             queue_size: DEFAULT_QUEUE_SIZE,
             batch_size: DEFAULT_BATCH_SIZE,
             interval: DEFAULT_INTERVAL,
@@ -151,6 +162,14 @@ impl Reporter {
         mut span: Span,
         tags: impl IntoIterator<Item = (TagText<'a>, TagText<'a>)>,
     ) {
+        if self.inner.structured {
+            span.tags = tags
+                .into_iter()
+                .map(|(key, value)| (key.as_str().to_owned(), value.as_str().to_owned()))
+                .collect();
+            self.inner.queue.push(Queued::Span(span));
+            return;
+        }
         span.normalize(self.service_name());
         let mut encoded = Vec::with_capacity(768);
         json::write_span_with_tags(&mut encoded, &span, tags);
@@ -271,6 +290,18 @@ impl ReporterBuilder {
         self
     }
 
+    /// Posts batches to an OpenTelemetry collector over OTLP/HTTP, protobuf encoded:
+    /// `http://host:4318` (posting to `/v1/traces`, as OpenTelemetry's
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` does) or a full URL with its path (as
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`). Plain HTTP only. See the
+    /// [`otlp` mapping](crate::export#otlp) for how Zipkin spans become OTLP spans, shared
+    /// SERVER spans included.
+    #[cfg(feature = "otlp")]
+    pub fn otlp(mut self, url: impl Into<String>) -> ReporterBuilder {
+        self.otlp = Some(url.into());
+        self
+    }
+
     /// How many spans may wait for export (at least 1); more are dropped.
     pub fn queue_size(mut self, spans: usize) -> ReporterBuilder {
         self.queue_size = spans.max(1);
@@ -299,7 +330,20 @@ impl ReporterBuilder {
     /// Opens the destinations and starts the export thread.
     pub fn build(self) -> Result<Reporter, BuildError> {
         let mut files = Vec::new();
-        if self.stdout || (self.json_lines.is_none() && self.collector.is_none()) {
+        #[cfg(feature = "otlp")]
+        let otlp = match &self.otlp {
+            Some(url) => {
+                let uri = collector::parse_url(url, super::otlp::TRACES_PATH)
+                    .map_err(BuildError::CollectorUrl)?;
+                Some(Sink::new(Collector::new(uri, self.request_timeout)?))
+            }
+            None => None,
+        };
+        #[cfg(feature = "otlp")]
+        let has_otlp = otlp.is_some();
+        #[cfg(not(feature = "otlp"))]
+        let has_otlp = false;
+        if self.stdout || (self.json_lines.is_none() && self.collector.is_none() && !has_otlp) {
             files.push(JsonLines::Stdout);
         }
         if let Some(path) = &self.json_lines {
@@ -312,8 +356,9 @@ impl ReporterBuilder {
         }
         let collector = match &self.collector {
             Some(url) => {
-                let uri = collector::parse_url(url).map_err(BuildError::CollectorUrl)?;
-                Some(Collector::new(uri, self.request_timeout)?)
+                let uri = collector::parse_url(url, collector::SPANS_PATH)
+                    .map_err(BuildError::CollectorUrl)?;
+                Some(Sink::new(Collector::new(uri, self.request_timeout)?))
             }
             None => None,
         };
@@ -324,7 +369,8 @@ impl ReporterBuilder {
             service_name: self.service_name.clone(),
             files,
             collector,
-            collector_failed: None,
+            #[cfg(feature = "otlp")]
+            otlp,
         };
         let worker = thread::Builder::new()
             .name("functrace-export".into())
@@ -333,6 +379,7 @@ impl ReporterBuilder {
             inner: Arc::new(Inner {
                 queue,
                 service_name: self.service_name,
+                structured: has_otlp,
                 worker: Mutex::new(Some(worker)),
             }),
         })
@@ -344,9 +391,41 @@ struct Worker {
     queue: Arc<Queue>,
     service_name: String,
     files: Vec<JsonLines>,
-    collector: Option<Collector>,
-    /// Why the last batch did not reach the collector, if it did not.
-    collector_failed: Option<String>,
+    collector: Option<Sink>,
+    #[cfg(feature = "otlp")]
+    otlp: Option<Sink>,
+}
+
+/// A collector, and why the last batch did not reach it, if it did not.
+struct Sink {
+    collector: Collector,
+    failed: Option<String>,
+}
+
+impl Sink {
+    fn new(collector: Collector) -> Sink {
+        Sink {
+            collector,
+            failed: None,
+        }
+    }
+
+    /// Sends a batch. While shutting down, a collector that just failed is not tried again,
+    /// so that draining a full queue does not wait out one request timeout per batch.
+    fn send(
+        &mut self,
+        closing: bool,
+        send: impl FnOnce(&mut Collector) -> Result<(), String>,
+    ) -> Result<(), String> {
+        match &self.failed {
+            Some(error) if closing => Err(format!("{error} (not retried at shutdown)")),
+            _ => {
+                let sent = send(&mut self.collector);
+                self.failed = sent.as_ref().err().cloned();
+                sent
+            }
+        }
+    }
 }
 
 /// Tells the queue the export thread is gone, however it ends.
@@ -361,16 +440,20 @@ impl Drop for Exited {
 impl Worker {
     fn run(mut self) {
         let _exited = Exited(self.queue.clone());
+        let json = !self.files.is_empty() || self.collector.is_some();
         while let Some((batch, closing)) = self.queue.next_batch() {
-            // Each span is written once, as a JSON line; every destination takes the lines.
+            // Each span is written once, as a JSON line; every JSON destination takes the
+            // lines. An OTLP destination takes the spans.
             let count = batch.len();
-            let mut lines = Vec::with_capacity(count * 512);
+            let mut lines = Vec::with_capacity(if json { count * 512 } else { 0 });
+            let mut spans = Vec::new();
             for queued in batch {
                 let mut span = match queued {
                     Queued::Finished(finished) => {
                         Span::from_finished(&finished, &self.service_name)
                     }
                     Queued::Span(span) => span,
+                    // Only when there is no OTLP destination.
                     Queued::Encoded(json) => {
                         lines.extend_from_slice(&json);
                         lines.push(b'\n');
@@ -378,18 +461,28 @@ impl Worker {
                     }
                 };
                 span.normalize(&self.service_name);
-                json::write_span(&mut lines, &span);
-                lines.push(b'\n');
+                if json {
+                    json::write_span(&mut lines, &span);
+                    lines.push(b'\n');
+                }
+                if self.structured() {
+                    spans.push(span);
+                }
             }
-            let result = self.export(&lines, closing);
+            let result = self.export(&lines, &spans, closing);
             self.queue.settle(count, result);
         }
     }
 
-    /// Hands a batch to every destination; `Err` if any of them failed. While shutting
-    /// down, a collector that just failed is not tried again, so that draining a full queue
-    /// does not wait out one request timeout per batch.
-    fn export(&mut self, lines: &[u8], closing: bool) -> Result<(), String> {
+    fn structured(&self) -> bool {
+        #[cfg(feature = "otlp")]
+        return self.otlp.is_some();
+        #[cfg(not(feature = "otlp"))]
+        false
+    }
+
+    /// Hands a batch to every destination; `Err` if any of them failed.
+    fn export(&mut self, lines: &[u8], spans: &[Span], closing: bool) -> Result<(), String> {
         let mut result = Ok(());
         for file in &mut self.files {
             if let Err(error) = file.write(lines) {
@@ -397,18 +490,21 @@ impl Worker {
             }
         }
         if let Some(collector) = &mut self.collector {
-            let sent = match &self.collector_failed {
-                Some(error) if closing => Err(format!("{error} (not retried at shutdown)")),
-                _ => {
-                    let sent = collector.send(lines);
-                    self.collector_failed = sent.as_ref().err().cloned();
-                    sent
-                }
-            };
+            if let Err(error) = collector.send(closing, |collector| collector.send(lines)) {
+                result = Err(error);
+            }
+        }
+        #[cfg(feature = "otlp")]
+        if let Some(otlp) = &mut self.otlp {
+            let sent = otlp.send(closing, |collector| {
+                collector.post(super::otlp::encode(spans), "application/x-protobuf")
+            });
             if let Err(error) = sent {
                 result = Err(error);
             }
         }
+        #[cfg(not(feature = "otlp"))]
+        let _ = spans;
         result
     }
 }
