@@ -43,6 +43,10 @@ pub struct Flags {
     /// Send spans to this Zipkin v2 collector.
     #[arg(long, value_name = "URL")]
     pub zipkin: Option<String>,
+    /// Send spans to this OpenTelemetry collector over OTLP/HTTP (protobuf; a URL without a
+    /// path posts to /v1/traces).
+    #[arg(long, value_name = "URL")]
+    pub otlp: Option<String>,
     /// Share of new traces recorded, 0.0 to 1.0.
     #[arg(long, value_name = "RATE")]
     pub sample: Option<f64>,
@@ -172,6 +176,9 @@ impl Flags {
         }
         if let Some(url) = &self.zipkin {
             config.tracing.zipkin = Some(url.clone());
+        }
+        if let Some(url) = &self.otlp {
+            config.tracing.otlp = Some(url.clone());
         }
         if let Some(rate) = self.sample {
             config.tracing.sample = rate;

@@ -136,6 +136,10 @@ pub struct Tracing {
     /// A Zipkin v2 collector (`http://HOST:PORT/api/v2/spans`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub zipkin: Option<String>,
+    /// An OpenTelemetry collector over OTLP/HTTP (`http://HOST:4318`, posting to
+    /// `/v1/traces`, or a full URL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp: Option<String>,
 }
 
 /// How B3 goes to the next hop.
@@ -224,6 +228,7 @@ impl Default for Tracing {
             b3_format: B3Format::Multi,
             spans_file: None,
             zipkin: None,
+            otlp: None,
         }
     }
 }
@@ -347,12 +352,16 @@ impl Config {
                 format!("{} is not between 0.0 and 1.0", tracing.sample),
             ));
         }
-        if let Some(url) = &tracing.zipkin {
+        for (key, url) in [
+            ("tracing.zipkin", &tracing.zipkin),
+            ("tracing.otlp", &tracing.otlp),
+        ] {
+            let Some(url) = url else { continue };
             match url.parse::<http::Uri>() {
                 Ok(uri) if uri.scheme_str() == Some("http") && uri.authority().is_some() => {}
                 _ => {
                     return Err(ConfigError::new(
-                        "tracing.zipkin",
+                        key,
                         format!("{url:?} is not an http:// URL"),
                     ))
                 }
@@ -626,6 +635,7 @@ sample = 0.5
 b3_format = "both"
 spans_file = "spans.jsonl"
 zipkin = "http://127.0.0.1:9411/api/v2/spans"
+otlp = "http://127.0.0.1:4318/v1/traces"
 "#;
         let config = Config::from_toml(text).unwrap();
         config.validate().unwrap();

@@ -140,6 +140,7 @@ impl Shared {
                 "tracing.zipkin",
                 old.tracing.zipkin != config.tracing.zipkin,
             ),
+            ("tracing.otlp", old.tracing.otlp != config.tracing.otlp),
         ];
         if let Some((key, _)) = fixed.iter().find(|(_, changed)| *changed) {
             return Err(ConfigError {

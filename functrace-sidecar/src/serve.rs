@@ -128,7 +128,7 @@ impl Running {
 
 fn reporter(config: &Config) -> Result<Option<Reporter>, BuildError> {
     let tracing = &config.tracing;
-    if tracing.spans_file.is_none() && tracing.zipkin.is_none() {
+    if tracing.spans_file.is_none() && tracing.zipkin.is_none() && tracing.otlp.is_none() {
         return Ok(None);
     }
     let mut builder = Reporter::builder(config.service.clone());
@@ -137,6 +137,9 @@ fn reporter(config: &Config) -> Result<Option<Reporter>, BuildError> {
     }
     if let Some(url) = &tracing.zipkin {
         builder = builder.collector(url);
+    }
+    if let Some(url) = &tracing.otlp {
+        builder = builder.otlp(url);
     }
     builder.build().map(Some)
 }
