@@ -14,6 +14,12 @@
 //! - OpenTelemetry (the `otel` feature): `ZipkinExporter` is an `opentelemetry_sdk` span
 //!   exporter.
 //!
+//! The other way round, with the `otel` feature, `ReporterBuilder::build_with_exporter` makes
+//! any `opentelemetry_sdk` `SpanExporter` (`opentelemetry-otlp`'s, say) a destination of the
+//! reporter: the reporter is then the [`functrace::SpanReporter`] that hands functrace's spans
+//! (`to_span_data`, the same mapping as OTLP below) to that exporter, in batches from the
+//! export thread, with the same queue, drop counting and `flush`.
+//!
 //! Every exported span has `localEndpoint.serviceName`, lowercase hex ids of the width they
 //! were received with, no `parentId` on a root span, and a duration of at least 1µs.
 //!
@@ -68,16 +74,20 @@ mod otel;
 mod otlp;
 mod queue;
 mod reporter;
+#[cfg(any(feature = "otel", feature = "otlp"))]
+mod semconv;
 mod span;
 
 pub use collector::{with_sources, SPANS_PATH};
 pub use json::{socket_address_text, Text as TagText};
 #[cfg(feature = "otel")]
-pub use otel::ZipkinExporter;
+pub use otel::{to_span_data, ZipkinExporter};
 #[cfg(feature = "otlp")]
-pub use otlp::{otlp_server_span_id, TRACES_PATH};
+pub use otlp::TRACES_PATH;
 pub use reporter::{
     BuildError, Reporter, ReporterBuilder, Stats, DEFAULT_BATCH_SIZE, DEFAULT_INTERVAL,
     DEFAULT_QUEUE_SIZE, DEFAULT_REQUEST_TIMEOUT,
 };
+#[cfg(any(feature = "otel", feature = "otlp"))]
+pub use semconv::{otlp_server_span_id, trace_id_bytes};
 pub use span::{duration_micros, epoch_micros, task_label, Annotation, Endpoint, Kind, Span};

@@ -1,19 +1,32 @@
-//! An OpenTelemetry [`SpanExporter`] that converts the SDK's spans to Zipkin v2 spans and
-//! hands them to a [`Reporter`], so an OpenTelemetry pipeline shares the reporter's queue,
-//! destinations and counters with the traced calls and the HTTP layers.
+//! OpenTelemetry SDK spans both ways: [`ZipkinExporter`], a [`SpanExporter`] that converts the
+//! SDK's spans to Zipkin v2 spans and hands them to a [`Reporter`], so an OpenTelemetry
+//! pipeline shares the reporter's queue, destinations and counters with the traced calls and
+//! the HTTP layers; and [`to_span_data`] with the export sink behind
+//! `ReporterBuilder::build_with_exporter`, which hands functrace's spans to any SDK
+//! `SpanExporter`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::IpAddr;
-use std::time::Duration;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll, Wake, Waker};
+use std::thread;
+use std::time::{Duration, SystemTime};
 
 use functrace::{SpanId, TraceId};
-use opentelemetry::trace::{SpanKind, Status};
-use opentelemetry::{Key, KeyValue, Value};
+use opentelemetry::trace::{
+    Event, SpanContext, SpanId as OtelSpanId, SpanKind, Status, TraceFlags, TraceId as OtelTraceId,
+    TraceState,
+};
+use opentelemetry::{Array, InstrumentationScope, Key, KeyValue, StringValue, Value};
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
-use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter, SpanLinks};
 use opentelemetry_sdk::Resource;
 
 use super::reporter::Reporter;
+use super::semconv::{self, Attr};
 use super::span::{duration_micros, epoch_micros, Annotation, Endpoint, Kind, Span};
 
 /// Exports OpenTelemetry spans through a [`Reporter`].
@@ -220,4 +233,126 @@ fn remote_endpoint(attributes: &[KeyValue]) -> Option<Endpoint> {
         endpoint = endpoint.with_port(port);
     }
     (endpoint != Endpoint::default()).then_some(endpoint)
+}
+
+/// The OpenTelemetry SDK span of a functrace span (normalized, as a [`Reporter`] exports
+/// it): the same mapping as OTLP export (see the [module docs](crate::export#otlp)), so a
+/// shared SERVER span gets [`otlp_server_span_id`](crate::export::otlp_server_span_id) as its
+/// id and the CLIENT span as its parent; scope `functrace`. Events have no attributes.
+pub fn to_span_data(span: &Span) -> SpanData {
+    let (id, parent) = semconv::otlp_ids(span);
+    let span_context = SpanContext::new(
+        OtelTraceId::from_bytes(semconv::trace_id_bytes(span.trace_id)),
+        OtelSpanId::from_bytes(id.get().to_be_bytes()),
+        TraceFlags::SAMPLED,
+        false,
+        TraceState::default(),
+    );
+    let start = SystemTime::UNIX_EPOCH + Duration::from_micros(span.timestamp);
+    let mut events = SpanEvents::default();
+    events.events = span
+        .annotations
+        .iter()
+        .map(|annotation| {
+            Event::new(
+                annotation.value.clone(),
+                SystemTime::UNIX_EPOCH + Duration::from_micros(annotation.timestamp),
+                Vec::new(),
+                0,
+            )
+        })
+        .collect();
+    SpanData {
+        span_context,
+        parent_span_id: parent.map_or(OtelSpanId::INVALID, |parent| {
+            OtelSpanId::from_bytes(parent.get().to_be_bytes())
+        }),
+        parent_span_is_remote: span.kind == Some(Kind::Server) && parent.is_some(),
+        span_kind: match span.kind {
+            None => SpanKind::Internal,
+            Some(Kind::Client) => SpanKind::Client,
+            Some(Kind::Server) => SpanKind::Server,
+            Some(Kind::Producer) => SpanKind::Producer,
+            Some(Kind::Consumer) => SpanKind::Consumer,
+        },
+        name: Cow::Owned(span.name.clone()),
+        start_time: start,
+        end_time: start + Duration::from_micros(span.duration),
+        attributes: semconv::attributes(span)
+            .into_iter()
+            .map(|(key, value)| {
+                let value = match value {
+                    Attr::Text(text) => Value::from(text),
+                    Attr::Int(int) => Value::I64(int),
+                    Attr::Texts(texts) => Value::Array(Array::String(
+                        texts.into_iter().map(StringValue::from).collect(),
+                    )),
+                };
+                KeyValue::new(key, value)
+            })
+            .collect(),
+        dropped_attributes_count: 0,
+        events,
+        links: SpanLinks::default(),
+        status: match span.tags.get("error") {
+            Some(reason) => Status::error(reason.clone()),
+            None => Status::Unset,
+        },
+        instrumentation_scope: InstrumentationScope::builder("functrace")
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .build(),
+    }
+}
+
+/// An OpenTelemetry SDK span exporter as a destination of the export thread.
+pub(crate) trait ExportSink: Send {
+    fn export(&mut self, spans: &[Span]) -> Result<(), String>;
+    fn shutdown(&mut self);
+}
+
+struct SdkSink<E>(E);
+
+/// `exporter` as a destination, its resource `service.name` = `service_name`.
+pub(crate) fn sink<E: SpanExporter + 'static>(
+    mut exporter: E,
+    service_name: &str,
+) -> Box<dyn ExportSink> {
+    exporter.set_resource(
+        &Resource::builder_empty()
+            .with_service_name(service_name.to_owned())
+            .build(),
+    );
+    Box::new(SdkSink(exporter))
+}
+
+impl<E: SpanExporter + 'static> ExportSink for SdkSink<E> {
+    fn export(&mut self, spans: &[Span]) -> Result<(), String> {
+        let batch = spans.iter().map(to_span_data).collect();
+        // As the SDK's own span processors drive an exporter: on this thread, with no
+        // runtime of its own (an exporter that needs one brings it, as tonic's does).
+        block_on(self.0.export(batch)).map_err(|error| format!("span exporter: {error}"))
+    }
+
+    fn shutdown(&mut self) {
+        let _ = self.0.shutdown();
+    }
+}
+
+/// Runs a future to completion on this thread, parking between polls.
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut context = TaskContext::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        thread::park();
+    }
 }

@@ -329,6 +329,37 @@ impl ReporterBuilder {
 
     /// Opens the destinations and starts the export thread.
     pub fn build(self) -> Result<Reporter, BuildError> {
+        self.build_with(None)
+    }
+
+    /// [`build`](Self::build), with an OpenTelemetry SDK span exporter (`opentelemetry-otlp`'s,
+    /// say) as one more destination (the only one when no other is set: no stdout then).
+    /// The reporter is the [`SpanReporter`] that hands functrace's spans to it: each batch is
+    /// converted with [`to_span_data`](crate::export::to_span_data) and exported from the
+    /// export thread, as the SDK's batch processor does (its future is driven on that thread;
+    /// an exporter that needs a tokio runtime, as tonic's does, must be built inside one that
+    /// keeps running). The exporter's resource is `service.name` = the service name; it is
+    /// shut down when the export thread ends.
+    ///
+    /// ```no_run
+    /// use functrace_mesh::export::Reporter;
+    /// use opentelemetry_sdk::trace::InMemorySpanExporter;
+    ///
+    /// # fn otlp_exporter() -> InMemorySpanExporter { InMemorySpanExporter::default() }
+    /// let reporter = Reporter::builder("checkout").build_with_exporter(otlp_exporter())?;
+    /// reporter.install(); // traced calls now go to the exporter
+    /// # Ok::<(), functrace_mesh::export::BuildError>(())
+    /// ```
+    #[cfg(feature = "otel")]
+    pub fn build_with_exporter<E>(self, exporter: E) -> Result<Reporter, BuildError>
+    where
+        E: opentelemetry_sdk::trace::SpanExporter + 'static,
+    {
+        let sink = super::otel::sink(exporter, &self.service_name);
+        self.build_with(Some(sink))
+    }
+
+    fn build_with(self, exporter: Option<ExporterSink>) -> Result<Reporter, BuildError> {
         let mut files = Vec::new();
         #[cfg(feature = "otlp")]
         let otlp = match &self.otlp {
@@ -343,7 +374,8 @@ impl ReporterBuilder {
         let has_otlp = otlp.is_some();
         #[cfg(not(feature = "otlp"))]
         let has_otlp = false;
-        if self.stdout || (self.json_lines.is_none() && self.collector.is_none() && !has_otlp) {
+        let structured = has_otlp || exporter.is_some();
+        if self.stdout || (self.json_lines.is_none() && self.collector.is_none() && !structured) {
             files.push(JsonLines::Stdout);
         }
         if let Some(path) = &self.json_lines {
@@ -371,6 +403,7 @@ impl ReporterBuilder {
             collector,
             #[cfg(feature = "otlp")]
             otlp,
+            exporter,
         };
         let worker = thread::Builder::new()
             .name("functrace-export".into())
@@ -379,7 +412,7 @@ impl ReporterBuilder {
             inner: Arc::new(Inner {
                 queue,
                 service_name: self.service_name,
-                structured: has_otlp,
+                structured,
                 worker: Mutex::new(Some(worker)),
             }),
         })
@@ -394,7 +427,14 @@ struct Worker {
     collector: Option<Sink>,
     #[cfg(feature = "otlp")]
     otlp: Option<Sink>,
+    exporter: Option<ExporterSink>,
 }
+
+/// An OpenTelemetry SDK span exporter (the `otel` feature).
+#[cfg(feature = "otel")]
+type ExporterSink = Box<dyn super::otel::ExportSink>;
+#[cfg(not(feature = "otel"))]
+type ExporterSink = std::convert::Infallible;
 
 /// A collector, and why the last batch did not reach it, if it did not.
 struct Sink {
@@ -472,13 +512,19 @@ impl Worker {
             let result = self.export(&lines, &spans, closing);
             self.queue.settle(count, result);
         }
+        #[cfg(feature = "otel")]
+        if let Some(exporter) = &mut self.exporter {
+            exporter.shutdown();
+        }
     }
 
+    /// Whether a destination takes spans rather than JSON lines.
     fn structured(&self) -> bool {
         #[cfg(feature = "otlp")]
-        return self.otlp.is_some();
-        #[cfg(not(feature = "otlp"))]
-        false
+        if self.otlp.is_some() {
+            return true;
+        }
+        self.exporter.is_some()
     }
 
     /// Hands a batch to every destination; `Err` if any of them failed.
@@ -503,7 +549,13 @@ impl Worker {
                 result = Err(error);
             }
         }
-        #[cfg(not(feature = "otlp"))]
+        #[cfg(feature = "otel")]
+        if let Some(exporter) = &mut self.exporter {
+            if let Err(error) = exporter.export(spans) {
+                result = Err(error);
+            }
+        }
+        #[cfg(not(any(feature = "otlp", feature = "otel")))]
         let _ = spans;
         result
     }
