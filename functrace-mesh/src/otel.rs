@@ -62,7 +62,7 @@ const MULTI: [&str; 5] = [
     "x-b3-flags",
 ];
 
-/// B3 as an OpenTelemetry propagator, with the strict codec of [`b3`](crate::b3):
+/// B3 as an OpenTelemetry propagator, with the strict codec of [`b3`]:
 /// `global::set_text_map_propagator(B3Propagator::default())` makes OpenTelemetry's
 /// instrumentation read and write B3 as functrace's layers and sidecar do.
 ///
