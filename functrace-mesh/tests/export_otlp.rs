@@ -12,7 +12,9 @@ use std::time::{Duration, SystemTime};
 
 use export_support::{body_spans, context, finished, numbered, scratch_file, TestCollector};
 use functrace::{Sampling, SpanReporter};
-use functrace_mesh::export::{otlp_server_span_id, Endpoint, Reporter, Span, TagText, TRACES_PATH};
+use functrace_mesh::export::{
+    otlp_server_span_id, Endpoint, OtlpProtocol, Reporter, Span, TagText, TRACES_PATH,
+};
 use http::StatusCode;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -362,4 +364,61 @@ fn an_invalid_otlp_url_is_refused() {
         .build()
         .unwrap_err();
     assert!(error.to_string().contains("http://"), "{error}");
+}
+
+#[test]
+fn otlp_json_has_hex_ids_integer_kinds_and_decodes_to_the_same_request() {
+    let receiver = TestCollector::start(StatusCode::OK, false);
+    let reporter = Reporter::builder("fallback")
+        .otlp(&receiver.url)
+        .otlp_protocol(OtlpProtocol::HttpJson)
+        .interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    for span in exchange() {
+        reporter.report(span);
+    }
+    reporter.flush();
+    assert_eq!(reporter.exported(), 3);
+    let requests = receiver.received();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].path, TRACES_PATH);
+    assert_eq!(requests[0].headers["content-type"], "application/json");
+
+    // OTLP/JSON as the specification writes it: lowerCamelCase keys, ids in hex (not
+    // base64), enums as integers.
+    let json: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
+    let spans: Vec<&serde_json::Value> = json["resourceSpans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|resource| resource["scopeSpans"][0]["spans"].as_array().unwrap())
+        .collect();
+    assert_eq!(spans.len(), 3);
+    let client = spans.iter().find(|span| span["kind"] == 3).unwrap();
+    assert_eq!(client["traceId"], TRACE);
+    assert_eq!(client["spanId"], CLIENT_ID);
+    assert_eq!(client["parentSpanId"], ROOT_ID);
+    assert_eq!(client["status"]["code"], 2);
+    let method = client["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|kv| kv["key"] == "http.request.method")
+        .unwrap();
+    assert_eq!(method["value"]["stringValue"], "GET");
+
+    // The same request as the protobuf one.
+    let from_json: ExportTraceServiceRequest = serde_json::from_slice(&requests[0].body).unwrap();
+    let protobuf = TestCollector::start(StatusCode::OK, false);
+    let reporter = Reporter::builder("fallback")
+        .otlp(&protobuf.url)
+        .interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    for span in exchange() {
+        reporter.report(span);
+    }
+    reporter.flush();
+    assert_eq!(decode(&protobuf.received()[0].body), from_json);
 }

@@ -28,7 +28,8 @@
 //! With the `otlp` feature, `ReporterBuilder::otlp` adds an OTLP/HTTP destination: each
 //! batch (the same queue, batches, drop counting and `flush` as the other destinations) is
 //! one `ExportTraceServiceRequest` (`opentelemetry-proto`'s messages, encoded with `prost`),
-//! posted with `Content-Type: application/x-protobuf`. A Zipkin span becomes an OTLP span
+//! posted with `Content-Type: application/x-protobuf` (or, with
+//! `ReporterBuilder::otlp_protocol(OtlpProtocol::HttpJson)`, as OTLP/JSON). A Zipkin span becomes an OTLP span
 //! so:
 //!
 //! - One `ResourceSpans` per local service name, with resource attribute `service.name` (and
@@ -83,7 +84,7 @@ pub use json::{socket_address_text, Text as TagText};
 #[cfg(feature = "otel")]
 pub use otel::{to_span_data, ZipkinExporter};
 #[cfg(feature = "otlp")]
-pub use otlp::TRACES_PATH;
+pub use otlp::{OtlpProtocol, TRACES_PATH};
 pub use reporter::{
     BuildError, Reporter, ReporterBuilder, Stats, DEFAULT_BATCH_SIZE, DEFAULT_INTERVAL,
     DEFAULT_QUEUE_SIZE, DEFAULT_REQUEST_TIMEOUT,

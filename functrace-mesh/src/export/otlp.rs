@@ -23,10 +23,28 @@ use super::span::{Kind, Span};
 /// Where an OTLP/HTTP receiver takes spans when its URL has no path.
 pub const TRACES_PATH: &str = "/v1/traces";
 
-/// The protobuf body of one `POST /v1/traces`: `spans` (normalized) as an
+/// How OTLP/HTTP requests are encoded (OpenTelemetry's `OTEL_EXPORTER_OTLP_PROTOCOL`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum OtlpProtocol {
+    /// `http/protobuf`: `Content-Type: application/x-protobuf` (the default, as in
+    /// OpenTelemetry's SDKs).
+    #[default]
+    HttpProtobuf,
+    /// `http/json`: OTLP/JSON (hex ids, integer enums), `Content-Type: application/json`.
+    HttpJson,
+}
+
+/// The body of one `POST /v1/traces` and its content type: `spans` (normalized) as an
 /// `ExportTraceServiceRequest`.
-pub(crate) fn encode(spans: &[Span]) -> Vec<u8> {
-    request(spans).encode_to_vec()
+pub(crate) fn encode(spans: &[Span], protocol: OtlpProtocol) -> (Vec<u8>, &'static str) {
+    let request = request(spans);
+    match protocol {
+        OtlpProtocol::HttpProtobuf => (request.encode_to_vec(), "application/x-protobuf"),
+        OtlpProtocol::HttpJson => (
+            serde_json::to_vec(&request).expect("OTLP messages serialize"),
+            "application/json",
+        ),
+    }
 }
 
 /// `spans` as an `ExportTraceServiceRequest`, one resource per local service name.

@@ -88,6 +88,8 @@ pub struct ReporterBuilder {
     collector: Option<String>,
     #[cfg(feature = "otlp")]
     otlp: Option<String>,
+    #[cfg(feature = "otlp")]
+    otlp_protocol: super::otlp::OtlpProtocol,
     queue_size: usize,
     batch_size: usize,
     interval: Duration,
@@ -139,6 +141,8 @@ impl Reporter {
             collector: None,
             #[cfg(feature = "otlp")]
             otlp: None,
+            #[cfg(feature = "otlp")]
+            otlp_protocol: super::otlp::OtlpProtocol::default(),
             queue_size: DEFAULT_QUEUE_SIZE,
             batch_size: DEFAULT_BATCH_SIZE,
             interval: DEFAULT_INTERVAL,
@@ -302,6 +306,13 @@ impl ReporterBuilder {
         self
     }
 
+    /// How [`otlp`](Self::otlp) requests are encoded: protobuf (the default) or JSON.
+    #[cfg(feature = "otlp")]
+    pub fn otlp_protocol(mut self, protocol: super::otlp::OtlpProtocol) -> ReporterBuilder {
+        self.otlp_protocol = protocol;
+        self
+    }
+
     /// How many spans may wait for export (at least 1); more are dropped.
     pub fn queue_size(mut self, spans: usize) -> ReporterBuilder {
         self.queue_size = spans.max(1);
@@ -366,7 +377,8 @@ impl ReporterBuilder {
             Some(url) => {
                 let uri = collector::parse_url(url, super::otlp::TRACES_PATH)
                     .map_err(BuildError::CollectorUrl)?;
-                Some(Sink::new(Collector::new(uri, self.request_timeout)?))
+                let sink = Sink::new(Collector::new(uri, self.request_timeout)?);
+                Some((sink, self.otlp_protocol))
             }
             None => None,
         };
@@ -426,7 +438,7 @@ struct Worker {
     files: Vec<JsonLines>,
     collector: Option<Sink>,
     #[cfg(feature = "otlp")]
-    otlp: Option<Sink>,
+    otlp: Option<(Sink, super::otlp::OtlpProtocol)>,
     exporter: Option<ExporterSink>,
 }
 
@@ -541,9 +553,10 @@ impl Worker {
             }
         }
         #[cfg(feature = "otlp")]
-        if let Some(otlp) = &mut self.otlp {
+        if let Some((otlp, protocol)) = &mut self.otlp {
             let sent = otlp.send(closing, |collector| {
-                collector.post(super::otlp::encode(spans), "application/x-protobuf")
+                let (body, content_type) = super::otlp::encode(spans, *protocol);
+                collector.post(body, content_type)
             });
             if let Err(error) = sent {
                 result = Err(error);
