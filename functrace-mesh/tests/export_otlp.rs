@@ -2,7 +2,8 @@
 //! test) that decodes every request body with `opentelemetry-proto`'s messages: ids,
 //! parents (a shared SERVER span gets an id of its own), kinds, status, attributes after the
 //! HTTP semantic conventions, the resource; the same queue, drop counting and flush as the
-//! Zipkin path, and both at once.
+//! Zipkin path, and both at once; OTLP/JSON; and Python's `opentelemetry-proto`
+//! (`tests/otlp_python.py`) reading the same bodies as the Rust crate.
 
 mod export_support;
 
@@ -421,4 +422,126 @@ fn otlp_json_has_hex_ids_integer_kinds_and_decodes_to_the_same_request() {
     }
     reporter.flush();
     assert_eq!(decode(&protobuf.received()[0].body), from_json);
+}
+
+/// What a request holds, as `tests/otlp_python.py` prints it.
+fn summary(request: &ExportTraceServiceRequest) -> serde_json::Value {
+    use serde_json::json;
+    fn value(any: &Value) -> serde_json::Value {
+        match any {
+            Value::StringValue(text) => json!(text),
+            Value::IntValue(int) => json!(int),
+            Value::BoolValue(b) => json!(b),
+            Value::DoubleValue(d) => json!(d),
+            Value::ArrayValue(array) => array
+                .values
+                .iter()
+                .map(|item| value(item.value.as_ref().unwrap()))
+                .collect(),
+            other => panic!("not written by the exporter: {other:?}"),
+        }
+    }
+    let attributes = |kvs: &[opentelemetry_proto::tonic::common::v1::KeyValue]| {
+        kvs.iter()
+            .map(|kv| {
+                let v = kv.value.as_ref().and_then(|v| v.value.as_ref()).unwrap();
+                (kv.key.clone(), value(v))
+            })
+            .collect::<serde_json::Map<_, _>>()
+    };
+    request
+        .resource_spans
+        .iter()
+        .map(|resource_spans| {
+            json!({
+                "resource": attributes(&resource_spans.resource.as_ref().unwrap().attributes),
+                "scopes": resource_spans.scope_spans.iter().map(|scope_spans| {
+                    let scope = scope_spans.scope.as_ref().unwrap();
+                    json!({
+                        "name": scope.name,
+                        "version": scope.version,
+                        "spans": scope_spans.spans.iter().map(|s| json!({
+                            "trace_id": hex(&s.trace_id),
+                            "span_id": hex(&s.span_id),
+                            "parent_span_id": hex(&s.parent_span_id),
+                            "flags": s.flags,
+                            "name": s.name,
+                            "kind": s.kind,
+                            "start": s.start_time_unix_nano,
+                            "end": s.end_time_unix_nano,
+                            "attributes": attributes(&s.attributes),
+                            "events": s.events.iter().map(|e| json!({
+                                "name": e.name,
+                                "time": e.time_unix_nano,
+                            })).collect::<Vec<_>>(),
+                            "status": s.status.as_ref().map(|status| json!({
+                                "code": status.code,
+                                "message": status.message,
+                            })),
+                        })).collect::<Vec<_>>(),
+                    })
+                }).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
+}
+
+/// Python's `opentelemetry-proto` (tests/otlp_python.py) reads each posted body as the Rust
+/// crate does: ids, parents, kinds, times, status, attributes, resource and scope. Requires
+/// `python3` with the package (`scripts/test` installs it); without it this test fails, it
+/// never skips.
+#[test]
+fn python_opentelemetry_proto_decodes_the_same_requests() {
+    let receiver = TestCollector::start(StatusCode::OK, false);
+    let reporter = Reporter::builder("fallback")
+        .otlp(&receiver.url)
+        .batch_size(2)
+        .interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    for span in exchange() {
+        reporter.report(span);
+    }
+    let local = context(TRACE, "0000000000000003", Some(CLIENT_ID), Sampling::Accept);
+    SpanReporter::report(&reporter, finished("app::work", local, 4, Some("boom")));
+    reporter.flush();
+    let requests = receiver.received();
+    assert_eq!(requests.len(), 2, "batches of 2");
+
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("functrace-otlp");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut files = Vec::new();
+    for (n, request) in requests.iter().enumerate() {
+        let path = dir.join(format!("request-{n}.bin"));
+        std::fs::write(&path, &request.body).unwrap();
+        files.push(path);
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/otlp_python.py");
+    let output = std::process::Command::new("python3")
+        .arg(script)
+        .args(&files)
+        .output()
+        .unwrap_or_else(|error| {
+            panic!(
+                "cannot run python3 ({error}): the OTLP cross-check needs python3 with \
+                 opentelemetry-proto (python3 -m pip install opentelemetry-proto)"
+            )
+        });
+    assert!(
+        output.status.success(),
+        "tests/otlp_python.py failed (python3 -m pip install opentelemetry-proto): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let python: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let rust: serde_json::Value = requests
+        .iter()
+        .map(|request| summary(&decode(&request.body)))
+        .collect();
+    assert_eq!(python, rust);
+    // And what it read is what was meant: the shared SERVER span's own id and parent.
+    let all = python.to_string();
+    let trace_id = functrace::TraceId::from_hex(TRACE).unwrap();
+    let client_id = functrace::SpanId::from_hex(CLIENT_ID).unwrap();
+    assert!(all.contains(&otlp_server_span_id(trace_id, client_id).to_string()));
+    assert!(all.contains("\"message\":\"boom\""));
 }
