@@ -29,7 +29,7 @@ pub use json::{socket_address_text, Text as TagText};
 #[cfg(feature = "otel")]
 pub use otel::ZipkinExporter;
 pub use reporter::{
-    BuildError, Reporter, ReporterBuilder, Stats, DEFAULT_BATCH_SIZE, DEFAULT_INTERVAL,
-    DEFAULT_QUEUE_SIZE, DEFAULT_REQUEST_TIMEOUT,
+    BuildError, Reporter, ReporterBuilder, ReporterGuard, Stats, DEFAULT_BATCH_SIZE,
+    DEFAULT_INTERVAL, DEFAULT_QUEUE_SIZE, DEFAULT_REQUEST_TIMEOUT,
 };
 pub use span::{duration_micros, epoch_micros, task_label, Annotation, Endpoint, Kind, Span};
