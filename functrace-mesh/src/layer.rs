@@ -12,7 +12,11 @@
 //!   span.
 //!
 //! Both work with any `tower::Service<http::Request<B>>`: hyper 1 services, axum routers,
-//! tonic servers and channels. A span ends when the response body ends, so it covers
+//! tonic servers and channels. Spans are named `method path` (gRPC: the path); with the
+//! `axum` feature and the server layer put on the router (`Router::layer`), by the route's
+//! template (`get /users/{id}`, tagged `http.route`); or by a hook ([`Tracing::span_name`]).
+//! A SERVER span is an error for a 5xx status, a CLIENT span for a 4xx or 5xx, as
+//! OpenTelemetry has it ([`StatusErrors`]; Brave's rule, any status from 400, is an option). A span ends when the response body ends, so it covers
 //! streaming and picks `grpc-status` / `grpc-message` from the trailers. `x-request-id` is
 //! generated when absent and carried along to outgoing calls made within the request.
 
@@ -43,6 +47,46 @@ pub struct Tracing {
     reporter: Option<Reporter>,
     sample_rate: f64,
     format: Format,
+    status_errors: StatusErrors,
+    span_name: Option<Arc<NameHook>>,
+}
+
+type NameHook = dyn Fn(&RequestHead<'_>) -> Option<String> + Send + Sync;
+
+/// What a span-naming hook sees of a request.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct RequestHead<'a> {
+    /// Its method.
+    pub method: &'a http::Method,
+    /// Its target.
+    pub uri: &'a http::Uri,
+    /// Its headers.
+    pub headers: &'a HeaderMap,
+    /// Its extensions: where a framework keeps what it knows of the request (axum: the
+    /// matched route).
+    pub extensions: &'a http::Extensions,
+}
+
+/// Which HTTP statuses make a span an error.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StatusErrors {
+    /// OpenTelemetry's HTTP conventions: a SERVER span for a 5xx status (a 4xx is the
+    /// client's doing), a CLIENT span for a 4xx or 5xx.
+    #[default]
+    OpenTelemetry,
+    /// Brave's (Zipkin's): any status outside 1xx–3xx, on either side.
+    Brave,
+}
+
+impl StatusErrors {
+    /// Whether `status` makes a span of `kind` an error.
+    pub fn is_error(self, kind: Kind, status: u16) -> bool {
+        match (self, kind) {
+            (StatusErrors::OpenTelemetry, Kind::Server) => !(100..500).contains(&status),
+            _ => http_span::is_error_status(status),
+        }
+    }
 }
 
 impl Tracing {
@@ -53,6 +97,8 @@ impl Tracing {
             reporter: None,
             sample_rate: 1.0,
             format: Format::Multi,
+            status_errors: StatusErrors::default(),
+            span_name: None,
         }
     }
 
@@ -71,6 +117,31 @@ impl Tracing {
     /// How outgoing requests carry B3.
     pub fn format(mut self, format: Format) -> Tracing {
         self.format = format;
+        self
+    }
+
+    /// Which statuses are errors (by default OpenTelemetry's rule: see [`StatusErrors`]).
+    pub fn status_errors(mut self, rule: StatusErrors) -> Tracing {
+        self.status_errors = rule;
+        self
+    }
+
+    /// Names spans with `name` where it answers `Some`; otherwise by the route's template
+    /// (the `axum` feature) or `method path`.
+    ///
+    /// ```
+    /// use functrace_mesh::layer::Tracing;
+    ///
+    /// let tracing = Tracing::new("orders").span_name(|request| {
+    ///     let path = request.uri.path();
+    ///     path.starts_with("/orders/").then(|| "get /orders/:id".to_owned())
+    /// });
+    /// ```
+    pub fn span_name(
+        mut self,
+        name: impl Fn(&RequestHead<'_>) -> Option<String> + Send + Sync + 'static,
+    ) -> Tracing {
+        self.span_name = Some(Arc::new(name));
         self
     }
 
@@ -219,10 +290,27 @@ where
     }
 }
 
+/// The route template a framework matched the request to (axum's `MatchedPath`), for
+/// gRPC requests none: their path is their name.
+#[cfg(feature = "axum")]
+fn route_template<B>(request: &Request<B>) -> Option<&str> {
+    if http_span::is_grpc(request.headers()) {
+        return None;
+    }
+    let matched = request.extensions().get::<axum::extract::MatchedPath>()?;
+    Some(matched.as_str())
+}
+
+#[cfg(not(feature = "axum"))]
+fn route_template<B>(_: &Request<B>) -> Option<&str> {
+    None
+}
+
 /// A span being recorded: everything known when the request started.
 struct Pending {
     span: Span,
     started: Instant,
+    status_errors: StatusErrors,
     reporter: Option<Reporter>,
 }
 
@@ -236,9 +324,23 @@ impl Pending {
     ) -> Pending {
         let path = request.uri().path();
         let method = request.method().as_str();
+        let route = route_template(request);
+        let name = tracing
+            .span_name
+            .as_ref()
+            .and_then(|name| {
+                name(&RequestHead {
+                    method: request.method(),
+                    uri: request.uri(),
+                    headers: request.headers(),
+                    extensions: request.extensions(),
+                })
+            })
+            .or_else(|| route.map(|route| format!("{} {route}", method.to_ascii_lowercase())))
+            .unwrap_or_else(|| http_span::span_name(request));
         let mut span = Span::new(
             &context,
-            http_span::span_name(request),
+            name,
             SystemTime::now(),
             Default::default(),
             &*tracing.service,
@@ -247,10 +349,14 @@ impl Pending {
         .with_tag("http.method", method)
         .with_tag("http.path", path)
         .with_tag("http.protocol", http_span::protocol(request.version()));
+        if let Some(route) = route {
+            span.tags.insert("http.route".to_owned(), route.to_owned());
+        }
         span.shared = (kind == Kind::Server && joined).then_some(true);
         Pending {
             span,
             started: Instant::now(),
+            status_errors: tracing.status_errors,
             reporter: context
                 .sampling
                 .is_sampled()
@@ -280,7 +386,8 @@ impl Pending {
         self.span
             .tags
             .insert("http.status_code".into(), status.as_str().into());
-        if http_span::is_error_status(status.as_u16()) {
+        let kind = self.span.kind.unwrap_or(Kind::Client);
+        if self.status_errors.is_error(kind, status.as_u16()) {
             self.span
                 .tags
                 .insert("error".into(), status.as_str().into());

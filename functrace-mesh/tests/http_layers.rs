@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use functrace_mesh::export::{Kind, Reporter, Span};
-use functrace_mesh::layer::Tracing;
+use functrace_mesh::layer::{StatusErrors, Tracing};
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -355,4 +355,85 @@ async fn a_request_id_beyond_ascii_is_tagged_as_text() {
         spans[0].tags.get("guid:x-request-id").map(String::as_str),
         Some("café")
     );
+}
+
+/// A server answering the status named by its `x-status` header.
+async fn status_server(tracing: &Tracing) -> SocketAddr {
+    let answer = tower::service_fn(|request: Request<hyper::body::Incoming>| async move {
+        let status = request.headers()["x-status"]
+            .to_str()
+            .unwrap()
+            .parse::<u16>();
+        let mut response = Response::new(Body::default());
+        *response.status_mut() = http::StatusCode::from_u16(status.unwrap()).unwrap();
+        Ok::<_, Infallible>(response)
+    });
+    serve(
+        ServiceBuilder::new()
+            .layer(tracing.server())
+            .service(answer),
+    )
+    .await
+}
+
+/// The `error` tag of the SERVER span of a request answered `status`, with `tracing`.
+async fn server_error_tag(tracing: Tracing, recorded: Recorded, status: &str) -> Option<String> {
+    let server = status_server(&tracing).await;
+    let (answered, _) = get(server, &[("x-status", status)]).await;
+    assert_eq!(answered.to_string(), status);
+    let spans = recorded.spans();
+    assert_eq!(spans.len(), 1);
+    spans[0].tags.get("error").cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_4xx_is_no_server_error_by_default_and_a_5xx_is() {
+    for (status, error) in [("404", None), ("429", None), ("503", Some("503"))] {
+        let recorded = Recorded::new(&format!("status-{status}"));
+        let tracing = recorded.tracing();
+        let tag = server_error_tag(tracing, recorded, status).await;
+        assert_eq!(tag.as_deref(), error, "{status}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brave_s_rule_makes_a_server_4xx_an_error() {
+    let recorded = Recorded::new("status-brave");
+    let tracing = recorded.tracing().status_errors(StatusErrors::Brave);
+    let tag = server_error_tag(tracing, recorded, "404").await;
+    assert_eq!(tag.as_deref(), Some("404"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_4xx_is_a_client_error() {
+    let recorded = Recorded::new("client-404");
+    let back = status_server(&Tracing::new("back")).await;
+    let client = ServiceBuilder::new()
+        .layer(recorded.tracing().client())
+        .service(Client::builder(TokioExecutor::new()).build_http::<Body>());
+    let request = Request::get(format!("http://{back}/missing"))
+        .header("x-status", "404")
+        .body(Body::default())
+        .unwrap();
+    let response = client.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 404);
+    response.into_body().collect().await.unwrap();
+    let spans = recorded.spans();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].kind, Some(Kind::Client));
+    assert_eq!(spans[0].tags.get("error").map(String::as_str), Some("404"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_names_spans_and_the_default_names_the_rest() {
+    let recorded = Recorded::new("named");
+    let tracing = recorded.tracing().span_name(|request| {
+        (request.method == http::Method::GET && request.headers.contains_key("x-status"))
+            .then(|| "get with a status".to_owned())
+    });
+    let server = status_server(&tracing).await;
+    get(server, &[("x-status", "200")]).await;
+    let spans = recorded.spans();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].name, "get with a status");
 }
