@@ -147,8 +147,8 @@ pub fn parse_traceparent(value: &[u8]) -> Result<TraceContext, Rejected> {
     if high == 0 && low == 0 {
         return Err(Rejected("trace-id is all zeros"));
     }
-    let parent = hex_u64(&head[36..52])
-        .ok_or(Rejected("parent-id is not 16 lowercase hex characters"))?;
+    let parent =
+        hex_u64(&head[36..52]).ok_or(Rejected("parent-id is not 16 lowercase hex characters"))?;
     let span_id = functrace::SpanId::new(parent).ok_or(Rejected("parent-id is all zeros"))?;
     let flags = hex_byte(&head[53..55]).ok_or(Rejected("flags are not 2 lowercase hex"))?;
     Ok(TraceContext {
@@ -224,7 +224,10 @@ pub fn valid_tracestate(value: &[u8]) -> bool {
 fn trim_ows(bytes: &[u8]) -> &[u8] {
     let ows = |byte: &u8| *byte == b' ' || *byte == b'\t';
     let start = bytes.iter().position(|b| !ows(b)).unwrap_or(bytes.len());
-    let end = bytes.iter().rposition(|b| !ows(b)).map_or(start, |at| at + 1);
+    let end = bytes
+        .iter()
+        .rposition(|b| !ows(b))
+        .map_or(start, |at| at + 1);
     &bytes[start..end]
 }
 
@@ -236,7 +239,11 @@ fn key_char(byte: u8) -> bool {
 fn valid_key(key: &[u8]) -> bool {
     let all_key_chars = |part: &[u8]| part.iter().all(|&byte| key_char(byte));
     match key.iter().position(|&byte| byte == b'@') {
-        None => key.len() <= 256 && key.first().is_some_and(u8::is_ascii_lowercase) && all_key_chars(key),
+        None => {
+            key.len() <= 256
+                && key.first().is_some_and(u8::is_ascii_lowercase)
+                && all_key_chars(key)
+        }
         Some(at) => {
             let (tenant, system) = (&key[..at], &key[at + 1..]);
             (1..=241).contains(&tenant.len())

@@ -21,9 +21,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use functrace::TraceContext;
-use functrace_mesh::propagation::{self, Received};
 use functrace_mesh::export::with_sources;
 use functrace_mesh::http_span::{self, Side, REQUEST_ID};
+use functrace_mesh::propagation::{self, Received};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{uri, Request, Response, Uri, Version};
 use hyper::body::{Body, Incoming};
