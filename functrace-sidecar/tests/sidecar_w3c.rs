@@ -7,7 +7,7 @@ mod sidecar_support;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bytes::Bytes;
 use functrace_mesh::export::{Kind, Reporter, Span};
@@ -265,7 +265,7 @@ fn reporter(service: &str, path: &Path) -> Reporter {
     Reporter::builder(service).json_lines(path).build().unwrap()
 }
 
-fn spans_of(reporter: &Reporter, path: &PathBuf) -> Vec<Span> {
+fn spans_of(reporter: &Reporter, path: &Path) -> Vec<Span> {
     reporter.flush();
     read_spans(path)
 }
