@@ -49,7 +49,8 @@
 //!    repeated fields joined with `,`, as HTTP combines them) when every list member is
 //!    `key=value` per the specification's grammar (empty members and the optional whitespace
 //!    around commas allowed), with at most 32 members and no key twice. Otherwise it is
-//!    dropped, and the `traceparent` still used (the specification).
+//!    dropped, and the `traceparent` still used (the specification). One without any member
+//!    (empty, or only commas) is dropped too.
 //!
 //! Injection:
 //! 7. `traceparent` is written as version `00`, flags `01` for [`Sampling::Accept`] and
@@ -191,7 +192,12 @@ fn tracestate_of(headers: &HeaderMap) -> Option<HeaderValue> {
             HeaderValue::from_bytes(&joined).ok()?
         }
     };
-    valid_tracestate(value.as_bytes()).then_some(value)
+    let bytes = value.as_bytes();
+    // One with no list member at all says nothing: not worth carrying.
+    let members = bytes
+        .iter()
+        .any(|&byte| !matches!(byte, b' ' | b'\t' | b','));
+    (members && valid_tracestate(bytes)).then_some(value)
 }
 
 /// Whether a `tracestate` value is valid: list members `key=value` (or empty) separated by

@@ -257,6 +257,8 @@ pub fn vectors() -> Vec<Vector> {
         state("a member without =", "a=1,b", false),
         state("an empty value", "a=", false),
         state("a key twice", "a=1,a=2", false),
+        state("empty tracestate", "", false),
+        state("only commas", " , ,", false),
         state(
             "system id too long",
             &format!("t@{}=1", "s".repeat(15)),
