@@ -404,4 +404,35 @@ fn traceparent_alone_through_a_sidecar_and_two_services_makes_one_trace() {
         traceparent,
         format!("00-{TRACE}-{}-01", hex(sidecar_client.id))
     );
+
+    // The viewer draws them as one tree: svcb's shared SERVER span under the
+    // CLIENT span with its id, nothing orphaned.
+    let all = dir.path().join("all.jsonl");
+    let lines: Vec<String> = spans
+        .iter()
+        .map(|span| serde_json::to_string(span).unwrap())
+        .collect();
+    std::fs::write(&all, lines.join("\n") + "\n").unwrap();
+    let drawn = std::process::Command::new(env!("CARGO_BIN_EXE_functrace-sidecar"))
+        .arg("view")
+        .arg(&all)
+        .args(["--trace", TRACE])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(drawn.stdout).unwrap();
+    assert!(drawn.status.success(), "{text}");
+    assert!(
+        text.starts_with(&format!("trace {TRACE}: 4 spans, 3 services")),
+        "{text}"
+    );
+    assert!(!text.contains("(orphan)"), "{text}");
+    let depth = |marker: &str| {
+        let row = text
+            .lines()
+            .find(|line| line.ends_with(marker))
+            .unwrap_or_else(|| panic!("no {marker}: {text}"));
+        let span = row.rsplit_once("|  ").unwrap().1;
+        span.len() - span.trim_start().len()
+    };
+    assert_eq!(depth("svcb get /stock [SERVER shared]"), 6, "{text}");
 }
