@@ -155,16 +155,6 @@ pub enum B3Format {
     Both,
 }
 
-impl From<B3Format> for Format {
-    fn from(format: B3Format) -> Format {
-        match format {
-            B3Format::Multi => Format::Multi,
-            B3Format::Single => Format::Single,
-            B3Format::Both => Format::Both,
-        }
-    }
-}
-
 /// Which standards carry the trace context to the next hop.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -187,6 +177,16 @@ impl From<Propagation> for propagation::Propagation {
             Propagation::B3 => propagation::Propagation::B3,
             Propagation::W3c => propagation::Propagation::W3c,
             Propagation::Both => propagation::Propagation::Both,
+        }
+    }
+}
+
+impl From<B3Format> for Format {
+    fn from(format: B3Format) -> Format {
+        match format {
+            B3Format::Multi => Format::Multi,
+            B3Format::Single => Format::Single,
+            B3Format::Both => Format::Both,
         }
     }
 }
