@@ -59,6 +59,19 @@
 //!    B3 propagators read one; read back, it is the 128-bit id with a zero high half.
 //! 8. The given `tracestate` replaces the old one; none removes it.
 //!
+//! # Differences from OpenTelemetry's propagator (the Recommendation wins)
+//!
+//! `tests/w3c_python.rs` runs the vectors of `tests/w3c_support` through Python's
+//! `opentelemetry-api` 1.45 (`TraceContextTextMapPropagator`): it reads every one as we do,
+//! `tracestate` members included, and writes the same `traceparent` and `tracestate` for the
+//! same contexts, except (each asserted there):
+//! - Its pattern allows spaces and tabs before the version and after version `00`'s flags;
+//!   the Recommendation's grammar has none, so they are rejected here. (HTTP servers strip
+//!   such whitespace from header values before either reads them.)
+//!
+//! Beyond the table, it also rejects a `traceparent` longer than 512 characters (a later
+//! version's added fields) and drops a `tracestate` longer than 8192; neither is limited here.
+//!
 //! # Cost
 //!
 //! Extraction looks `traceparent` up by name and parses it in place; a `tracestate` value is
