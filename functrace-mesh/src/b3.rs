@@ -313,6 +313,11 @@ pub fn inject_sampling(sampling: Sampling, format: Format, headers: &mut HeaderM
     wanted.replace(headers);
 }
 
+/// Removes every B3 header (`b3` and all `x-b3-*` names), in one pass over the headers.
+pub fn remove(headers: &mut HeaderMap) {
+    Wanted::default().replace(headers);
+}
+
 /// A header value to write, kept on the stack until it has to become a `HeaderValue`.
 #[derive(Clone, Copy)]
 struct Text {
@@ -619,7 +624,7 @@ const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 
 /// 16 lowercase hex characters as a number, eight at a time.
-fn hex_u64(hex: &[u8]) -> Option<u64> {
+pub(crate) fn hex_u64(hex: &[u8]) -> Option<u64> {
     let hex: &[u8; 16] = hex.try_into().ok()?;
     let high = hex_u32(u64::from_be_bytes(*hex.first_chunk()?))?;
     let low = hex_u32(u64::from_be_bytes(*hex.last_chunk()?))?;

@@ -73,7 +73,8 @@ pub fn context(side: Side, extracted: Extracted, rate: f64) -> (TraceContext, bo
     }
 }
 
-/// What `headers` carry as B3, with malformed input ignored whole.
+/// What `headers` carry as B3, with malformed input ignored whole. (The layers and the
+/// sidecar read W3C Trace Context too: [`crate::propagation::extract`].)
 #[inline]
 pub fn extract(headers: &HeaderMap) -> Extracted {
     b3::extract(headers).unwrap_or(Extracted::None)
