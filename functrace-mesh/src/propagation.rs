@@ -103,8 +103,24 @@ pub struct Received {
 /// Reads B3 and W3C Trace Context from request headers (the rules are in the module docs).
 /// Allocates nothing, except a `tracestate` that came in several fields.
 pub fn extract(headers: &HeaderMap) -> Received {
-    let b3 = b3::extract(headers);
-    let w3c = w3c::extract(headers);
+    let (b3, w3c) = if headers.len() > b3::SCAN_MAX {
+        (b3::extract(headers), w3c::extract(headers))
+    } else {
+        // One pass over the headers rather than a hashed look-up of each name: most
+        // requests have a few headers, and `http` hashes a name byte by byte.
+        let (mut single, mut multi, mut traceparent) = (None, b3::Found::default(), None);
+        for (name, value) in headers {
+            match name.as_str() {
+                "b3" => single = single.or(Some(value)),
+                "traceparent" => traceparent = traceparent.or(Some(value)),
+                name => multi.note(name, value),
+            }
+        }
+        (
+            b3::from_found(single, &multi),
+            w3c::extract_from(traceparent, headers),
+        )
+    };
     let seen = Standards {
         b3: !matches!(b3, Ok(Extracted::None)),
         w3c: !matches!(w3c, Ok(None)),
@@ -200,5 +216,55 @@ pub fn inject(
         w3c::inject(context, tracestate, headers);
     } else {
         w3c::remove(headers);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Headers of every kind: both standards agreeing, disagreeing, malformed, alone.
+    fn cases() -> Vec<Vec<(&'static str, &'static str)>> {
+        const PARENT: &str = "00-463ac35c9f6413ad48485a3953bb6124-a2fb4a1d1a96d312-01";
+        const TRACE: &str = "463ac35c9f6413ad48485a3953bb6124";
+        vec![
+            vec![],
+            vec![("traceparent", PARENT), ("tracestate", "a=1")],
+            vec![("b3", "463ac35c9f6413ad48485a3953bb6124-a2fb4a1d1a96d312-1")],
+            vec![
+                ("b3", "garbage"),
+                ("x-b3-traceid", TRACE),
+                ("x-b3-spanid", "a2fb4a1d1a96d312"),
+            ],
+            vec![
+                ("x-b3-traceid", TRACE),
+                ("x-b3-spanid", "00f067aa0ba902b7"),
+                ("x-b3-sampled", "1"),
+                ("traceparent", PARENT),
+                ("tracestate", "a=1"),
+            ],
+            vec![("b3", "0"), ("traceparent", PARENT)],
+            vec![("traceparent", "00-bad"), ("x-b3-sampled", "true")],
+        ]
+    }
+
+    #[test]
+    fn one_pass_and_look_ups_read_the_same() {
+        for case in cases() {
+            let mut few = HeaderMap::new();
+            for (name, value) in &case {
+                few.append(*name, HeaderValue::from_static(value));
+            }
+            let mut many = few.clone();
+            for i in 0..=b3::SCAN_MAX {
+                many.insert(
+                    http::HeaderName::try_from(format!("x-other-{i}")).unwrap(),
+                    HeaderValue::from_static("v"),
+                );
+            }
+            assert!(many.len() > b3::SCAN_MAX);
+            assert_eq!(extract(&few), extract(&many), "{case:?}");
+            assert_eq!(b3::extract(&few), b3::extract(&many), "{case:?}");
+        }
     }
 }

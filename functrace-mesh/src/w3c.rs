@@ -126,7 +126,15 @@ impl std::error::Error for Rejected {}
 /// Reads `traceparent` and `tracestate` (see the module docs for every rule): `Ok(None)`
 /// when there is no `traceparent`.
 pub fn extract(headers: &HeaderMap) -> Result<Option<Parent>, Rejected> {
-    let Some(traceparent) = headers.get(&TRACEPARENT) else {
+    extract_from(headers.get(&TRACEPARENT), headers)
+}
+
+/// [`extract`], with the first `traceparent` value already found in `headers`.
+pub(crate) fn extract_from(
+    traceparent: Option<&HeaderValue>,
+    headers: &HeaderMap,
+) -> Result<Option<Parent>, Rejected> {
+    let Some(traceparent) = traceparent else {
         return Ok(None);
     };
     let context = parse_traceparent(traceparent.as_bytes())?;
