@@ -172,7 +172,8 @@ async fn main() {
         .json_lines(&spans)
         .build()
         .expect("spans file");
-    reporter.install();
+    // Dropped at the end of main: every span written.
+    let _spans = reporter.install();
     let tracing = |service: &str| Tracing::new(service).reporter(reporter.clone());
 
     let inventory = serve(&tracing("inventory"), Inventory).await;

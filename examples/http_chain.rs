@@ -115,7 +115,8 @@ async fn main() {
         .build()
         .expect("spans file");
     // Local spans of traced functions go to the same file.
-    reporter.install();
+    // Dropped at the end of main: every span written.
+    let _spans = reporter.install();
 
     let tracing = |service: &str| Tracing::new(service).reporter(reporter.clone());
     let stock = serve(

@@ -19,7 +19,7 @@
 //! `deploy/kubernetes/`), set by its environment: `LISTEN` (default `0.0.0.0:8080`),
 //! `HTTP_PROXY` (the sidecar's outbound listener, `http://127.0.0.1:15001`), `MSGD` (svcb's
 //! `HOST:PORT` of msgd) and `ZIPKIN` (the collector of its spans, else JSON lines on stdout);
-//! it stops on SIGTERM.
+//! it stops on SIGTERM or SIGINT.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -182,7 +182,7 @@ enum Run {
     /// closes.
     Demo(PathBuf),
     /// `mesh serve NAME VERSION`: from the environment (see the top of this file); exits on
-    /// SIGTERM.
+    /// SIGTERM or SIGINT.
     Container,
 }
 
@@ -197,7 +197,8 @@ fn app(name: &'static str, version: &'static str, run: Run) {
             },
         };
         let reporter = reporter.build().expect("span export");
-        reporter.install();
+        // Dropped at the end of this block, once stopped: every span written.
+        let _spans = reporter.install();
         // Behind a sidecar, the sidecar records the SERVER span: the app's server layer only
         // joins the context (no reporter), its client layer records CLIENT spans.
         let server = Tracing::new(name);
@@ -265,12 +266,11 @@ fn app(name: &'static str, version: &'static str, run: Run) {
             _ = serving => {}
             _ = stopped(&run) => {}
         }
-        reporter.flush();
     });
 }
 
 /// The demo closes stdin to stop the app (also when the demo itself dies); Kubernetes sends
-/// SIGTERM.
+/// SIGTERM, a terminal SIGINT.
 async fn stopped(run: &Run) {
     match run {
         Run::Demo(_) => {
@@ -285,7 +285,11 @@ async fn stopped(run: &Run) {
         Run::Container => {
             use tokio::signal::unix::{signal, SignalKind};
             let mut terminate = signal(SignalKind::terminate()).expect("a SIGTERM handler");
-            terminate.recv().await;
+            let mut interrupt = signal(SignalKind::interrupt()).expect("a SIGINT handler");
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
         }
     }
 }

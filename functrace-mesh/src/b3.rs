@@ -212,14 +212,35 @@ impl Format {
 /// Reads B3 from request headers: the `b3` header when present and valid, else the `x-b3-*`
 /// headers (see the module docs for every rule). Does not allocate.
 pub fn extract(headers: &HeaderMap) -> Result<Extracted, Rejected> {
-    let Some(b3) = headers.get(&B3) else {
-        return extract_multi(headers);
+    if headers.len() > SCAN_MAX {
+        from_found(headers.get(&B3), &Found::look_up(headers))
+    } else {
+        let mut found = Found::default();
+        let mut single = None;
+        for (name, value) in headers {
+            if name.as_str() == "b3" {
+                single = single.or(Some(value));
+            } else {
+                found.note(name.as_str(), value);
+            }
+        }
+        from_found(single, &found)
+    }
+}
+
+/// B3 from the `b3` header's first value and the `x-b3-*` ones found: the single header
+/// when valid; else (Brave) the multiple headers, and when they are absent, the single
+/// header's rejection.
+pub(crate) fn from_found(
+    single: Option<&HeaderValue>,
+    multi: &Found<'_>,
+) -> Result<Extracted, Rejected> {
+    let Some(b3) = single else {
+        return from_multi(multi);
     };
     match parse_single(b3.as_bytes()) {
         Ok(extracted) => Ok(extracted),
-        // An invalid single header falls back to the multiple headers (Brave). When they are
-        // absent, the single header's rejection stands.
-        Err(single) => match extract_multi(headers)? {
+        Err(single) => match from_multi(multi)? {
             Extracted::None => Err(single),
             extracted => Ok(extracted),
         },
@@ -311,6 +332,11 @@ pub fn inject_sampling(sampling: Sampling, format: Format, headers: &mut HeaderM
         wanted.set(B3_BIT, state.as_bytes());
     }
     wanted.replace(headers);
+}
+
+/// Removes every B3 header (`b3` and all `x-b3-*` names), in one pass over the headers.
+pub fn remove(headers: &mut HeaderMap) {
+    Wanted::default().replace(headers);
 }
 
 /// A header value to write, kept on the stack until it has to become a `HeaderValue`.
@@ -449,7 +475,7 @@ fn remove_stale(headers: &mut HeaderMap, stale: u8, written: u8) {
 
 /// The first value of each `x-b3-*` header.
 #[derive(Default)]
-struct Found<'a> {
+pub(crate) struct Found<'a> {
     trace_id: Option<&'a HeaderValue>,
     span_id: Option<&'a HeaderValue>,
     parent_id: Option<&'a HeaderValue>,
@@ -459,11 +485,11 @@ struct Found<'a> {
 
 /// Up to this many header values, one pass over them beats hashed look-ups of the five
 /// `x-b3-*` names (`http` hashes a name byte by byte).
-const SCAN_MAX: usize = 32;
+pub(crate) const SCAN_MAX: usize = 32;
 
 impl<'a> Found<'a> {
     /// The `x-b3-*` headers, by name.
-    fn look_up(headers: &'a HeaderMap) -> Found<'a> {
+    pub(crate) fn look_up(headers: &'a HeaderMap) -> Found<'a> {
         Found {
             trace_id: headers.get(&TRACE_ID),
             span_id: headers.get(&SPAN_ID),
@@ -476,21 +502,27 @@ impl<'a> Found<'a> {
     /// The `x-b3-*` headers, in one pass.
     fn scan(headers: &'a HeaderMap) -> Found<'a> {
         let mut found = Found::default();
-        // All values of a name come together, its first value (what `get` answers) first.
         for (name, value) in headers {
-            let slot = match name.as_str().strip_prefix("x-b3-") {
-                Some("traceid") => &mut found.trace_id,
-                Some("spanid") => &mut found.span_id,
-                Some("parentspanid") => &mut found.parent_id,
-                Some("sampled") => &mut found.sampled,
-                Some("flags") => &mut found.flags,
-                _ => continue,
-            };
-            if slot.is_none() {
-                *slot = Some(value);
-            }
+            found.note(name.as_str(), value);
         }
         found
+    }
+
+    /// Keeps `value` if `name` is an `x-b3-*` header not seen yet. (In a pass over a
+    /// `HeaderMap`, all values of a name come together, its first value, what `get`
+    /// answers, first.)
+    pub(crate) fn note(&mut self, name: &str, value: &'a HeaderValue) {
+        let slot = match name.strip_prefix("x-b3-") {
+            Some("traceid") => &mut self.trace_id,
+            Some("spanid") => &mut self.span_id,
+            Some("parentspanid") => &mut self.parent_id,
+            Some("sampled") => &mut self.sampled,
+            Some("flags") => &mut self.flags,
+            _ => return,
+        };
+        if slot.is_none() {
+            *slot = Some(value);
+        }
     }
 }
 
@@ -619,7 +651,7 @@ const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 
 /// 16 lowercase hex characters as a number, eight at a time.
-fn hex_u64(hex: &[u8]) -> Option<u64> {
+pub(crate) fn hex_u64(hex: &[u8]) -> Option<u64> {
     let hex: &[u8; 16] = hex.try_into().ok()?;
     let high = hex_u32(u64::from_be_bytes(*hex.first_chunk()?))?;
     let low = hex_u32(u64::from_be_bytes(*hex.last_chunk()?))?;

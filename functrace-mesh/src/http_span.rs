@@ -10,7 +10,9 @@
 //!   ([`span_name`]); the tags are `http.method`, `http.path`, `http.protocol`
 //!   ([`protocol`]), `http.status_code`, `grpc.status_code`, `grpc.message`,
 //!   `guid:x-request-id` and `error`.
-//! - **errors**: an HTTP status outside 1xx–3xx ([`is_error_status`]); a gRPC status only for
+//! - **errors**: the sidecar's spans, for an HTTP status outside 1xx–3xx
+//!   ([`is_error_status`], Brave's rule); the layers', by default OpenTelemetry's rule
+//!   (`layer::StatusErrors`: a SERVER span only for a 5xx); a gRPC status only for
 //!   the server-fault codes ([`GrpcStatus`]), read from the trailers or from the headers of a
 //!   trailers-only response.
 //! - **the span ends when the response body ends** (or is dropped unfinished), so that it
@@ -71,7 +73,8 @@ pub fn context(side: Side, extracted: Extracted, rate: f64) -> (TraceContext, bo
     }
 }
 
-/// What `headers` carry as B3, with malformed input ignored whole.
+/// What `headers` carry as B3, with malformed input ignored whole. (The layers and the
+/// sidecar read W3C Trace Context too: [`crate::propagation::extract`].)
 #[inline]
 pub fn extract(headers: &HeaderMap) -> Extracted {
     b3::extract(headers).unwrap_or(Extracted::None)

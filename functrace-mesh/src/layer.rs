@@ -1,20 +1,32 @@
 //! Tower layers that carry the trace across HTTP and gRPC calls, so the application never
-//! forwards B3 headers by hand.
+//! forwards trace headers by hand.
 //!
-//! - [`Tracing::server`]: reads B3 from the request (or starts a trace at the sampling rate;
-//!   malformed B3 is ignored whole and the request served under a fresh trace), runs the
-//!   handler under that context, so its traced calls are children of the caller's span, and
-//!   records a SERVER span that shares the caller's span id (`shared: true`). The request's B3
-//!   headers are replaced by that context, so a handler that reads them sees what it runs
-//!   under.
+//! - [`Tracing::server`]: reads B3 and W3C Trace Context from the request (see
+//!   [`crate::propagation`] for which wins when both came; or starts a trace at the sampling
+//!   rate; malformed headers are ignored whole and the request served under a fresh trace),
+//!   runs the handler under that context, so its traced calls are children of the caller's
+//!   span, and records a SERVER span that shares the caller's span id (`shared: true`). The
+//!   request's trace headers are replaced by that context, so a handler that reads them sees
+//!   what it runs under.
 //! - [`Tracing::client`]: makes a child of the current context (the traced call making the
-//!   request), writes it into the request's B3 headers (replacing any), and records a CLIENT
-//!   span.
+//!   request), writes it into the request's trace headers (replacing any), and records a
+//!   CLIENT span.
+//!
+//! Which standards are written is [`Tracing::propagation`]: by default
+//! ([`Propagation::Same`]) those the request being served came in, so a service called with
+//! `traceparent` calls on with `traceparent`, and one called with B3 (or with neither, or
+//! outside any request) calls on with B3. The `tracestate` that came with a request goes on
+//! to the calls made within it, beside `traceparent`.
 //!
 //! Both work with any `tower::Service<http::Request<B>>`: hyper 1 services, axum routers,
-//! tonic servers and channels. A span ends when the response body ends, so it covers
-//! streaming and picks `grpc-status` / `grpc-message` from the trailers. `x-request-id` is
-//! generated when absent and carried along to outgoing calls made within the request.
+//! tonic servers and channels. Spans are named `method path` (gRPC: the path); with the
+//! `axum` feature and the server layer put on the router (`Router::layer`), by the route's
+//! template (`get /users/{id}`, tagged `http.route`); or by a hook ([`Tracing::span_name`]).
+//! A SERVER span is an error for a 5xx status, a CLIENT span for a 4xx or 5xx, as
+//! OpenTelemetry has it ([`StatusErrors`]; Brave's rule, any status from 400, is an option).
+//! A span ends when the response body ends, so it covers streaming and picks `grpc-status`
+//! / `grpc-message` from the trailers. `x-request-id` is generated when absent and carried
+//! along to outgoing calls made within the request.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,18 +34,46 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
-use functrace::{in_context, in_new_task, InContext, InNewTask, Sampling, TraceContext};
+use functrace::{in_context, in_new_task, InContext, InNewTask, Sampling, TraceContext, TraceId};
 use http::{HeaderMap, HeaderValue, Request, Response};
 use hyper::body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::b3::{self, Format};
+use crate::b3::Format;
 use crate::export::{Endpoint, Kind, Reporter, Span};
 use crate::http_span::{self, GrpcStatus, Side, REQUEST_ID};
+use crate::propagation::{self, Propagation, Standards};
 
 tokio::task_local! {
-    /// The `x-request-id` of the request being served, for the calls it makes.
-    static CURRENT_REQUEST_ID: HeaderValue;
+    /// What the request being served hands on to the calls it makes.
+    static CURRENT_REQUEST: Carried;
+}
+
+/// What a served request hands on to the calls made within it.
+#[derive(Clone)]
+struct Carried {
+    /// Its `x-request-id`.
+    request_id: HeaderValue,
+    /// The standards its context came in.
+    came_in: Standards,
+    /// Its trace, and the `tracestate` that came with it.
+    trace_id: TraceId,
+    tracestate: Option<HeaderValue>,
+}
+
+/// The standards to write for an outgoing call and the `tracestate` to go with `context`,
+/// from the request being served (if any).
+fn outgoing(propagation: Propagation, context: &TraceContext) -> (Standards, Option<HeaderValue>) {
+    let (came_in, tracestate) = CURRENT_REQUEST
+        .try_with(|carried| {
+            let same_trace = carried.trace_id == context.trace_id;
+            (
+                carried.came_in,
+                carried.tracestate.clone().filter(|_| same_trace),
+            )
+        })
+        .unwrap_or((Standards::NONE, None));
+    (propagation.standards(came_in), tracestate)
 }
 
 /// Tracing settings shared by the server and client layers of one service.
@@ -43,16 +83,61 @@ pub struct Tracing {
     reporter: Option<Reporter>,
     sample_rate: f64,
     format: Format,
+    status_errors: StatusErrors,
+    span_name: Option<Arc<NameHook>>,
+    propagation: Propagation,
+}
+
+type NameHook = dyn Fn(&RequestHead<'_>) -> Option<String> + Send + Sync;
+
+/// What a span-naming hook sees of a request.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct RequestHead<'a> {
+    /// Its method.
+    pub method: &'a http::Method,
+    /// Its target.
+    pub uri: &'a http::Uri,
+    /// Its headers.
+    pub headers: &'a HeaderMap,
+    /// Its extensions: where a framework keeps what it knows of the request (axum: the
+    /// matched route).
+    pub extensions: &'a http::Extensions,
+}
+
+/// Which HTTP statuses make a span an error.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StatusErrors {
+    /// OpenTelemetry's HTTP conventions: a SERVER span for a 5xx status (a 4xx is the
+    /// client's doing), a CLIENT span for a 4xx or 5xx.
+    #[default]
+    OpenTelemetry,
+    /// Brave's (Zipkin's): any status outside 1xx–3xx, on either side.
+    Brave,
+}
+
+impl StatusErrors {
+    /// Whether `status` makes a span of `kind` an error.
+    pub fn is_error(self, kind: Kind, status: u16) -> bool {
+        match (self, kind) {
+            (StatusErrors::OpenTelemetry, Kind::Server) => !(100..500).contains(&status),
+            _ => http_span::is_error_status(status),
+        }
+    }
 }
 
 impl Tracing {
-    /// Settings for `service`: sample everything, multi-header B3, no reporter.
+    /// Settings for `service`: sample everything, propagate in the standards a request came
+    /// in (B3 when none), B3 as multiple headers, no reporter.
     pub fn new(service: impl Into<Arc<str>>) -> Tracing {
         Tracing {
             service: service.into(),
             reporter: None,
             sample_rate: 1.0,
             format: Format::Multi,
+            status_errors: StatusErrors::default(),
+            span_name: None,
+            propagation: Propagation::Same,
         }
     }
 
@@ -68,9 +153,42 @@ impl Tracing {
         self
     }
 
-    /// How outgoing requests carry B3.
+    /// How B3 is written, when it is (see [`Tracing::propagation`]).
     pub fn format(mut self, format: Format) -> Tracing {
         self.format = format;
+        self
+    }
+
+    /// Which statuses are errors (by default OpenTelemetry's rule: see [`StatusErrors`]).
+    pub fn status_errors(mut self, rule: StatusErrors) -> Tracing {
+        self.status_errors = rule;
+        self
+    }
+
+    /// Names spans with `name` where it answers `Some`; otherwise by the route's template
+    /// (the `axum` feature) or `method path`.
+    ///
+    /// ```
+    /// use functrace_mesh::layer::Tracing;
+    ///
+    /// let tracing = Tracing::new("orders").span_name(|request| {
+    ///     let path = request.uri.path();
+    ///     path.starts_with("/orders/").then(|| "get /orders/:id".to_owned())
+    /// });
+    /// ```
+    pub fn span_name(
+        mut self,
+        name: impl Fn(&RequestHead<'_>) -> Option<String> + Send + Sync + 'static,
+    ) -> Tracing {
+        self.span_name = Some(Arc::new(name));
+        self
+    }
+
+    /// Which standards carry the context on: B3, W3C Trace Context, both, or (the default)
+    /// the ones the request being served came in, B3 when none. The server layer writes the
+    /// request's headers for the handler the same way.
+    pub fn propagation(mut self, propagation: Propagation) -> Tracing {
+        self.propagation = propagation;
         self
     }
 
@@ -85,22 +203,30 @@ impl Tracing {
     }
 }
 
-/// Writes the current context's child into `headers` (replacing any B3 headers), for HTTP
-/// clients that are not tower services. Starts a new sampled trace when none is current.
-/// Returns the injected context.
+/// Writes the current context's child into `headers` (replacing any trace headers), for
+/// HTTP clients that are not tower services: in the standards the request being served came
+/// in ([`Propagation::Same`]; B3 as multiple headers). Starts a new sampled trace when none is
+/// current. Returns the injected context.
 pub fn inject(headers: &mut HeaderMap) -> TraceContext {
     let context = match functrace::current_context() {
         Some(parent) => parent.child(),
         None => TraceContext::new_root(Sampling::Accept),
     };
-    b3::inject(&context, Format::Multi, headers);
+    let (standards, tracestate) = outgoing(Propagation::Same, &context);
+    propagation::inject(
+        &context,
+        standards,
+        Format::Multi,
+        tracestate.as_ref(),
+        headers,
+    );
     carry_request_id(headers);
     context
 }
 
 fn carry_request_id(headers: &mut HeaderMap) {
     if !headers.contains_key(REQUEST_ID) {
-        if let Ok(id) = CURRENT_REQUEST_ID.try_with(HeaderValue::clone) {
+        if let Ok(id) = CURRENT_REQUEST.try_with(|carried| carried.request_id.clone()) {
             headers.insert(REQUEST_ID, id);
         }
     }
@@ -141,11 +267,16 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let extracted = http_span::extract(request.headers());
+        let incoming = propagation::extract(request.headers());
         let (context, joined) =
-            http_span::context(Side::Server, extracted, self.tracing.sample_rate);
+            http_span::context(Side::Server, incoming.extracted, self.tracing.sample_rate);
         // The handler sees the context it runs under, whatever (if anything) came in.
-        b3::inject(&context, self.tracing.format, request.headers_mut());
+        incoming.inject(
+            &context,
+            self.tracing.propagation,
+            self.tracing.format,
+            request.headers_mut(),
+        );
         let request_id = request
             .headers()
             .get(REQUEST_ID)
@@ -158,10 +289,16 @@ where
         );
         // Each request is a unit of its own, also when one connection's task serves several.
         let response = in_new_task(in_context(Some(context), self.inner.call(request)));
+        let carried = Carried {
+            request_id,
+            came_in: incoming.came_in,
+            trace_id: context.trace_id,
+            tracestate: incoming.tracestate_for(&context).cloned(),
+        };
         SpanFuture {
             inner: response,
             pending: Some(pending),
-            request_id: Some(request_id),
+            carried: Some(carried),
         }
     }
 }
@@ -205,7 +342,14 @@ where
             Some(parent) => parent.child(),
             None => TraceContext::new_root(http_span::sample(self.tracing.sample_rate)),
         };
-        b3::inject(&context, self.tracing.format, request.headers_mut());
+        let (standards, tracestate) = outgoing(self.tracing.propagation, &context);
+        propagation::inject(
+            &context,
+            standards,
+            self.tracing.format,
+            tracestate.as_ref(),
+            request.headers_mut(),
+        );
         carry_request_id(request.headers_mut());
         let mut pending = Pending::start(&self.tracing, Kind::Client, context, false, &request);
         if let Some(authority) = request.uri().authority() {
@@ -214,15 +358,32 @@ where
         SpanFuture {
             inner: self.inner.call(request),
             pending: Some(pending),
-            request_id: None,
+            carried: None,
         }
     }
+}
+
+/// The route template a framework matched the request to (axum's `MatchedPath`), for
+/// gRPC requests none: their path is their name.
+#[cfg(feature = "axum")]
+fn route_template<B>(request: &Request<B>) -> Option<&str> {
+    if http_span::is_grpc(request.headers()) {
+        return None;
+    }
+    let matched = request.extensions().get::<axum::extract::MatchedPath>()?;
+    Some(matched.as_str())
+}
+
+#[cfg(not(feature = "axum"))]
+fn route_template<B>(_: &Request<B>) -> Option<&str> {
+    None
 }
 
 /// A span being recorded: everything known when the request started.
 struct Pending {
     span: Span,
     started: Instant,
+    status_errors: StatusErrors,
     reporter: Option<Reporter>,
 }
 
@@ -236,9 +397,23 @@ impl Pending {
     ) -> Pending {
         let path = request.uri().path();
         let method = request.method().as_str();
+        let route = route_template(request);
+        let name = tracing
+            .span_name
+            .as_ref()
+            .and_then(|name| {
+                name(&RequestHead {
+                    method: request.method(),
+                    uri: request.uri(),
+                    headers: request.headers(),
+                    extensions: request.extensions(),
+                })
+            })
+            .or_else(|| route.map(|route| format!("{} {route}", method.to_ascii_lowercase())))
+            .unwrap_or_else(|| http_span::span_name(request));
         let mut span = Span::new(
             &context,
-            http_span::span_name(request),
+            name,
             SystemTime::now(),
             Default::default(),
             &*tracing.service,
@@ -247,10 +422,14 @@ impl Pending {
         .with_tag("http.method", method)
         .with_tag("http.path", path)
         .with_tag("http.protocol", http_span::protocol(request.version()));
+        if let Some(route) = route {
+            span.tags.insert("http.route".to_owned(), route.to_owned());
+        }
         span.shared = (kind == Kind::Server && joined).then_some(true);
         Pending {
             span,
             started: Instant::now(),
+            status_errors: tracing.status_errors,
             reporter: context
                 .sampling
                 .is_sampled()
@@ -280,7 +459,8 @@ impl Pending {
         self.span
             .tags
             .insert("http.status_code".into(), status.as_str().into());
-        if http_span::is_error_status(status.as_u16()) {
+        let kind = self.span.kind.unwrap_or(Kind::Client);
+        if self.status_errors.is_error(kind, status.as_u16()) {
             self.span
                 .tags
                 .insert("error".into(), status.as_str().into());
@@ -321,7 +501,7 @@ pin_project! {
         #[pin]
         inner: F,
         pending: Option<Pending>,
-        request_id: Option<HeaderValue>,
+        carried: Option<Carried>,
     }
 }
 
@@ -333,8 +513,8 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let result = match this.request_id.clone() {
-            Some(id) => CURRENT_REQUEST_ID.sync_scope(id, || this.inner.poll(cx)),
+        let result = match this.carried.clone() {
+            Some(carried) => CURRENT_REQUEST.sync_scope(carried, || this.inner.poll(cx)),
             None => this.inner.poll(cx),
         };
         let result = std::task::ready!(result);

@@ -1,7 +1,10 @@
-//! The same trace across services: B3 context in HTTP and gRPC headers, and spans in the
-//! Zipkin v2 model, exported as JSON lines or to a Zipkin collector.
+//! The same trace across services: B3 or W3C Trace Context in HTTP and gRPC headers, and
+//! spans in the Zipkin v2 model, exported as JSON lines, to a Zipkin collector or over OTLP.
 //!
 //! - [`b3`]: the B3 codec (single and multi headers), strict per the specification.
+//! - [`w3c`]: the W3C Trace Context codec (`traceparent`, `tracestate`), strict per the
+//!   Recommendation.
+//! - [`propagation`]: both standards together: which one wins, and which ones go on.
 //! - [`layer`]: tower layers for HTTP and gRPC servers and clients (hyper, axum, tonic).
 //! - [`http_span`]: the HTTP span vocabulary shared by the layers and `functrace-sidecar`.
 //! - [`export`]: the span model and the [`export::Reporter`] (JSON lines, Zipkin collector;
@@ -16,3 +19,5 @@ pub mod http_span;
 pub mod layer;
 #[cfg(feature = "otel")]
 pub mod otel;
+pub mod propagation;
+pub mod w3c;

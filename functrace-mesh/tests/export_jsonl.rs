@@ -238,16 +238,17 @@ fn the_installed_reporter_takes_the_local_spans_of_traced_calls() {
         .json_lines(&path)
         .build()
         .unwrap();
-    reporter.install();
+    let guard = reporter.install();
     let installed = functrace::span_reporter().expect("installed");
     let root = context(TRACE, "a2fb4a1d1a96d312", None, Sampling::Accept);
     installed.report(finished("app::handler", root, 4, None));
     // Unsampled spans are not exported, should a caller hand one over.
     let denied = context(TRACE, "00f067aa0ba902b7", None, Sampling::Deny);
     installed.report(finished("app::ignored", denied, 4, None));
-    functrace::set_span_reporter(None);
     drop(installed);
-    reporter.flush();
+    // The guard's drop uninstalls the reporter and flushes it.
+    drop(guard);
+    assert!(functrace::span_reporter().is_none());
     let lines = read_lines(&path);
     assert_eq!(lines.len(), 1);
     let (json, span) = &lines[0];

@@ -30,15 +30,14 @@ fn traced_calls_in_a_sampled_trace_are_exported_as_local_spans() {
         .json_lines(&path)
         .build()
         .unwrap();
-    reporter.install();
+    let guard = reporter.install();
     let root = TraceContext::new_root(Sampling::Accept);
     let result = functrace::with_context(root, || handle(true));
     assert_eq!(result, Err("boom 7".to_owned()));
     // Not sampled: never reported.
     let denied = TraceContext::new_root(Sampling::Deny);
     assert_eq!(functrace::with_context(denied, || handle(false)), Ok(7));
-    functrace::set_span_reporter(None);
-    reporter.flush();
+    drop(guard);
 
     let lines = read_lines(&path);
     if !cfg!(feature = "trace") {

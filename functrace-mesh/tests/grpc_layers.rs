@@ -54,7 +54,8 @@ impl Decoder for RawCodec {
     }
 }
 
-/// `echo.Echo`: `Say` answers with the B3 metadata it got; `Fail` is an Internal error;
+/// `echo.Echo`: `Say` answers with the B3 metadata it got, `Parent` with its `traceparent`
+/// and whether B3 came too; `Fail` is an Internal error;
 /// `Find` is NotFound (a client's fault, not the server's).
 #[derive(Clone)]
 struct Echo;
@@ -92,6 +93,21 @@ impl tower::Service<http::Request<tonic::body::Body>> for Echo {
                                     metadata.get(k).and_then(|v| v.to_str().ok()).unwrap_or("-")
                                 });
                             Ok(tonic::Response::new(Bytes::from(seen.join(" "))))
+                        }
+                        "Parent" => {
+                            let metadata = request.metadata();
+                            let traceparent = metadata
+                                .get("traceparent")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("-");
+                            let b3 = metadata.keys().any(|key| match key {
+                                tonic::metadata::KeyRef::Ascii(key) => {
+                                    key.as_str().starts_with("x-b3-") || key.as_str() == "b3"
+                                }
+                                tonic::metadata::KeyRef::Binary(_) => false,
+                            });
+                            let text = format!("{traceparent} b3:{b3}");
+                            Ok(tonic::Response::new(Bytes::from(text)))
                         }
                         "Fail" => Err(Status::internal("boom")),
                         _ => Err(Status::not_found("no such thing")),
@@ -194,4 +210,61 @@ async fn grpc_calls_carry_b3_and_record_grpc_status() {
         .find(|s| s.kind == Some(Kind::Client) && s.name.ends_with("say"))
         .unwrap();
     assert_eq!(say_client.parent_id, Some(parent.span_id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_calls_carry_traceparent_when_asked_to() {
+    use functrace_mesh::propagation::Propagation;
+    let path =
+        std::env::temp_dir().join(format!("functrace-grpc-w3c-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let reporter = Reporter::builder("echo").json_lines(&path).build().unwrap();
+    // The server as by default (the standards a call came in); the client writes W3C.
+    let addr = serve(&Tracing::new("echo").reporter(reporter.clone())).await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let tracing = Tracing::new("echo")
+        .reporter(reporter.clone())
+        .propagation(Propagation::W3c);
+    let mut client = tonic::client::Grpc::new(
+        ServiceBuilder::new()
+            .layer(tracing.client())
+            .service(channel),
+    );
+    let parent = functrace::TraceContext::new_root(functrace::Sampling::Accept);
+    let said = functrace::in_context(Some(parent), async {
+        client.ready().await.unwrap();
+        let path = PathAndQuery::from_static("/echo.Echo/Parent");
+        client
+            .unary(tonic::Request::new(Bytes::new()), path, RawCodec)
+            .await
+    })
+    .await
+    .unwrap();
+    let said = String::from_utf8(said.into_inner().to_vec()).unwrap();
+    let (traceparent, b3) = said.split_once(' ').unwrap();
+    assert_eq!(b3, "b3:false", "{said}");
+    let fields: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(fields.len(), 4, "{said}");
+    assert_eq!((fields[0], fields[3]), ("00", "01"));
+    assert_eq!(fields[1], parent.trace_id.to_string());
+
+    reporter.flush();
+    let spans: Vec<Span> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    // The server joined the client's span from traceparent.
+    for span in &spans {
+        assert_eq!(span.trace_id, parent.trace_id);
+        assert_eq!(span.id.to_string(), fields[2], "{span:?}");
+    }
+    let client_span = spans.iter().find(|s| s.kind == Some(Kind::Client)).unwrap();
+    assert_eq!(client_span.parent_id, Some(parent.span_id));
 }

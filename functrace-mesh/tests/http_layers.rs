@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use functrace_mesh::export::{Kind, Reporter, Span};
-use functrace_mesh::layer::Tracing;
+use functrace_mesh::layer::{StatusErrors, Tracing};
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -355,4 +355,229 @@ async fn a_request_id_beyond_ascii_is_tagged_as_text() {
         spans[0].tags.get("guid:x-request-id").map(String::as_str),
         Some("café")
     );
+}
+
+/// A server answering the status named by its `x-status` header.
+async fn status_server(tracing: &Tracing) -> SocketAddr {
+    let answer = tower::service_fn(|request: Request<hyper::body::Incoming>| async move {
+        let status = request.headers()["x-status"]
+            .to_str()
+            .unwrap()
+            .parse::<u16>();
+        let mut response = Response::new(Body::default());
+        *response.status_mut() = http::StatusCode::from_u16(status.unwrap()).unwrap();
+        Ok::<_, Infallible>(response)
+    });
+    serve(
+        ServiceBuilder::new()
+            .layer(tracing.server())
+            .service(answer),
+    )
+    .await
+}
+
+/// The `error` tag of the SERVER span of a request answered `status`, with `tracing`.
+async fn server_error_tag(tracing: Tracing, recorded: Recorded, status: &str) -> Option<String> {
+    let server = status_server(&tracing).await;
+    let (answered, _) = get(server, &[("x-status", status)]).await;
+    assert_eq!(answered.to_string(), status);
+    let spans = recorded.spans();
+    assert_eq!(spans.len(), 1);
+    spans[0].tags.get("error").cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_4xx_is_no_server_error_by_default_and_a_5xx_is() {
+    for (status, error) in [("404", None), ("429", None), ("503", Some("503"))] {
+        let recorded = Recorded::new(&format!("status-{status}"));
+        let tracing = recorded.tracing();
+        let tag = server_error_tag(tracing, recorded, status).await;
+        assert_eq!(tag.as_deref(), error, "{status}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brave_s_rule_makes_a_server_4xx_an_error() {
+    let recorded = Recorded::new("status-brave");
+    let tracing = recorded.tracing().status_errors(StatusErrors::Brave);
+    let tag = server_error_tag(tracing, recorded, "404").await;
+    assert_eq!(tag.as_deref(), Some("404"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_4xx_is_a_client_error() {
+    let recorded = Recorded::new("client-404");
+    let back = status_server(&Tracing::new("back")).await;
+    let client = ServiceBuilder::new()
+        .layer(recorded.tracing().client())
+        .service(Client::builder(TokioExecutor::new()).build_http::<Body>());
+    let request = Request::get(format!("http://{back}/missing"))
+        .header("x-status", "404")
+        .body(Body::default())
+        .unwrap();
+    let response = client.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 404);
+    response.into_body().collect().await.unwrap();
+    let spans = recorded.spans();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].kind, Some(Kind::Client));
+    assert_eq!(spans[0].tags.get("error").map(String::as_str), Some("404"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_names_spans_and_the_default_names_the_rest() {
+    let recorded = Recorded::new("named");
+    let tracing = recorded.tracing().span_name(|request| {
+        (request.method == http::Method::GET && request.headers.contains_key("x-status"))
+            .then(|| "get with a status".to_owned())
+    });
+    let server = status_server(&tracing).await;
+    get(server, &[("x-status", "200")]).await;
+    let spans = recorded.spans();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].name, "get with a status");
+}
+
+const TRACEPARENT: &str = "00-463ac35c9f6413ad48485a3953bb6124-a2fb4a1d1a96d312-01";
+const TRACESTATE: &str = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traceparent_alone_crosses_two_hops_as_traceparent_with_its_tracestate() {
+    let recorded = Recorded::new("w3c-hops");
+    let tracing = recorded.tracing();
+    let back = echo_server(&tracing).await;
+    let front = front_server(&tracing, back).await;
+
+    let (status, echo) = get(
+        front,
+        &[("traceparent", TRACEPARENT), ("tracestate", TRACESTATE)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    // Same in, same out: the back server got traceparent only, a child of the caller's span,
+    // and the tracestate carried along unchanged.
+    let traceparent = header(&echo, "traceparent").unwrap();
+    let fields: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(fields[..2], ["00", TRACE]);
+    assert_eq!(fields[3], "01");
+    let sent_span = fields[2].to_owned();
+    assert_ne!(sent_span, CALLER_SPAN);
+    assert_eq!(header(&echo, "tracestate"), Some(TRACESTATE));
+    assert!(
+        !echo.contains("x-b3-") && header(&echo, "b3").is_none(),
+        "{echo}"
+    );
+
+    let spans = recorded.spans();
+    assert_eq!(spans.len(), 3, "{spans:#?}");
+    assert!(spans.iter().all(|s| s.trace_id.to_string() == TRACE));
+    let id = |kind, id: &str| {
+        spans
+            .iter()
+            .find(|s| s.kind == Some(kind) && s.id.to_string() == id)
+            .unwrap_or_else(|| panic!("no {kind:?} span {id}: {spans:#?}"))
+    };
+    // Front SERVER joins the caller's span (traceparent's parent id); its CLIENT span, a
+    // child of it, is the span the back SERVER joins. traceparent carries no parent's parent:
+    // the back SERVER half has no parent id of its own, its CLIENT half (the same id) has it.
+    let front_server = id(Kind::Server, CALLER_SPAN);
+    assert_eq!(
+        (front_server.parent_id, front_server.shared),
+        (None, Some(true))
+    );
+    let client = id(Kind::Client, &sent_span);
+    assert_eq!(
+        client.parent_id.map(|p| p.to_string()).as_deref(),
+        Some(CALLER_SPAN)
+    );
+    let back_server = id(Kind::Server, &sent_span);
+    assert_eq!(
+        (back_server.parent_id, back_server.shared),
+        (None, Some(true))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b3_in_goes_on_as_b3_and_the_propagation_option_overrides() {
+    use functrace_mesh::propagation::Propagation;
+    let recorded = Recorded::new("w3c-option");
+    let back = echo_server(&recorded.tracing()).await;
+    let b3 = [
+        ("x-b3-traceid", TRACE),
+        ("x-b3-spanid", CALLER_SPAN),
+        ("x-b3-sampled", "1"),
+    ];
+    // The default: B3 in, B3 out, no traceparent.
+    let front = front_server(&recorded.tracing(), back).await;
+    let (_, echo) = get(front, &b3).await;
+    assert_eq!(header(&echo, "x-b3-traceid"), Some(TRACE));
+    assert_eq!(header(&echo, "traceparent"), None);
+    // Both: the same child in both standards.
+    let both = recorded.tracing().propagation(Propagation::Both);
+    let front = front_server(&both, back).await;
+    let (_, echo) = get(front, &b3).await;
+    let span = header(&echo, "x-b3-spanid").unwrap();
+    assert_eq!(
+        header(&echo, "traceparent"),
+        Some(format!("00-{TRACE}-{span}-01").as_str())
+    );
+    // W3C only, whatever came in; and with nothing in, a new trace as traceparent.
+    let w3c = recorded.tracing().propagation(Propagation::W3c);
+    let front = front_server(&w3c, back).await;
+    for sent in [&b3[..], &[]] {
+        let (_, echo) = get(front, sent).await;
+        assert!(header(&echo, "traceparent").is_some(), "{echo}");
+        assert!(!echo.contains("x-b3-"), "{echo}");
+    }
+    // Both standards in, disagreeing: B3 wins, and the next hop gets it in both.
+    let other_span = "1111111111111111";
+    let (_, echo) = get(
+        front_server(&recorded.tracing(), back).await,
+        &[
+            ("b3", &format!("{TRACE}-{other_span}-1")),
+            ("traceparent", TRACEPARENT),
+        ],
+    )
+    .await;
+    assert_eq!(header(&echo, "x-b3-parentspanid"), Some(other_span));
+    let span = header(&echo, "x-b3-spanid").unwrap();
+    assert_eq!(
+        header(&echo, "traceparent"),
+        Some(format!("00-{TRACE}-{span}-01").as_str())
+    );
+    let spans = recorded.spans();
+    let joined = spans
+        .iter()
+        .find(|s| s.kind == Some(Kind::Server) && s.id.to_string() == other_span)
+        .expect("the front SERVER span joins B3's span");
+    assert_eq!(joined.trace_id.to_string(), TRACE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_traceparent_is_ignored_whole_and_its_tracestate_dropped() {
+    let recorded = Recorded::new("w3c-malformed");
+    let back = echo_server(&recorded.tracing()).await;
+    let uppercase = TRACEPARENT.to_uppercase();
+    for bad in [
+        uppercase.as_str(),
+        "ff-463ac35c9f6413ad48485a3953bb6124-a2fb4a1d1a96d312-01",
+        "00-00000000000000000000000000000000-a2fb4a1d1a96d312-01",
+    ] {
+        let (status, echo) = get(back, &[("traceparent", bad), ("tracestate", TRACESTATE)]).await;
+        assert_eq!(status, 200, "{bad}");
+        // A fresh trace, in B3 (nothing usable came), the W3C headers gone.
+        assert_eq!(
+            header(&echo, "x-b3-traceid").map(str::len),
+            Some(32),
+            "{echo}"
+        );
+        assert_ne!(header(&echo, "x-b3-traceid"), Some(TRACE));
+        assert_eq!(header(&echo, "traceparent"), None, "{echo}");
+        assert_eq!(header(&echo, "tracestate"), None, "{echo}");
+    }
+    let spans = recorded.spans();
+    assert_eq!(spans.len(), 3);
+    assert!(spans
+        .iter()
+        .all(|s| s.parent_id.is_none() && s.shared.is_none()));
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use super::config::{self, B3Format, Config, ConfigError, Outbound};
+use super::config::{self, B3Format, Config, ConfigError, Outbound, Propagation};
 use crate::view;
 
 /// A tracing sidecar proxy: B3 spans, routes, egress rules, faults, rate limits and
@@ -50,6 +50,10 @@ pub struct Flags {
     /// Share of new traces recorded, 0.0 to 1.0.
     #[arg(long, value_name = "RATE")]
     pub sample: Option<f64>,
+    /// Which standards carry the context to the app and upstreams (same: those the request
+    /// came in, B3 when none).
+    #[arg(long, value_enum, value_name = "STANDARDS")]
+    pub propagation: Option<Propagation>,
     /// How B3 goes to the app and upstreams.
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub b3_format: Option<B3FormatFlag>,
@@ -183,6 +187,9 @@ impl Flags {
         if let Some(rate) = self.sample {
             config.tracing.sample = rate;
         }
+        if let Some(propagation) = self.propagation {
+            config.tracing.propagation = propagation;
+        }
         if let Some(format) = self.b3_format {
             config.tracing.b3_format = match format {
                 B3FormatFlag::Multi => B3Format::Multi,
@@ -223,6 +230,8 @@ mod tests {
             "0.25",
             "--b3-format",
             "single",
+            "--propagation",
+            "both",
             "--admin",
             "127.0.0.1:15000",
         ])
@@ -235,6 +244,7 @@ mod tests {
         assert_eq!(outbound.allow, ["msgd:9000", "api.example:443"]);
         assert_eq!(config.tracing.sample, 0.25);
         assert_eq!(config.tracing.b3_format, B3Format::Single);
+        assert_eq!(config.tracing.propagation, Propagation::Both);
     }
 
     #[test]

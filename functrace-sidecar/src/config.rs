@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use functrace_mesh::b3::Format;
+use functrace_mesh::propagation;
 
 pub use crate::policy::fault::{Abort, Delay, Fault};
 pub use crate::policy::rate_limit::RateLimit;
@@ -128,7 +129,10 @@ pub struct Backend {
 pub struct Tracing {
     /// Share of new traces recorded, 0.0 to 1.0; an incoming decision always wins.
     pub sample: f64,
-    /// How B3 is written to the app and upstreams: `multi`, `single` or `both`.
+    /// Which standards carry the context to the app and upstreams: `same` (those the
+    /// request came in; B3 when none), `b3`, `w3c` or `both`.
+    pub propagation: Propagation,
+    /// How B3 is written to the app and upstreams, when it is: `multi`, `single` or `both`.
     pub b3_format: B3Format,
     /// Spans as Zipkin v2 JSON lines.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -153,6 +157,32 @@ pub enum B3Format {
     Single,
     /// Both.
     Both,
+}
+
+/// Which standards carry the trace context to the next hop.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Propagation {
+    /// The ones the request came in: B3, W3C Trace Context, or both; B3 when neither.
+    #[default]
+    Same,
+    /// B3 only.
+    B3,
+    /// W3C Trace Context only (`traceparent`, `tracestate`).
+    W3c,
+    /// Both.
+    Both,
+}
+
+impl From<Propagation> for propagation::Propagation {
+    fn from(propagation: Propagation) -> propagation::Propagation {
+        match propagation {
+            Propagation::Same => propagation::Propagation::Same,
+            Propagation::B3 => propagation::Propagation::B3,
+            Propagation::W3c => propagation::Propagation::W3c,
+            Propagation::Both => propagation::Propagation::Both,
+        }
+    }
 }
 
 impl From<B3Format> for Format {
@@ -225,6 +255,7 @@ impl Default for Tracing {
     fn default() -> Tracing {
         Tracing {
             sample: 1.0,
+            propagation: Propagation::Same,
             b3_format: B3Format::Multi,
             spans_file: None,
             zipkin: None,
@@ -632,6 +663,7 @@ fault = { abort = { percent = 10.0, status = 503 }, delay = { percent = 5.0, ms 
 
 [tracing]
 sample = 0.5
+propagation = "w3c"
 b3_format = "both"
 spans_file = "spans.jsonl"
 zipkin = "http://127.0.0.1:9411/api/v2/spans"
@@ -643,6 +675,7 @@ otlp = "http://127.0.0.1:4318/v1/traces"
         assert_eq!(route.backends[1].version.as_deref(), Some("v2"));
         assert_eq!(route.attempts, 2);
         assert_eq!(config.tracing.b3_format, B3Format::Both);
+        assert_eq!(config.tracing.propagation, Propagation::W3c);
         assert_eq!(Config::from_toml(&config.to_toml()).unwrap(), config);
     }
 

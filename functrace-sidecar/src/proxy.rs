@@ -1,13 +1,15 @@
 //! The proxying service of one listener. A request goes through its phases in order (as in
 //! pingora's phase chart), each of which may answer it with a [`Refusal`]:
 //!
-//! 1. context: join the caller's B3 context (inbound) or make a child of the app's
-//!    (outbound), per `functrace_mesh::http_span`; the request id; the record starts;
+//! 1. context: join the caller's context (inbound) or make a child of the app's (outbound),
+//!    B3 or W3C Trace Context per `functrace_mesh::propagation`, per
+//!    `functrace_mesh::http_span`; the request id; the record starts;
 //! 2. the message ([`policy::message`]: no `Host`, an unknown coding, CONNECT), route and
 //!    egress ([`policy::route`], [`policy::egress`]);
 //! 3. rate limit ([`policy::rate_limit`]);
 //! 4. fault ([`policy::fault`]);
-//! 5. B3 for the next hop: the same context inbound, the CLIENT span's outbound;
+//! 5. the context for the next hop, in the standards it came in (or as configured): the
+//!    same context inbound, the CLIENT span's outbound;
 //! 6. send, with retries and the route's timeout ([`policy::retry`], [`crate::upstream`]);
 //! 7. record: span and metrics when the response body ends ([`crate::record`]).
 
@@ -19,9 +21,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use functrace::TraceContext;
-use functrace_mesh::b3;
 use functrace_mesh::export::with_sources;
 use functrace_mesh::http_span::{self, Side, REQUEST_ID};
+use functrace_mesh::propagation::{self, Received};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{uri, Request, Response, Uri, Version};
 use hyper::body::{Body, Incoming};
@@ -70,7 +72,8 @@ impl Proxy {
     ) -> Result<Response<ResponseBody>, Infallible> {
         let settings = self.shared.settings();
         let started = Instant::now();
-        let (context, joined) = self.context(&settings, request.headers());
+        let incoming = propagation::extract(request.headers());
+        let (context, joined) = self.context(&settings, &incoming);
         let request_id = request
             .headers()
             .get(&REQUEST_ID)
@@ -84,8 +87,13 @@ impl Proxy {
             Err(refusal) => return Ok(record.refuse(refusal)),
         };
         // The upstream sees the context: the same one inbound, the CLIENT span's outbound.
-        let format = settings.config.tracing.b3_format.into();
-        b3::inject(&context, format, request.headers_mut());
+        let tracing = &settings.config.tracing;
+        incoming.inject(
+            &context,
+            tracing.propagation.into(),
+            tracing.b3_format.into(),
+            request.headers_mut(),
+        );
         let body_timeout = Duration::from_millis(settings.config.limits.body_timeout_ms);
         Ok(
             match self
@@ -186,16 +194,12 @@ impl Proxy {
 
     /// The context this hop runs under, and whether it joins the caller's span: inbound
     /// joins the caller, outbound makes a child of the app's context.
-    fn context(&self, settings: &Settings, headers: &HeaderMap) -> (TraceContext, bool) {
+    fn context(&self, settings: &Settings, incoming: &Received) -> (TraceContext, bool) {
         let side = match self.direction {
             Direction::Inbound => Side::Server,
             Direction::Outbound => Side::Client,
         };
-        http_span::context(
-            side,
-            http_span::extract(headers),
-            settings.config.tracing.sample,
-        )
+        http_span::context(side, incoming.extracted, settings.config.tracing.sample)
     }
 }
 

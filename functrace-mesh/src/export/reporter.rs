@@ -46,9 +46,9 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 ///     .json_lines("spans.jsonl")
 ///     .collector("http://127.0.0.1:9411")
 ///     .build()?;
-/// reporter.install(); // local spans of traced calls now go to it
-/// // ...
-/// reporter.flush();
+/// let _spans = reporter.install(); // local spans of traced calls now go to it
+/// // ... at the end of main (after a Ctrl-C the program handles, say), `_spans` drops:
+/// // the reporter is uninstalled and every span queued is written or sent.
 /// # Ok::<(), functrace_mesh::export::BuildError>(())
 /// ```
 #[derive(Clone)]
@@ -180,11 +180,14 @@ impl Reporter {
         self.inner.queue.push(Queued::Encoded(encoded));
     }
 
-    /// Makes this reporter the process-wide [`SpanReporter`] of traced calls. The installed
-    /// clone lives in a static, which is never dropped: [`flush`](Reporter::flush) before
-    /// the process exits (or uninstall with `functrace::set_span_reporter(None)` and drop).
-    pub fn install(&self) {
+    /// Makes this reporter the process-wide [`SpanReporter`] of traced calls, until the
+    /// returned guard drops. Hold the guard in `main`: statics are never dropped, so without
+    /// it the spans queued in the last second before the process ends would be lost.
+    pub fn install(&self) -> ReporterGuard {
         functrace::set_span_reporter(Some(Arc::new(self.clone())));
+        ReporterGuard {
+            reporter: self.clone(),
+        }
     }
 
     /// The service name of local endpoints.
@@ -230,6 +233,54 @@ impl Reporter {
             queued: queue.queued(),
             last_error: queue.last_error(),
         }
+    }
+}
+
+/// What [`Reporter::install`] returns. Dropped, it uninstalls the reporter and
+/// [flushes](Reporter::flush) it: every span queued so far, by any clone, is written or sent
+/// (or has failed to be) before the drop returns. So a program that ends by returning from
+/// `main`, after a Ctrl-C it handles too, loses no span:
+///
+/// ```no_run
+/// # async fn serve() {}
+/// # #[tokio::main] async fn main() -> Result<(), functrace_mesh::export::BuildError> {
+/// use functrace_mesh::export::Reporter;
+///
+/// let reporter = Reporter::builder("checkout").json_lines("spans.jsonl").build()?;
+/// let _spans = reporter.install();
+/// tokio::select! {
+///     _ = serve() => {}
+///     _ = tokio::signal::ctrl_c() => {}
+/// }
+/// Ok(()) // `_spans` drops here: the last spans are written
+/// # }
+/// ```
+///
+/// (`std::process::exit` runs no destructor: flush before it.)
+#[must_use = "dropped at once, it uninstalls the reporter: hold it until the end of main"]
+pub struct ReporterGuard {
+    reporter: Reporter,
+}
+
+impl ReporterGuard {
+    /// The installed reporter.
+    pub fn reporter(&self) -> &Reporter {
+        &self.reporter
+    }
+}
+
+impl Drop for ReporterGuard {
+    fn drop(&mut self) {
+        functrace::set_span_reporter(None);
+        self.reporter.flush();
+    }
+}
+
+impl fmt::Debug for ReporterGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReporterGuard")
+            .field("reporter", &self.reporter)
+            .finish()
     }
 }
 
@@ -358,7 +409,7 @@ impl ReporterBuilder {
     ///
     /// # fn otlp_exporter() -> InMemorySpanExporter { InMemorySpanExporter::default() }
     /// let reporter = Reporter::builder("checkout").build_with_exporter(otlp_exporter())?;
-    /// reporter.install(); // traced calls now go to the exporter
+    /// let _spans = reporter.install(); // traced calls now go to the exporter
     /// # Ok::<(), functrace_mesh::export::BuildError>(())
     /// ```
     #[cfg(feature = "otel")]
