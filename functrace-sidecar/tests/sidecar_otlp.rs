@@ -1,25 +1,32 @@
 //! `functrace-sidecar --otlp URL`: the real binary sends its spans over OTLP/HTTP to a
 //! receiver in the test (a hyper server on 127.0.0.1) that decodes each body with
 //! `opentelemetry-proto`; the same spans go to the JSON lines file, and the two agree (the
-//! shared SERVER span with an id of its own in OTLP, the CLIENT span as its parent).
+//! shared SERVER span with an id of its own in OTLP, the CLIENT span as its parent). And a
+//! request with only a `traceparent` through the sidecar and two services with the layers,
+//! all exporting OTLP to the same receiver, makes one trace there.
 
 mod sidecar_support;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use functrace::{SpanId, TraceId};
-use functrace_mesh::export::{otlp_server_span_id, Kind};
+use functrace_mesh::export::{otlp_server_span_id, Kind, Reporter};
+use functrace_mesh::layer::Tracing;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::Span as OtlpSpan;
 use prost::Message;
 use sidecar_support::*;
+use tower::{Service, ServiceBuilder, ServiceExt};
 
 const TRACE: &str = "80f198ee56343ba864fe8b2a57d3eff7";
 const SPAN: &str = "e457b5a2e4d86bd1";
@@ -216,4 +223,185 @@ fn a_bad_otlp_url_is_a_config_error() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("tracing.otlp"), "{stderr}");
+}
+
+/// Serves a tower `service` (HTTP/1.1 and HTTP/2) on 127.0.0.1:0 until the runtime ends.
+async fn serve_tower<S, B>(service: S) -> SocketAddr
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: std::error::Error + Send + Sync,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(service.clone());
+            tokio::spawn(async move {
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn traceparent_alone_through_a_sidecar_and_two_services_makes_one_otlp_trace() {
+    // client --traceparent--> sidecar (inbound) -> svca (layers) -> sidecar (outbound,
+    // Host: svcb) -> svcb (layers). Everyone exports OTLP to one receiver.
+    const W3C_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const CALLER: &str = "00f067aa0ba902b7";
+    let rt = runtime();
+    let received = Received::default();
+    let receiver = rt.block_on(otlp_receiver(received.clone()));
+    let otlp = format!("http://{receiver}");
+    let reporter = |service: &str| Reporter::builder(service).otlp(&otlp).build().unwrap();
+    let (svca_reporter, svcb_reporter) = (reporter("svca"), reporter("svcb"));
+
+    let echo = tower::service_fn(|_: Request<Incoming>| async move {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+    });
+    let svcb = rt.block_on(serve_tower(
+        ServiceBuilder::new()
+            .layer(
+                Tracing::new("svcb")
+                    .reporter(svcb_reporter.clone())
+                    .server(),
+            )
+            .service(echo),
+    ));
+    let outbound = Arc::new(OnceLock::<SocketAddr>::new());
+    let outbound_for_svca = outbound.clone();
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let client = ServiceBuilder::new()
+        .layer(
+            Tracing::new("svca")
+                .reporter(svca_reporter.clone())
+                .client(),
+        )
+        .service(client);
+    let pay = tower::service_fn(move |_: Request<Incoming>| {
+        let client = client.clone();
+        let outbound = *outbound_for_svca.get().unwrap();
+        async move {
+            let call = Request::get(format!("http://{outbound}/stock"))
+                .header("host", "svcb")
+                .body(Full::default())
+                .unwrap();
+            let answer = client
+                .oneshot(call)
+                .await
+                .expect("svcb through the sidecar");
+            let text = answer.into_body().collect().await.unwrap().to_bytes();
+            Ok::<_, Infallible>(Response::new(Full::new(text)))
+        }
+    });
+    let svca = rt.block_on(serve_tower(
+        ServiceBuilder::new()
+            .layer(Tracing::new("svca").server())
+            .service(pay),
+    ));
+    let sidecar = Sidecar::start(&[
+        "--service",
+        "svca-sidecar",
+        "--inbound",
+        &format!("127.0.0.1:0={svca}"),
+        "--outbound",
+        "127.0.0.1:0",
+        "--route",
+        &format!("svcb={svcb}"),
+        "--otlp",
+        &otlp,
+    ]);
+    outbound.set(sidecar.outbound()).unwrap();
+    let traceparent = format!("00-{W3C_TRACE}-{CALLER}-01");
+    let (response, body) = rt.block_on(get(
+        sidecar.inbound(),
+        "/pay",
+        &[("traceparent", &traceparent)],
+    ));
+    assert_eq!(response.status(), 200, "{body}");
+    let (status, _) = sidecar.stop();
+    assert!(status.success(), "{status}");
+    svca_reporter.flush();
+    svcb_reporter.flush();
+
+    let received = received.lock().unwrap();
+    let mut spans: Vec<(String, OtlpSpan)> = Vec::new();
+    for (_, _, request) in received.iter() {
+        for resource_spans in &request.resource_spans {
+            let service = resource_spans
+                .resource
+                .as_ref()
+                .unwrap()
+                .attributes
+                .iter()
+                .find(|kv| kv.key == "service.name")
+                .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                    Value::StringValue(name) => Some(name.clone()),
+                    _ => None,
+                })
+                .unwrap();
+            for scope_spans in &resource_spans.scope_spans {
+                for span in &scope_spans.spans {
+                    spans.push((service.clone(), span.clone()));
+                }
+            }
+        }
+    }
+    assert_eq!(spans.len(), 4, "{spans:#?}");
+    // One trace, the caller's, with a span id used once.
+    assert!(spans.iter().all(|(_, s)| hex(&s.trace_id) == W3C_TRACE));
+    let mut ids: Vec<String> = spans.iter().map(|(_, s)| hex(&s.span_id)).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "{spans:#?}");
+    let find = |service: &str, kind: SpanKind| {
+        &spans
+            .iter()
+            .find(|(name, s)| name == service && s.kind == kind as i32)
+            .unwrap_or_else(|| panic!("no {kind:?} span of {service}: {spans:#?}"))
+            .1
+    };
+    let sidecar_server = find("svca-sidecar", SpanKind::Server);
+    let svca_client = find("svca", SpanKind::Client);
+    let sidecar_client = find("svca-sidecar", SpanKind::Client);
+    let svcb_server = find("svcb", SpanKind::Server);
+    let trace_id = TraceId::from_hex(W3C_TRACE).unwrap();
+    let own = |shared: &[u8]| {
+        let shared = SpanId::from_hex(&hex(shared)).unwrap();
+        otlp_server_span_id(trace_id, shared).to_string()
+    };
+    // The SERVER spans joined their caller's span id: in OTLP they have ids of their own
+    // and the caller's span as their parent, even where traceparent gave no parent id.
+    assert_eq!(hex(&sidecar_server.span_id), own(&hex_bytes(CALLER)));
+    assert_eq!(hex(&sidecar_server.parent_span_id), CALLER);
+    assert_eq!(hex(&svcb_server.span_id), own(&sidecar_client.span_id));
+    assert_eq!(svcb_server.parent_span_id, sidecar_client.span_id);
+    // svca's call was made under the joined span id: in OTLP, the caller's span.
+    assert_eq!(hex(&svca_client.parent_span_id), CALLER);
+    assert_eq!(sidecar_client.parent_span_id, svca_client.span_id);
+    // Every parent is a span of the trace, or the caller's.
+    assert!(spans.iter().all(|(_, s)| {
+        let parent = hex(&s.parent_span_id);
+        parent == CALLER || ids.contains(&parent)
+    }));
+}
+
+fn hex_bytes(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
 }

@@ -44,6 +44,8 @@
 //!   of the same span agrees on it), and the caller's CLIENT span (the shared id) as its
 //!   parent. Spans started inside that SERVER span keep the shared id as their parent, so
 //!   in OTLP they hang from the CLIENT span, beside the SERVER span rather than under it.
+//!   (The id that went over the wire stays the CLIENT span's: a service instrumented with
+//!   OpenTelemetry that received it makes it its parent, and finds it.)
 //! - Kind: none → `SPAN_KIND_INTERNAL`; CLIENT, SERVER, PRODUCER, CONSUMER as named.
 //! - Status: a span with tag `error` has `STATUS_CODE_ERROR` with the tag's value as its
 //!   message (`error` is not repeated as an attribute); any other span has no status (unset).
