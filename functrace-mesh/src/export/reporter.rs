@@ -345,7 +345,8 @@ impl ReporterBuilder {
         self
     }
 
-    /// Posts batches to an OpenTelemetry collector over OTLP/HTTP, protobuf encoded:
+    /// Posts batches to an OpenTelemetry collector over OTLP/HTTP, protobuf encoded (or JSON,
+    /// [`otlp_protocol`](Self::otlp_protocol)):
     /// `http://host:4318` (posting to `/v1/traces`, as OpenTelemetry's
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` does) or a full URL with its path (as
     /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`). Plain HTTP only. See the
@@ -546,7 +547,7 @@ impl Worker {
         let json = !self.files.is_empty() || self.collector.is_some();
         while let Some((batch, closing)) = self.queue.next_batch() {
             // Each span is written once, as a JSON line; every JSON destination takes the
-            // lines. An OTLP destination takes the spans.
+            // lines. OTLP and an SDK exporter take the spans.
             let count = batch.len();
             let mut lines = Vec::with_capacity(if json { count * 512 } else { 0 });
             let mut spans = Vec::new();
@@ -556,7 +557,7 @@ impl Worker {
                         Span::from_finished(&finished, &self.service_name)
                     }
                     Queued::Span(span) => span,
-                    // Only when there is no OTLP destination.
+                    // Only when no destination takes spans (OTLP, an SDK exporter).
                     Queued::Encoded(json) => {
                         lines.extend_from_slice(&json);
                         lines.push(b'\n');
