@@ -61,6 +61,8 @@ flavour!(floored, guard = floor);
 #[cfg(feature = "trace")]
 flavour!(tracing_fmt, #[tracing::instrument(skip_all)]);
 #[cfg(feature = "trace")]
+flavour!(tracing_spans, #[tracing::instrument]);
+#[cfg(feature = "trace")]
 flavour!(fastraced, #[fastrace::trace]);
 
 /// Functions of one flavour, called `CALLS` times per iteration.
@@ -185,6 +187,8 @@ fn benches(c: &mut Criterion) {
         bench(c, "tracing_fmt", &calls!(tracing_fmt), &direct)
     });
 
+    tracing_layers(c);
+
     fastrace::set_reporter(Nowhere, fastrace::collector::Config::default());
     bench(
         c,
@@ -197,6 +201,68 @@ fn benches(c: &mut Criterion) {
         },
     );
     fastrace::flush();
+}
+
+/// `tracing` spans (`#[tracing::instrument]`, one field: `x`) printed by functrace's layer and
+/// by `tracing-tree`'s `HierarchicalLayer`, each over a registry, to the same sink: `/dev/null`
+/// with one `write(2)` per line (`layer_devnull`, `tree_devnull`), or in 16 KiB batches
+/// (`layer_buffered`: `Output::Buffered`; `tree_buffered`: a `BufWriter` of 16 KiB behind a
+/// mutex, the way a `MakeWriter` shares one). `tracing_off` has no subscriber (the span is
+/// disabled at its call site), `registry_only` a registry with no layer: the floor of any
+/// registry-based layer.
+#[cfg(feature = "trace")]
+fn tracing_layers(c: &mut Criterion) {
+    use std::io::BufWriter;
+    use std::sync::{LazyLock, Mutex};
+
+    use functrace::{Builder, Output};
+    use tracing::Dispatch;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    static DEV_NULL: LazyLock<File> = LazyLock::new(dev_null);
+    let spans = calls!(tracing_spans);
+    let under = |c: &mut Criterion, name: &str, dispatch: Dispatch| {
+        tracing::dispatcher::with_default(&dispatch, || bench(c, name, &spans, &direct));
+    };
+    let tree = || {
+        tracing_tree::HierarchicalLayer::new(2)
+            .with_ansi(false)
+            .with_indent_lines(true)
+    };
+
+    bench(c, "tracing_off", &spans, &direct);
+    under(
+        c,
+        "registry_only",
+        Dispatch::new(tracing_subscriber::registry()),
+    );
+
+    let layer = || Dispatch::new(tracing_subscriber::registry().with(functrace::layer()));
+    let dev_null_path = || Output::File("/dev/null".into());
+    Builder::new()
+        .output(Output::Buffered(Box::new(dev_null_path())))
+        .install()
+        .expect("trace output");
+    under(c, "layer_buffered", layer());
+    Builder::new()
+        .output(dev_null_path())
+        .install()
+        .expect("trace output");
+    under(c, "layer_devnull", layer());
+    Builder::new().enabled(false).install().expect("mute");
+
+    let buffered = Mutex::new(BufWriter::with_capacity(16 * 1024, dev_null()));
+    under(
+        c,
+        "tree_buffered",
+        Dispatch::new(tracing_subscriber::registry().with(tree().with_writer(buffered))),
+    );
+    let unbuffered = || &*DEV_NULL;
+    under(
+        c,
+        "tree_devnull",
+        Dispatch::new(tracing_subscriber::registry().with(tree().with_writer(unbuffered))),
+    );
 }
 
 #[cfg(feature = "trace")]
