@@ -89,6 +89,13 @@
 //! [`in_current_context`]`(traced())`. With the `tracing` feature, each traced call also opens
 //! a `tracing` span (INFO, named by the fn path).
 //!
+//! # `tracing` spans in the same tree
+//!
+//! With the `tracing-subscriber` feature, `functrace::layer()` is a `tracing-subscriber` layer that
+//! prints `tracing` spans (`#[instrument]`, `info_span!`) as these lines, nested with
+//! `#[trace]` calls both ways, under the same task and branch ids, with their fields shown as
+//! arguments, under tracing's filters: see the `subscriber` module.
+//!
 //! # Choosing the output at run time
 //!
 //! | variable        | values                                    | default  |

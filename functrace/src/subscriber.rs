@@ -1,13 +1,50 @@
-//! `tracing` spans printed as functrace lines: [`FunctraceLayer`], a `tracing-subscriber`
-//! [`Layer`].
+//! `tracing` spans printed as functrace lines, in one tree with `#[trace]` calls: the
+//! `tracing-subscriber` [`Layer`] [`FunctraceLayer`] (the `tracing-subscriber` feature), made by
+//! [`functrace::layer()`](crate::layer).
 //!
-//! A span takes its place in the thread's frames as a traced future does (see `future.rs`):
-//! at its first enter it is placed under the current frame (a `#[trace]` call, or another
-//! span) or as a root of its task, and prints its `->` line; around every later enter its
-//! frame is made current again; the frame it replaced is put back at every exit. From its
-//! first exit until it closes it counts as open under its caller, as a pending future does,
-//! so that spans overlapping under one caller (`join!` of `#[instrument]` async fns) print
-//! under branch ids. It prints its `<-` line when it closes.
+//! ```toml
+//! [dependencies]
+//! functrace = { version = "0.1", features = ["tracing-subscriber"] }
+//! tracing-subscriber = "0.3"
+//! ```
+//!
+//! ```
+//! use functrace::trace;
+//! use tracing_subscriber::prelude::*;
+//! use tracing_subscriber::EnvFilter;
+//!
+//! #[tracing::instrument]
+//! fn handle(id: u64) {
+//!     load(id);
+//! }
+//!
+//! #[trace]
+//! fn load(id: u64) {}
+//!
+//! tracing_subscriber::registry()
+//!     .with(functrace::layer())
+//!     .with(EnvFilter::new("info"))
+//!     .init();
+//! handle(7);
+//! ```
+//!
+//! prints, in a crate named `app` built with `--features trace` (without it, `load` is not
+//! traced and only the span prints):
+//!
+//! ```text
+//! t[01]:    ->app::handle(id = 7)
+//! t[01]:        ->app::load
+//! t[01]:        <-app::load 310ns
+//! t[01]:    <-app::handle 2.4µs
+//! ```
+
+// A span takes its place in the thread's frames as a traced future does (see `future.rs`): at
+// its first enter it is placed under the current frame (a `#[trace]` call, or another span) or
+// as a root of its task, and prints its `->` line; around every later enter its frame is made
+// current again; the frame it replaced is put back at every exit. From its first exit until it
+// closes it counts as open under its caller, as a pending future does, so that spans
+// overlapping under one caller (`join!` of `#[instrument]` async fns) print under branch ids.
+// It prints its `<-` line when it closes.
 
 use std::cell::Cell;
 use std::fmt::{self, Write as _};
@@ -28,23 +65,7 @@ use crate::trace_context::{self, TraceId};
 
 /// A [`Layer`] that prints `tracing` spans (`#[instrument]`, `info_span!`, ...) as functrace
 /// lines, to functrace's output (`FUNCTRACE_OUT`, or the one a [`Builder`](crate::Builder)
-/// installed), in one tree with `#[trace]` calls.
-///
-/// ```
-/// use tracing_subscriber::prelude::*;
-///
-/// #[tracing::instrument]
-/// fn lookup(id: u64) -> u64 {
-///     id * 2
-/// }
-///
-/// tracing_subscriber::registry()
-///     .with(functrace::layer())
-///     .init();
-/// let _ = lookup(7);
-/// // t[01]:    ->rust_out::lookup(id = 7)
-/// // t[01]:    <-rust_out::lookup 2.3µs
-/// ```
+/// installed), in one tree with `#[trace]` calls. See [the module](self) for an example.
 ///
 /// - A span prints `->TARGET::NAME` when it is first entered, with its fields as `#[trace]`
 ///   prints arguments: `(a = 1, b = "x")`, each value's `Debug`. A span created but never
