@@ -11,6 +11,10 @@
 //! `/dev/null` through `Output::Buffered` and with one `write` per line; `tracing::instrument`
 //! with a fmt subscriber writing to `/dev/null`; and `fastrace::trace` reporting to nowhere.
 //!
+//! With `--features trace` too, `tracing` spans (`#[tracing::instrument]`, one field) printed
+//! by functrace's layer and by `tracing-tree`, over a registry, to the same sinks (see
+//! [`tracing_layers`]).
+//!
 //! Time is the process's CPU time, so fastrace's collector thread is counted (it runs on the
 //! other core), and so that other processes on the machine do not inflate the figures.
 //! `benches/report.py` turns criterion's medians into ns per call and ratios.

@@ -73,7 +73,9 @@ use crate::trace_context::{self, TraceId};
 ///   as `#[trace]`'s calls do: `->app::db::query(id = 7)`.
 /// - It prints `<-TARGET::NAME ELAPSED` when it closes (its last handle dropped), ELAPSED
 ///   counted from its first enter. Fields recorded after the `->` line (`Span::record`) are
-///   shown there: `<-app::handle 1.2ms (status = 200)`.
+///   shown there: `<-app::handle 1.2ms (status = 200)`. A span closed by unwinding is marked
+///   ` (panicked)`. (An instrumented future dropped unfinished closes its span as one that
+///   completed: the layer cannot tell them apart.)
 /// - An async fn under `#[instrument]` enters and exits its span at every poll: it still
 ///   prints one `->` and one `<-` line, and whatever runs during any of its polls prints one
 ///   level deeper, under the same task id. Spans that overlap under one caller (`join!`)
@@ -275,7 +277,12 @@ where
                         trace: open.trace.as_ref(),
                         depth: open.frame.depth,
                     };
-                    writer.write(|buf| line::exit(buf, at, name, elapsed, note, Exit::Returned));
+                    // Closed by unwinding (an entered span dropped in a panicking scope).
+                    let how = match std::thread::panicking() {
+                        true => Exit::Panicked,
+                        false => Exit::Returned,
+                    };
+                    writer.write(|buf| line::exit(buf, at, name, elapsed, note, how));
                 }
             }
             match open.place {

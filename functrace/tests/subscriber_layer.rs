@@ -140,6 +140,30 @@ t[01]:    <-subscriber_layer::request * (status = 200)
     );
 }
 
+#[instrument]
+fn panics() {
+    let _inner = info_span!("inner").entered();
+    panic!("boom");
+}
+
+#[test]
+fn spans_closed_by_unwinding_are_marked() {
+    let (caught, lines) = layered(|| std::panic::catch_unwind(panics));
+    assert!(caught.is_err());
+    assert_eq!(
+        renumbered(&lines),
+        "\
+t[01]:    ->subscriber_layer::panics
+t[01]:        ->subscriber_layer::inner
+t[01]:        <-subscriber_layer::inner * (panicked)
+t[01]:    <-subscriber_layer::panics * (panicked)
+"
+    );
+    // The frames were put back: the next span is a root again.
+    let ((), lines) = layered(|| info_span!("next").in_scope(|| {}));
+    assert_eq!(support::parse(&lines[0]).depth, 1);
+}
+
 #[test]
 fn a_span_never_entered_prints_nothing() {
     let ((), lines) = layered(|| {
