@@ -13,7 +13,7 @@
 //!
 //! With `--features trace` too, `tracing` spans (`#[tracing::instrument]`, one field) printed
 //! by functrace's layer and by `tracing-tree`, over a registry, to the same sinks (see
-//! [`tracing_layers`]).
+//! `tracing_layers`).
 //!
 //! Time is the process's CPU time, so fastrace's collector thread is counted (it runs on the
 //! other core), and so that other processes on the machine do not inflate the figures.
