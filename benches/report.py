@@ -26,7 +26,7 @@ def ratio(rows, name, other):
     return f"{rows[name] / rows[other]:.2f}x"
 
 
-LAYERS = ["tracing_off", "registry_only", "layer_buffered", "tree_buffered", "layer_devnull",
+LAYERS = ["tracing_off", "registry_only", "registry_lookups", "layer_buffered", "tree_buffered", "layer_devnull",
           "tree_devnull"]
 
 

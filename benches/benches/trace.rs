@@ -241,6 +241,12 @@ fn tracing_layers(c: &mut Criterion) {
         Dispatch::new(tracing_subscriber::registry()),
     );
 
+    under(
+        c,
+        "registry_lookups",
+        Dispatch::new(tracing_subscriber::registry().with(lookups::Lookups)),
+    );
+
     let layer = || Dispatch::new(tracing_subscriber::registry().with(functrace::layer()));
     let dev_null_path = || Output::File("/dev/null".into());
     Builder::new()
@@ -267,6 +273,47 @@ fn tracing_layers(c: &mut Criterion) {
         "tree_devnull",
         Dispatch::new(tracing_subscriber::registry().with(tree().with_writer(unbuffered))),
     );
+}
+
+/// A layer that only keeps a value in each span's extensions and looks the span up in each
+/// of the four callbacks a printing layer needs (new span, enter, exit, close): the floor of
+/// such a layer over the registry.
+#[cfg(feature = "trace")]
+mod lookups {
+    use tracing::span::{Attributes, Id};
+    use tracing::Subscriber;
+    use tracing_subscriber::layer::Context;
+    use tracing_subscriber::registry::LookupSpan;
+    use tracing_subscriber::Layer;
+
+    pub struct Lookups;
+
+    struct Entered(u32);
+
+    fn touch<S: Subscriber + for<'a> LookupSpan<'a>>(id: &Id, ctx: &Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            if let Some(entered) = span.extensions_mut().get_mut::<Entered>() {
+                entered.0 += 1;
+            }
+        }
+    }
+
+    impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Lookups {
+        fn on_new_span(&self, _: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+            if let Some(span) = ctx.span(id) {
+                span.extensions_mut().insert(Entered(0));
+            }
+        }
+        fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+            touch(id, &ctx);
+        }
+        fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+            touch(id, &ctx);
+        }
+        fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+            touch(&id, &ctx);
+        }
+    }
 }
 
 #[cfg(feature = "trace")]
