@@ -212,7 +212,8 @@ fn benches(c: &mut Criterion) {
 /// with one `write(2)` per line (`layer_devnull`, `tree_devnull`), or in 16 KiB batches
 /// (`layer_buffered`: `Output::Buffered`; `tree_buffered`: a `BufWriter` of 16 KiB behind a
 /// mutex, the way a `MakeWriter` shares one). `tracing_off` has no subscriber (the span is
-/// disabled at its call site), `registry_only` a registry with no layer: the floor of any
+/// disabled at its call site), `registry_only` a registry with no layer, `registry_lookups` a
+/// registry with a layer that only looks each span up in its four callbacks: the floors of any
 /// registry-based layer.
 #[cfg(feature = "trace")]
 fn tracing_layers(c: &mut Criterion) {
