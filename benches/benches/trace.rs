@@ -11,6 +11,10 @@
 //! `/dev/null` through `Output::Buffered` and with one `write` per line; `tracing::instrument`
 //! with a fmt subscriber writing to `/dev/null`; and `fastrace::trace` reporting to nowhere.
 //!
+//! With `--features trace` too, `tracing` spans (`#[tracing::instrument]`, one field) printed
+//! by functrace's layer and by `tracing-tree`, over a registry, to the same sinks (see
+//! `tracing_layers`).
+//!
 //! Time is the process's CPU time, so fastrace's collector thread is counted (it runs on the
 //! other core), and so that other processes on the machine do not inflate the figures.
 //! `benches/report.py` turns criterion's medians into ns per call and ratios.
@@ -60,6 +64,8 @@ flavour!(functraced, #[functrace::trace]);
 flavour!(floored, guard = floor);
 #[cfg(feature = "trace")]
 flavour!(tracing_fmt, #[tracing::instrument(skip_all)]);
+#[cfg(feature = "trace")]
+flavour!(tracing_spans, #[tracing::instrument]);
 #[cfg(feature = "trace")]
 flavour!(fastraced, #[fastrace::trace]);
 
@@ -185,6 +191,8 @@ fn benches(c: &mut Criterion) {
         bench(c, "tracing_fmt", &calls!(tracing_fmt), &direct)
     });
 
+    tracing_layers(c);
+
     fastrace::set_reporter(Nowhere, fastrace::collector::Config::default());
     bench(
         c,
@@ -197,6 +205,116 @@ fn benches(c: &mut Criterion) {
         },
     );
     fastrace::flush();
+}
+
+/// `tracing` spans (`#[tracing::instrument]`, one field: `x`) printed by functrace's layer and
+/// by `tracing-tree`'s `HierarchicalLayer`, each over a registry, to the same sink: `/dev/null`
+/// with one `write(2)` per line (`layer_devnull`, `tree_devnull`), or in 16 KiB batches
+/// (`layer_buffered`: `Output::Buffered`; `tree_buffered`: a `BufWriter` of 16 KiB behind a
+/// mutex, the way a `MakeWriter` shares one). `tracing_off` has no subscriber (the span is
+/// disabled at its call site), `registry_only` a registry with no layer, `registry_lookups` a
+/// registry with a layer that only looks each span up in its four callbacks: the floors of any
+/// registry-based layer.
+#[cfg(feature = "trace")]
+fn tracing_layers(c: &mut Criterion) {
+    use std::io::BufWriter;
+    use std::sync::{LazyLock, Mutex};
+
+    use functrace::{Builder, Output};
+    use tracing::Dispatch;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    static DEV_NULL: LazyLock<File> = LazyLock::new(dev_null);
+    let spans = calls!(tracing_spans);
+    let under = |c: &mut Criterion, name: &str, dispatch: Dispatch| {
+        tracing::dispatcher::with_default(&dispatch, || bench(c, name, &spans, &direct));
+    };
+    let tree = || {
+        tracing_tree::HierarchicalLayer::new(2)
+            .with_ansi(false)
+            .with_indent_lines(true)
+    };
+
+    bench(c, "tracing_off", &spans, &direct);
+    under(
+        c,
+        "registry_only",
+        Dispatch::new(tracing_subscriber::registry()),
+    );
+
+    under(
+        c,
+        "registry_lookups",
+        Dispatch::new(tracing_subscriber::registry().with(lookups::Lookups)),
+    );
+
+    let layer = || Dispatch::new(tracing_subscriber::registry().with(functrace::layer()));
+    let dev_null_path = || Output::File("/dev/null".into());
+    Builder::new()
+        .output(Output::Buffered(Box::new(dev_null_path())))
+        .install()
+        .expect("trace output");
+    under(c, "layer_buffered", layer());
+    Builder::new()
+        .output(dev_null_path())
+        .install()
+        .expect("trace output");
+    under(c, "layer_devnull", layer());
+    Builder::new().enabled(false).install().expect("mute");
+
+    let buffered = Mutex::new(BufWriter::with_capacity(16 * 1024, dev_null()));
+    under(
+        c,
+        "tree_buffered",
+        Dispatch::new(tracing_subscriber::registry().with(tree().with_writer(buffered))),
+    );
+    let unbuffered = || &*DEV_NULL;
+    under(
+        c,
+        "tree_devnull",
+        Dispatch::new(tracing_subscriber::registry().with(tree().with_writer(unbuffered))),
+    );
+}
+
+/// A layer that only keeps a value in each span's extensions and looks the span up in each
+/// of the four callbacks a printing layer needs (new span, enter, exit, close): the floor of
+/// such a layer over the registry.
+#[cfg(feature = "trace")]
+mod lookups {
+    use tracing::span::{Attributes, Id};
+    use tracing::Subscriber;
+    use tracing_subscriber::layer::Context;
+    use tracing_subscriber::registry::LookupSpan;
+    use tracing_subscriber::Layer;
+
+    pub struct Lookups;
+
+    struct Entered(u32);
+
+    fn touch<S: Subscriber + for<'a> LookupSpan<'a>>(id: &Id, ctx: &Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            if let Some(entered) = span.extensions_mut().get_mut::<Entered>() {
+                entered.0 += 1;
+            }
+        }
+    }
+
+    impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Lookups {
+        fn on_new_span(&self, _: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+            if let Some(span) = ctx.span(id) {
+                span.extensions_mut().insert(Entered(0));
+            }
+        }
+        fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+            touch(id, &ctx);
+        }
+        fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+            touch(id, &ctx);
+        }
+        fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+            touch(&id, &ctx);
+        }
+    }
 }
 
 #[cfg(feature = "trace")]

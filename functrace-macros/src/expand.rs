@@ -206,7 +206,7 @@ pub fn instrument(sig: &Signature, block: &Block, args: &Args, context: &Context
 /// With the `tracing` feature: a `tracing` span (INFO) named like the traced call.
 fn tracing_span(krate: &TokenStream, name: &TokenStream) -> Option<TokenStream> {
     cfg!(feature = "tracing").then(
-        || quote!(#krate::__private::tracing::info_span!(target: ::core::module_path!(), #name)),
+        || quote!(#krate::__private::own_span(|| #krate::__private::tracing::info_span!(target: ::core::module_path!(), #name))),
     )
 }
 

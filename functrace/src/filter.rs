@@ -129,10 +129,10 @@ fn within(module: &str, path: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
 }
 
-#[cfg(feature = "trace")]
+#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
 pub use callsite::Callsite;
 
-#[cfg(feature = "trace")]
+#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
 mod callsite {
     use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -89,6 +89,13 @@
 //! [`in_current_context`]`(traced())`. With the `tracing` feature, each traced call also opens
 //! a `tracing` span (INFO, named by the fn path).
 //!
+//! # `tracing` spans in the same tree
+//!
+//! With the `tracing-subscriber` feature, `functrace::layer()` is a `tracing-subscriber` layer that
+//! prints `tracing` spans (`#[instrument]`, `info_span!`) as these lines, nested with
+//! `#[trace]` calls both ways, under the same task and branch ids, with their fields shown as
+//! arguments, under tracing's filters: see the `subscriber` module.
+//!
 //! # Choosing the output at run time
 //!
 //! | variable        | values                                    | default  |
@@ -122,32 +129,48 @@ pub use trace_context::{
 mod span;
 pub use span::{set_span_reporter, span_reporter, FinishedSpan, SpanReporter};
 
+#[cfg(feature = "tracing-subscriber")]
+pub mod subscriber;
+
+/// The [`tracing-subscriber` layer](subscriber::FunctraceLayer) that prints `tracing` spans as
+/// functrace lines, in one tree with `#[trace]` calls (the `tracing-subscriber` feature):
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+///
+/// tracing_subscriber::registry().with(functrace::layer()).init();
+/// ```
+#[cfg(feature = "tracing-subscriber")]
+pub fn layer() -> subscriber::FunctraceLayer {
+    subscriber::FunctraceLayer::new()
+}
+
 /// Hands the calling thread's buffered lines to the output now (see [`Output::Buffered`]);
 /// other outputs hold nothing back.
 pub fn flush() {
-    #[cfg(feature = "trace")]
+    #[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
     local::with_local(local::Local::flush);
 }
 
-#[cfg(feature = "trace")]
+#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
 mod call;
-#[cfg(feature = "trace")]
+#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
 mod clock;
-#[cfg(feature = "trace")]
+#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
 mod frame;
-#[cfg(feature = "trace")]
+#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
 mod future;
-#[cfg(feature = "trace")]
+#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
 mod guard;
-#[cfg(feature = "trace")]
+#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
 mod line;
-#[cfg(feature = "trace")]
+#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
 mod local;
-#[cfg(feature = "trace")]
+#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
 mod task_ids;
 
 /// What `#[trace]` expands to. Not a public API.
-#[cfg(feature = "trace")]
+#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
 #[doc(hidden)]
 pub mod __private {
     pub use crate::filter::Callsite;
@@ -155,6 +178,17 @@ pub mod __private {
     pub use crate::guard::Guard;
     #[cfg(feature = "tracing")]
     pub use tracing;
+
+    /// Opens the `tracing` span of a traced call (the `tracing` feature), so that the
+    /// functrace layer, if installed, knows it for the call's own and does not print it again.
+    #[cfg(feature = "tracing")]
+    #[inline]
+    pub fn own_span(open: impl FnOnce() -> tracing::Span) -> tracing::Span {
+        #[cfg(feature = "tracing-subscriber")]
+        return crate::subscriber::own_span(open);
+        #[cfg(not(feature = "tracing-subscriber"))]
+        open()
+    }
 
     /// Calls `body` once: a closure that is expected to be `FnOnce` may hand out borrows of
     /// what it captured, as the traced fn itself could (used with `ret` and `err`).

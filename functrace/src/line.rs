@@ -73,12 +73,40 @@ impl Detail<'_> {
     }
 }
 
+/// What a line names: a traced fn's path (`&str`), or a `tracing` span's target and name
+/// ([`Path`]), written without joining them first.
+pub(crate) trait Name: Copy {
+    fn write(self, buf: &mut Vec<u8>);
+}
+
+impl Name for &str {
+    #[inline(always)]
+    fn write(self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(self.as_bytes());
+    }
+}
+
+/// `target::name`.
+#[cfg(feature = "tracing-subscriber")]
+#[derive(Clone, Copy)]
+pub(crate) struct Path<'a>(pub &'a str, pub &'a str);
+
+#[cfg(feature = "tracing-subscriber")]
+impl Name for Path<'_> {
+    #[inline(always)]
+    fn write(self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(self.0.as_bytes());
+        buf.extend_from_slice(b"::");
+        buf.extend_from_slice(self.1.as_bytes());
+    }
+}
+
 /// `->name`, or `->name(a = 1, b = "x")` with arguments.
 #[inline]
-pub(crate) fn enter(buf: &mut Vec<u8>, at: At<'_>, name: &str, args: Detail<'_>) {
+pub(crate) fn enter(buf: &mut Vec<u8>, at: At<'_>, name: impl Name, args: Detail<'_>) {
     prefix(buf, at);
     buf.extend_from_slice(b"->");
-    buf.extend_from_slice(name.as_bytes());
+    name.write(buf);
     args.write(buf, b"(", b")");
     buf.push(b'\n');
 }
@@ -88,14 +116,14 @@ pub(crate) fn enter(buf: &mut Vec<u8>, at: At<'_>, name: &str, args: Detail<'_>)
 pub(crate) fn exit(
     buf: &mut Vec<u8>,
     at: At<'_>,
-    name: &str,
+    name: impl Name,
     elapsed_nanos: u64,
     note: Detail<'_>,
     how: Exit,
 ) {
     prefix(buf, at);
     buf.extend_from_slice(b"<-");
-    buf.extend_from_slice(name.as_bytes());
+    name.write(buf);
     buf.push(b' ');
     duration(buf, elapsed_nanos);
     note.write(buf, b" ", b"");

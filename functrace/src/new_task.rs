@@ -4,9 +4,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-#[cfg(feature = "trace")]
+#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
 type Unit = Option<crate::frame::Frame>;
-#[cfg(not(feature = "trace"))]
+#[cfg(not(any(feature = "trace", feature = "tracing-subscriber")))]
 type Unit = ();
 
 pin_project_lite::pin_project! {
@@ -36,13 +36,13 @@ impl<F: Future> Future for InNewTask<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        #[cfg(feature = "trace")]
+        #[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
         let _current = unit::Current::install(this.unit);
         this.inner.poll(cx)
     }
 }
 
-#[cfg(feature = "trace")]
+#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
 mod unit {
     use crate::frame::{Frame, Label};
     use crate::local::with_local;
