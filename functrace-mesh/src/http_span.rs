@@ -12,7 +12,7 @@
 //!   `guid:x-request-id` and `error`.
 //! - **errors**: the sidecar's spans, for an HTTP status outside 1xx–3xx
 //!   ([`is_error_status`], Brave's rule); the layers', by default OpenTelemetry's rule
-//!   (`layer::StatusErrors`: a SERVER span only for a 5xx); a gRPC status only for
+//!   ([`StatusErrors`]: a SERVER span only for a 5xx); a gRPC status only for
 //!   the server-fault codes ([`GrpcStatus`]), read from the trailers or from the headers of a
 //!   trailers-only response.
 //! - **the span ends when the response body ends** (or is dropped unfinished), so that it
@@ -29,6 +29,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use http::{Request, Version};
 
 use crate::b3::{self, Extracted};
+use crate::export::Kind;
 
 /// The request id header, as Envoy names it.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -157,6 +158,27 @@ pub fn protocol(version: Version) -> &'static str {
         Version::HTTP_09 => "HTTP/0.9",
         Version::HTTP_3 => "HTTP/3",
         _ => "HTTP/1.1",
+    }
+}
+
+/// Which HTTP statuses make a span an error.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StatusErrors {
+    /// OpenTelemetry's HTTP conventions: a SERVER span for a 5xx status (a 4xx is the
+    /// client's doing), a CLIENT span for a 4xx or 5xx.
+    #[default]
+    OpenTelemetry,
+    /// Brave's (Zipkin's): any status outside 1xx–3xx, on either side.
+    Brave,
+}
+
+impl StatusErrors {
+    /// Whether `status` makes a span of `kind` an error.
+    pub fn is_error(self, kind: Kind, status: u16) -> bool {
+        match (self, kind) {
+            (StatusErrors::OpenTelemetry, Kind::Server) => !(100..500).contains(&status),
+            _ => is_error_status(status),
+        }
     }
 }
 

@@ -41,6 +41,7 @@ use pin_project_lite::pin_project;
 
 use crate::b3::Format;
 use crate::export::{Endpoint, Kind, Reporter, Span};
+pub use crate::http_span::StatusErrors;
 use crate::http_span::{self, GrpcStatus, Side, REQUEST_ID};
 use crate::propagation::{self, Propagation, Standards};
 
@@ -103,27 +104,6 @@ pub struct RequestHead<'a> {
     /// Its extensions: where a framework keeps what it knows of the request (axum: the
     /// matched route).
     pub extensions: &'a http::Extensions,
-}
-
-/// Which HTTP statuses make a span an error.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum StatusErrors {
-    /// OpenTelemetry's HTTP conventions: a SERVER span for a 5xx status (a 4xx is the
-    /// client's doing), a CLIENT span for a 4xx or 5xx.
-    #[default]
-    OpenTelemetry,
-    /// Brave's (Zipkin's): any status outside 1xx–3xx, on either side.
-    Brave,
-}
-
-impl StatusErrors {
-    /// Whether `status` makes a span of `kind` an error.
-    pub fn is_error(self, kind: Kind, status: u16) -> bool {
-        match (self, kind) {
-            (StatusErrors::OpenTelemetry, Kind::Server) => !(100..500).contains(&status),
-            _ => http_span::is_error_status(status),
-        }
-    }
 }
 
 impl Tracing {

@@ -184,17 +184,14 @@ impl Received {
         format: Format,
         headers: &mut HeaderMap,
     ) {
-        let standards = propagation.standards(self.came_in);
-        if standards.b3 {
-            b3::inject(context, format, headers);
-        } else if self.seen.b3 {
-            b3::remove(headers);
-        }
-        if standards.w3c {
-            w3c::inject(context, self.tracestate_for(context), headers);
-        } else if self.seen.w3c {
-            w3c::remove(headers);
-        }
+        write(
+            context,
+            propagation.standards(self.came_in),
+            format,
+            self.tracestate_for(context),
+            self.seen,
+            headers,
+        );
     }
 }
 
@@ -207,14 +204,34 @@ pub fn inject(
     tracestate: Option<&HeaderValue>,
     headers: &mut HeaderMap,
 ) {
+    write(
+        context,
+        standards,
+        format,
+        tracestate,
+        Standards::BOTH,
+        headers,
+    );
+}
+
+/// [`inject`], removing the headers of a standard not written only where `present` says
+/// the request may have some (a look for them costs a hashed look-up of each name).
+fn write(
+    context: &TraceContext,
+    standards: Standards,
+    format: Format,
+    tracestate: Option<&HeaderValue>,
+    present: Standards,
+    headers: &mut HeaderMap,
+) {
     if standards.b3 {
         b3::inject(context, format, headers);
-    } else {
+    } else if present.b3 {
         b3::remove(headers);
     }
     if standards.w3c {
         w3c::inject(context, tracestate, headers);
-    } else {
+    } else if present.w3c {
         w3c::remove(headers);
     }
 }

@@ -8,25 +8,20 @@
 mod sidecar_support;
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use functrace::{SpanId, TraceId};
 use functrace_mesh::export::{otlp_server_span_id, Kind, Reporter};
-use functrace_mesh::layer::Tracing;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::Span as OtlpSpan;
 use prost::Message;
 use sidecar_support::*;
-use tower::{Service, ServiceBuilder, ServiceExt};
 
 const TRACE: &str = "80f198ee56343ba864fe8b2a57d3eff7";
 const SPAN: &str = "e457b5a2e4d86bd1";
@@ -225,36 +220,6 @@ fn a_bad_otlp_url_is_a_config_error() {
     assert!(stderr.contains("tracing.otlp"), "{stderr}");
 }
 
-/// Serves a tower `service` (HTTP/1.1 and HTTP/2) on 127.0.0.1:0 until the runtime ends.
-async fn serve_tower<S, B>(service: S) -> SocketAddr
-where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: std::error::Error + Send + Sync,
-{
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let service = hyper_util::service::TowerToHyperService::new(service.clone());
-            tokio::spawn(async move {
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    addr
-}
-
 #[test]
 fn traceparent_alone_through_a_sidecar_and_two_services_makes_one_otlp_trace() {
     // client --traceparent--> sidecar (inbound) -> svca (layers) -> sidecar (outbound,
@@ -268,63 +233,13 @@ fn traceparent_alone_through_a_sidecar_and_two_services_makes_one_otlp_trace() {
     let reporter = |service: &str| Reporter::builder(service).otlp(&otlp).build().unwrap();
     let (svca_reporter, svcb_reporter) = (reporter("svca"), reporter("svcb"));
 
-    let echo = tower::service_fn(|_: Request<Incoming>| async move {
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-    });
-    let svcb = rt.block_on(serve_tower(
-        ServiceBuilder::new()
-            .layer(
-                Tracing::new("svcb")
-                    .reporter(svcb_reporter.clone())
-                    .server(),
-            )
-            .service(echo),
-    ));
-    let outbound = Arc::new(OnceLock::<SocketAddr>::new());
-    let outbound_for_svca = outbound.clone();
-    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-        .build_http::<Full<Bytes>>();
-    let client = ServiceBuilder::new()
-        .layer(
-            Tracing::new("svca")
-                .reporter(svca_reporter.clone())
-                .client(),
-        )
-        .service(client);
-    let pay = tower::service_fn(move |_: Request<Incoming>| {
-        let client = client.clone();
-        let outbound = *outbound_for_svca.get().unwrap();
-        async move {
-            let call = Request::get(format!("http://{outbound}/stock"))
-                .header("host", "svcb")
-                .body(Full::default())
-                .unwrap();
-            let answer = client
-                .oneshot(call)
-                .await
-                .expect("svcb through the sidecar");
-            let text = answer.into_body().collect().await.unwrap().to_bytes();
-            Ok::<_, Infallible>(Response::new(Full::new(text)))
-        }
-    });
-    let svca = rt.block_on(serve_tower(
-        ServiceBuilder::new()
-            .layer(Tracing::new("svca").server())
-            .service(pay),
-    ));
-    let sidecar = Sidecar::start(&[
-        "--service",
-        "svca-sidecar",
-        "--inbound",
-        &format!("127.0.0.1:0={svca}"),
-        "--outbound",
-        "127.0.0.1:0",
-        "--route",
-        &format!("svcb={svcb}"),
-        "--otlp",
-        &otlp,
-    ]);
-    outbound.set(sidecar.outbound()).unwrap();
+    let sidecar = two_services(
+        &rt,
+        svca_reporter.clone(),
+        svcb_reporter.clone(),
+        |_| "ok".to_owned(),
+        &["--otlp", &otlp],
+    );
     let traceparent = format!("00-{W3C_TRACE}-{CALLER}-01");
     let (response, body) = rt.block_on(get(
         sidecar.inbound(),

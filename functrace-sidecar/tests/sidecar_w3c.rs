@@ -5,19 +5,10 @@
 
 mod sidecar_support;
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::path::Path;
 
-use bytes::Bytes;
 use functrace_mesh::export::{Kind, Reporter, Span};
-use functrace_mesh::layer::Tracing;
-use http::{Request, Response};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use sidecar_support::*;
-use tower::{Service, ServiceBuilder, ServiceExt};
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT: &str = "00f067aa0ba902b7";
@@ -231,36 +222,6 @@ fn a_malformed_traceparent_is_ignored_whole_and_the_request_served_under_a_fresh
     assert!(spans.iter().all(|s| hex(s.trace_id) != TRACE));
 }
 
-/// Serves a tower `service` (HTTP/1.1 and HTTP/2) on 127.0.0.1:0 until the runtime ends.
-async fn serve_tower<S, B>(service: S) -> SocketAddr
-where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: std::error::Error + Send + Sync,
-{
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let service = hyper_util::service::TowerToHyperService::new(service.clone());
-            tokio::spawn(async move {
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    addr
-}
-
 fn reporter(service: &str, path: &Path) -> Reporter {
     Reporter::builder(service).json_lines(path).build().unwrap()
 }
@@ -280,67 +241,18 @@ fn traceparent_alone_through_a_sidecar_and_two_services_makes_one_trace() {
     let (svca_reporter, svcb_reporter) =
         (reporter("svca", &svca_file), reporter("svcb", &svcb_file));
 
-    let svcb_tracing = Tracing::new("svcb").reporter(svcb_reporter.clone());
-    let echo = tower::service_fn(|request: Request<Incoming>| async move {
-        let text: String = request
-            .headers()
-            .iter()
-            .map(|(k, v)| format!("{k}: {}\n", v.to_str().unwrap()))
-            .collect();
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(text))))
-    });
-    let svcb = rt.block_on(serve_tower(
-        ServiceBuilder::new()
-            .layer(svcb_tracing.server())
-            .service(echo),
-    ));
-
-    // svca behind the sidecar, as in the mesh demo: the sidecar records the SERVER span, the
-    // app's layers record its CLIENT spans. It learns the sidecar's outbound address once the
-    // sidecar is up.
-    let outbound = std::sync::Arc::new(std::sync::OnceLock::<SocketAddr>::new());
-    let outbound_for_svca = outbound.clone();
-    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-        .build_http::<Full<Bytes>>();
-    let client = ServiceBuilder::new()
-        .layer(
-            Tracing::new("svca")
-                .reporter(svca_reporter.clone())
-                .client(),
-        )
-        .service(client);
-    let pay = tower::service_fn(move |_: Request<Incoming>| {
-        let client = client.clone();
-        let outbound = *outbound_for_svca.get().unwrap();
-        async move {
-            let call = Request::get(format!("http://{outbound}/stock"))
-                .header("host", "svcb")
-                .body(Full::default())
-                .unwrap();
-            let answer = client
-                .oneshot(call)
-                .await
-                .expect("svcb through the sidecar");
-            let text = answer.into_body().collect().await.unwrap().to_bytes();
-            Ok::<_, Infallible>(Response::new(Full::new(text)))
-        }
-    });
-    let svca = rt.block_on(serve_tower(
-        ServiceBuilder::new()
-            .layer(Tracing::new("svca").server())
-            .service(pay),
-    ));
-    let sidecar = Sidecar::start(&[
-        "--service",
-        "svca-sidecar",
-        "--inbound",
-        &format!("127.0.0.1:0={svca}"),
-        "--outbound",
-        "127.0.0.1:0",
-        "--route",
-        &format!("svcb={svcb}"),
-    ]);
-    outbound.set(sidecar.outbound()).unwrap();
+    let sidecar = two_services(
+        &rt,
+        svca_reporter.clone(),
+        svcb_reporter.clone(),
+        |request| {
+            let headers = request.headers().iter();
+            headers
+                .map(|(k, v)| format!("{k}: {}\n", v.to_str().unwrap()))
+                .collect()
+        },
+        &[],
+    );
 
     let (response, seen_by_svcb) = rt.block_on(get(
         sidecar.inbound(),

@@ -129,10 +129,10 @@ fn within(module: &str, path: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
 }
 
-#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
+#[cfg(runtime)]
 pub use callsite::Callsite;
 
-#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
+#[cfg(runtime)]
 mod callsite {
     use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -148,29 +148,29 @@ pub fn layer() -> subscriber::FunctraceLayer {
 /// Hands the calling thread's buffered lines to the output now (see [`Output::Buffered`]);
 /// other outputs hold nothing back.
 pub fn flush() {
-    #[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
+    #[cfg(runtime)]
     local::with_local(local::Local::flush);
 }
 
-#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
+#[cfg(runtime)]
 mod call;
-#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
+#[cfg(runtime)]
 mod clock;
-#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
+#[cfg(runtime)]
 mod frame;
-#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
+#[cfg(runtime)]
 mod future;
-#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
+#[cfg(runtime)]
 mod guard;
-#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
+#[cfg(runtime)]
 mod line;
-#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
+#[cfg(runtime)]
 mod local;
-#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
+#[cfg(runtime)]
 mod task_ids;
 
 /// What `#[trace]` expands to. Not a public API.
-#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
+#[cfg(runtime)]
 #[doc(hidden)]
 pub mod __private {
     pub use crate::filter::Callsite;

@@ -4,9 +4,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
+#[cfg(runtime)]
 type Unit = Option<crate::frame::Frame>;
-#[cfg(not(any(feature = "trace", feature = "tracing-subscriber")))]
+#[cfg(not(runtime))]
 type Unit = ();
 
 pin_project_lite::pin_project! {
@@ -36,13 +36,13 @@ impl<F: Future> Future for InNewTask<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        #[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
+        #[cfg(runtime)]
         let _current = unit::Current::install(this.unit);
         this.inner.poll(cx)
     }
 }
 
-#[cfg(any(feature = "trace", feature = "tracing-subscriber"))]
+#[cfg(runtime)]
 mod unit {
     use crate::frame::{Frame, Label};
     use crate::local::with_local;

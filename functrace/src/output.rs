@@ -294,10 +294,7 @@ fn set_chosen(sink: Option<Arc<dyn Sink>>, filter: Filter) {
 }
 
 /// Whether the installed filter lets calls at `path` print.
-#[cfg_attr(
-    not(any(feature = "trace", feature = "tracing-subscriber")),
-    allow(dead_code)
-)]
+#[cfg_attr(not(runtime), allow(dead_code))]
 pub(crate) fn filter_enables(path: &str) -> bool {
     FILTER
         .read()
@@ -307,10 +304,7 @@ pub(crate) fn filter_enables(path: &str) -> bool {
 }
 
 /// The current generation, choosing from the environment on first use.
-#[cfg_attr(
-    not(any(feature = "trace", feature = "tracing-subscriber")),
-    allow(dead_code)
-)]
+#[cfg_attr(not(runtime), allow(dead_code))]
 #[inline]
 pub(crate) fn generation() -> usize {
     match GENERATION.load(Ordering::Acquire) {
@@ -338,20 +332,14 @@ fn choose_from_env() -> usize {
 
 /// Whether tracing is muted now. Before the first choice this says no; the sink lookup that
 /// follows then makes the choice from the environment (and finds no sink if it mutes).
-#[cfg_attr(
-    not(any(feature = "trace", feature = "tracing-subscriber")),
-    allow(dead_code)
-)]
+#[cfg_attr(not(runtime), allow(dead_code))]
 #[inline]
 pub(crate) fn muted() -> bool {
     MUTED.load(Ordering::Relaxed)
 }
 
 /// The sink chosen now (`None`: tracing is muted).
-#[cfg_attr(
-    not(any(feature = "trace", feature = "tracing-subscriber")),
-    allow(dead_code)
-)]
+#[cfg_attr(not(runtime), allow(dead_code))]
 pub(crate) fn chosen() -> Option<Arc<dyn Sink>> {
     CHOSEN
         .read()
@@ -359,10 +347,7 @@ pub(crate) fn chosen() -> Option<Arc<dyn Sink>> {
         .clone()
 }
 
-#[cfg_attr(
-    not(any(feature = "trace", feature = "tracing-subscriber")),
-    allow(dead_code)
-)]
+#[cfg_attr(not(runtime), allow(dead_code))]
 pub(crate) fn count_dropped_n(lines: u64) {
     DROPPED.fetch_add(lines, Ordering::Relaxed);
 }

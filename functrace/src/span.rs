@@ -43,18 +43,12 @@ pub fn set_span_reporter(reporter: Option<Arc<dyn SpanReporter>>) {
     *installed = reporter;
 }
 
-#[cfg_attr(
-    not(any(feature = "trace", feature = "tracing-subscriber")),
-    allow(dead_code)
-)]
+#[cfg_attr(not(runtime), allow(dead_code))]
 pub(crate) fn reporting() -> bool {
     REPORTING.load(Ordering::Relaxed)
 }
 
-#[cfg_attr(
-    not(any(feature = "trace", feature = "tracing-subscriber")),
-    allow(dead_code)
-)]
+#[cfg_attr(not(runtime), allow(dead_code))]
 pub(crate) fn report(span: FinishedSpan) {
     if let Some(reporter) = span_reporter() {
         reporter.report(span);

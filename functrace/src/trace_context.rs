@@ -183,10 +183,7 @@ pub fn current_context() -> Option<TraceContext> {
 }
 
 /// Whether a trace context is current.
-#[cfg_attr(
-    not(any(feature = "trace", feature = "tracing-subscriber")),
-    allow(dead_code)
-)]
+#[cfg_attr(not(runtime), allow(dead_code))]
 #[inline]
 pub(crate) fn in_trace() -> bool {
     CURRENT

@@ -373,3 +373,101 @@ impl hyper::body::Body for Chunks {
         std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(self.chunk.clone()))))
     }
 }
+
+/// Serves a tower `service` (HTTP/1.1 and HTTP/2) on 127.0.0.1:0 until the runtime ends.
+pub async fn serve_tower<S, B>(service: S) -> SocketAddr
+where
+    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: std::error::Error + Send + Sync,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(service.clone());
+            tokio::spawn(async move {
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// The end-to-end mesh: a client's request reaches the sidecar's inbound listener, then svca
+/// (the `functrace-mesh` layers: the server layer only joins, its client layer reports to
+/// `svca`), which calls svcb through the sidecar's outbound listener (`Host: svcb`); svcb
+/// (the layers, reporting to `svcb`) answers `answer(request)`. As in the mesh demo, the
+/// sidecar records svca's SERVER span. Answers the sidecar, started with `extra` arguments.
+pub fn two_services(
+    rt: &tokio::runtime::Runtime,
+    svca: functrace_mesh::export::Reporter,
+    svcb: functrace_mesh::export::Reporter,
+    answer: fn(&Request<Incoming>) -> String,
+    extra: &[&str],
+) -> Sidecar {
+    use functrace_mesh::layer::Tracing;
+    use tower::{ServiceBuilder, ServiceExt};
+
+    let answer = tower::service_fn(move |request: Request<Incoming>| async move {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(answer(&request)))))
+    });
+    let svcb = rt.block_on(serve_tower(
+        ServiceBuilder::new()
+            .layer(Tracing::new("svcb").reporter(svcb).server())
+            .service(answer),
+    ));
+    // svca learns the sidecar's outbound address once the sidecar is up.
+    let outbound = std::sync::Arc::new(std::sync::OnceLock::<SocketAddr>::new());
+    let outbound_for_svca = outbound.clone();
+    let client = ServiceBuilder::new()
+        .layer(Tracing::new("svca").reporter(svca).client())
+        .service(Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>());
+    let pay = tower::service_fn(move |_: Request<Incoming>| {
+        let client = client.clone();
+        let outbound = *outbound_for_svca.get().unwrap();
+        async move {
+            let call = Request::get(format!("http://{outbound}/stock"))
+                .header("host", "svcb")
+                .body(Full::default())
+                .unwrap();
+            let answer = client
+                .oneshot(call)
+                .await
+                .expect("svcb through the sidecar");
+            let text = answer.into_body().collect().await.unwrap().to_bytes();
+            Ok::<_, Infallible>(Response::new(Full::new(text)))
+        }
+    });
+    let svca = rt.block_on(serve_tower(
+        ServiceBuilder::new()
+            .layer(Tracing::new("svca").server())
+            .service(pay),
+    ));
+    let inbound = format!("127.0.0.1:0={svca}");
+    let route = format!("svcb={svcb}");
+    let mut args = vec![
+        "--service",
+        "svca-sidecar",
+        "--inbound",
+        &inbound,
+        "--outbound",
+        "127.0.0.1:0",
+        "--route",
+        &route,
+    ];
+    args.extend_from_slice(extra);
+    let sidecar = Sidecar::start(&args);
+    outbound.set(sidecar.outbound()).unwrap();
+    sidecar
+}
