@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Prints criterion's medians from the last `cargo bench -p functrace-benches` run as ns per
 traced call (every iteration makes 100 calls) and as ratios, one table per group; then the
-`tracing` layers (functrace's and tracing-tree's, ns per span) in a table of their own."""
+`tracing` spans (functrace's subscriber and layer, and tracing-tree's layer, ns per span) in a
+table of their own."""
 
 import json
 import pathlib
@@ -26,27 +27,25 @@ def ratio(rows, name, other):
     return f"{rows[name] / rows[other]:.2f}x"
 
 
-LAYERS = ["tracing_off", "registry_only", "registry_lookups", "layer_buffered", "tree_buffered", "layer_devnull",
-          "tree_devnull"]
+LAYERS = ["tracing_off", "subscriber_noop", "registry_only", "registry_lookups", "subscriber_buffered",
+          "layer_buffered", "tree_buffered", "subscriber_devnull", "layer_devnull", "tree_devnull"]
 
 
 def layers(group, rows):
-    """functrace's layer against tracing-tree's on the same sink: ns per span, what each adds
-    over a registry alone, and how many times faster functrace's is."""
+    """functrace's subscriber and layer against tracing-tree's layer on the same sink: ns per
+    span, and how many times faster functrace's are than tracing-tree."""
     found = {name: rows[name] for name in LAYERS if name in rows}
     if "layer_buffered" not in found and "layer_devnull" not in found:
         return
-    floor = found.get("registry_only")
     print(f"\n{group}: tracing spans, ns per span (median, process CPU time)")
-    print("| variant | ns/span | added over registry_only | tree / layer, same sink |")
-    print("|---|---:|---:|---:|")
+    print("| variant | ns/span | tracing-tree / this, same sink |")
+    print("|---|---:|---:|")
     for name, ns in found.items():
-        added = f"{ns - floor:.1f}" if floor is not None else ""
         sink = name.split("_", 1)[1]
         ratio = ""
-        if name.startswith("layer_") and f"tree_{sink}" in found:
+        if name.startswith(("layer_", "subscriber_")) and f"tree_{sink}" in found:
             ratio = f"{found[f'tree_{sink}'] / ns:.2f}x"
-        print(f"| {name} | {ns:.1f} | {added} | {ratio} |")
+        print(f"| {name} | {ns:.1f} | {ratio} |")
 
 
 for group in GROUPS:

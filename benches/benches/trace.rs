@@ -214,7 +214,9 @@ fn benches(c: &mut Criterion) {
 /// mutex, the way a `MakeWriter` shares one). `tracing_off` has no subscriber (the span is
 /// disabled at its call site), `registry_only` a registry with no layer, `registry_lookups` a
 /// registry with a layer that only looks each span up in its four callbacks: the floors of any
-/// registry-based layer.
+/// registry-based layer. `subscriber_noop` is a subscriber that does nothing but hand out ids,
+/// the floor of any subscriber; `subscriber_buffered` and `subscriber_devnull` are
+/// `functrace::subscriber()`, which prints what the layer prints without the registry.
 #[cfg(feature = "trace")]
 fn tracing_layers(c: &mut Criterion) {
     use std::io::BufWriter;
@@ -236,6 +238,7 @@ fn tracing_layers(c: &mut Criterion) {
     };
 
     bench(c, "tracing_off", &spans, &direct);
+    under(c, "subscriber_noop", Dispatch::new(noop::Noop::default()));
     under(
         c,
         "registry_only",
@@ -255,11 +258,21 @@ fn tracing_layers(c: &mut Criterion) {
         .install()
         .expect("trace output");
     under(c, "layer_buffered", layer());
+    under(
+        c,
+        "subscriber_buffered",
+        Dispatch::new(functrace::subscriber()),
+    );
     Builder::new()
         .output(dev_null_path())
         .install()
         .expect("trace output");
     under(c, "layer_devnull", layer());
+    under(
+        c,
+        "subscriber_devnull",
+        Dispatch::new(functrace::subscriber()),
+    );
     Builder::new().enabled(false).install().expect("mute");
 
     let buffered = Mutex::new(BufWriter::with_capacity(16 * 1024, dev_null()));
@@ -274,6 +287,35 @@ fn tracing_layers(c: &mut Criterion) {
         "tree_devnull",
         Dispatch::new(tracing_subscriber::registry().with(tree().with_writer(unbuffered))),
     );
+}
+
+/// A subscriber that does nothing but hand out span ids: what `tracing` itself costs any
+/// subscriber per span (the dispatch, the `Span` handle, five calls).
+#[cfg(feature = "trace")]
+mod noop {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    #[derive(Default)]
+    pub struct Noop {
+        next: AtomicU64,
+    }
+
+    impl Subscriber for Noop {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(self.next.fetch_add(1, Ordering::Relaxed) + 1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, _: &Event<'_>) {}
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
 }
 
 /// A layer that only keeps a value in each span's extensions and looks the span up in each

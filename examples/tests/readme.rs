@@ -19,7 +19,7 @@ const READMES: &[&str] = &[
 
 /// Sources whose doc comments hold doctests that README snippets are copies of; their tests
 /// run in `scripts/test` with the features they need.
-const DOCTESTS: &[&str] = &["functrace/src/subscriber.rs"];
+const DOCTESTS: &[&str] = &["functrace/src/subscriber/mod.rs", "functrace/src/lib.rs"];
 
 /// The lines of each ```rust block of `markdown`, trimmed, blank ones left out.
 fn rust_snippets(markdown: &str) -> Vec<Vec<&str>> {

@@ -91,8 +91,9 @@
 //!
 //! # `tracing` spans in the same tree
 //!
-//! With the `tracing-subscriber` feature, `functrace::layer()` is a `tracing-subscriber` layer that
-//! prints `tracing` spans (`#[instrument]`, `info_span!`) as these lines, nested with
+//! With the `tracing-subscriber` feature, `functrace::subscriber()` (a `tracing` subscriber of
+//! functrace's own) and `functrace::layer()` (a `tracing-subscriber` layer, to go beside other
+//! layers) print `tracing` spans (`#[instrument]`, `info_span!`) as these lines, nested with
 //! `#[trace]` calls both ways, under the same task and branch ids, with their fields shown as
 //! arguments, under tracing's filters: see the `subscriber` module.
 //!
@@ -143,6 +144,24 @@ pub mod subscriber;
 #[cfg(feature = "tracing-subscriber")]
 pub fn layer() -> subscriber::FunctraceLayer {
     subscriber::FunctraceLayer::new()
+}
+
+/// The [`tracing` subscriber](subscriber::FunctraceSubscriber) of functrace's own that prints
+/// `tracing` spans as functrace lines, in one tree with `#[trace]` calls (the
+/// `tracing-subscriber` feature): what [`layer()`] prints, without the registry and several
+/// times faster, under global filters only:
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+/// use tracing_subscriber::filter::Targets;
+///
+/// functrace::subscriber()
+///     .with(Targets::new().with_target("app", tracing::Level::DEBUG))
+///     .init();
+/// ```
+#[cfg(feature = "tracing-subscriber")]
+pub fn subscriber() -> subscriber::FunctraceSubscriber {
+    subscriber::FunctraceSubscriber::new()
 }
 
 /// Hands the calling thread's buffered lines to the output now (see [`Output::Buffered`]);

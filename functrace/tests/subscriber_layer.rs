@@ -1,5 +1,6 @@
-//! The `tracing-subscriber` feature: `tracing` spans printed by `functrace::layer()` in one tree
-//! with `#[trace]` calls, with the same task and branch ids, under tracing's filters. Goldens
+//! The `tracing-subscriber` feature: `tracing` spans printed by `functrace::layer()` and by
+//! `functrace::subscriber()` in one tree with `#[trace]` calls, with the same task and branch
+//! ids, under tracing's filters. Every golden is printed by both, which must agree. Goldens
 //! are the captured lines with elapsed times masked and task ids renumbered from 01; where a
 //! golden holds `#[trace]` lines it is checked only with the `trace` feature (without it, the
 //! layer still prints the spans and `#[trace]` is compiled out: see `spans_print_without_trace`).
@@ -13,10 +14,28 @@ use tracing::{info_span, instrument, Dispatch};
 use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
 use tracing_subscriber::prelude::*;
 
-/// `f` run under a subscriber with functrace's layer alone, its lines captured.
-fn layered<R>(f: impl FnOnce() -> R) -> (R, Vec<String>) {
-    let dispatch = Dispatch::new(tracing_subscriber::registry().with(functrace::layer()));
-    capture(|| tracing::dispatcher::with_default(&dispatch, f))
+/// `f` run twice, its lines captured: under functrace's layer over the registry, and under
+/// functrace's own subscriber, each on a thread of its own (so that each numbers its task's
+/// branches from the start). The two must print the same lines (task ids renumbered); the
+/// subscriber's run is returned.
+fn printed<R: Send>(f: impl Fn() -> R + Sync) -> (R, Vec<String>) {
+    let run = |dispatch: Dispatch| {
+        std::thread::scope(|scope| {
+            let run = scope.spawn(|| capture(|| tracing::dispatcher::with_default(&dispatch, &f)));
+            run.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    };
+    let (_, by_layer) = run(Dispatch::new(
+        tracing_subscriber::registry().with(functrace::layer()),
+    ));
+    let (result, lines) = run(Dispatch::new(functrace::subscriber()));
+    assert_eq!(
+        renumbered(&lines),
+        renumbered(&by_layer),
+        "functrace::subscriber() and functrace::layer() print alike"
+    );
+    (result, lines)
 }
 
 fn current_thread() -> tokio::runtime::Runtime {
@@ -52,7 +71,7 @@ fn traced_outer() {
 #[cfg(feature = "trace")]
 #[test]
 fn instrumented_and_traced_fns_nest_both_ways() {
-    let ((), lines) = layered(|| {
+    let ((), lines) = printed(|| {
         span_outer();
         traced_outer();
     });
@@ -80,7 +99,7 @@ t[01]:    <-subscriber_layer::traced_outer *
 
 #[test]
 fn spans_print_without_trace_and_traced_fns_only_with_it() {
-    let ((), lines) = layered(span_outer);
+    let ((), lines) = printed(span_outer);
     let golden = if cfg!(feature = "trace") {
         "\
 t[01]:    ->subscriber_layer::span_outer
@@ -105,7 +124,7 @@ t[01]:    <-subscriber_layer::span_outer *
 
 #[test]
 fn fields_print_as_arguments_and_later_records_on_the_exit_line() {
-    let ((), lines) = layered(|| {
+    let ((), lines) = printed(|| {
         let span = info_span!(
             "request",
             method = "GET",
@@ -148,7 +167,7 @@ fn panics() {
 
 #[test]
 fn spans_closed_by_unwinding_are_marked() {
-    let (caught, lines) = layered(|| std::panic::catch_unwind(panics));
+    let (caught, lines) = printed(|| std::panic::catch_unwind(panics));
     assert!(caught.is_err());
     assert_eq!(
         renumbered(&lines),
@@ -160,13 +179,13 @@ t[01]:    <-subscriber_layer::panics * (panicked)
 "
     );
     // The frames were put back: the next span is a root again.
-    let ((), lines) = layered(|| info_span!("next").in_scope(|| {}));
+    let ((), lines) = printed(|| info_span!("next").in_scope(|| {}));
     assert_eq!(support::parse(&lines[0]).depth, 1);
 }
 
 #[test]
 fn a_span_never_entered_prints_nothing() {
-    let ((), lines) = layered(|| {
+    let ((), lines) = printed(|| {
         let span = info_span!("idle", x = 1);
         span.record("x", 2);
         drop(span);
@@ -185,7 +204,7 @@ async fn polled(n: u32) {
 
 #[test]
 fn an_instrumented_async_fn_prints_once_over_many_polls() {
-    let (polls, lines) = layered(|| {
+    let (polls, lines) = printed(|| {
         let mut polls = 0;
         let mut future = Box::pin(polled(2));
         current_thread().block_on(std::future::poll_fn(|cx| {
@@ -245,7 +264,7 @@ async fn spawned() {
 
 #[test]
 fn join_branches_and_spawned_tasks_keep_their_ids() {
-    let ((), lines) = layered(|| {
+    let ((), lines) = printed(|| {
         current_thread().block_on(async {
             joins().await;
             tokio::spawn(spawned()).await.unwrap();
@@ -286,7 +305,7 @@ async fn traced_joiner() {
 #[cfg(feature = "trace")]
 #[test]
 fn spans_join_under_a_traced_future_in_branches() {
-    let ((), lines) = layered(|| current_thread().block_on(traced_joiner()));
+    let ((), lines) = printed(|| current_thread().block_on(traced_joiner()));
     assert_every_id_nests(&lines);
     assert_eq!(
         renumbered(&lines),
@@ -343,14 +362,30 @@ fn filtered_golden() -> String {
     }
 }
 
+fn noisy_off() -> EnvFilter {
+    EnvFilter::new("info,subscriber_layer::noisy=off")
+}
+
 #[test]
 fn an_env_filter_leaves_spans_out_and_their_children_move_up() {
-    let filter = EnvFilter::new("info,subscriber_layer::noisy=off");
-    let dispatch = Dispatch::new(
+    let layer = Dispatch::new(
         tracing_subscriber::registry()
             .with(functrace::layer())
-            .with(filter),
+            .with(noisy_off()),
     );
+    let subscriber = Dispatch::new(functrace::subscriber().with(noisy_off()));
+    for dispatch in [layer, subscriber] {
+        let ((), lines) = capture(|| tracing::dispatcher::with_default(&dispatch, kept));
+        assert_eq!(renumbered(&lines), filtered_golden());
+    }
+}
+
+#[test]
+fn a_targets_filter_over_the_subscriber_leaves_spans_out() {
+    let targets = Targets::new()
+        .with_default(LevelFilter::INFO)
+        .with_target("subscriber_layer::noisy", LevelFilter::OFF);
+    let dispatch = Dispatch::new(functrace::subscriber().with(targets));
     let ((), lines) = capture(|| tracing::dispatcher::with_default(&dispatch, kept));
     assert_eq!(renumbered(&lines), filtered_golden());
 }
@@ -367,21 +402,27 @@ fn a_per_layer_targets_filter_leaves_spans_out() {
 }
 
 #[test]
-fn a_muted_output_mutes_the_layer() {
-    let dispatch = Dispatch::new(tracing_subscriber::registry().with(functrace::layer()));
+fn a_muted_output_mutes_the_layer_and_the_subscriber() {
+    let layer = Dispatch::new(tracing_subscriber::registry().with(functrace::layer()));
+    for dispatch in [layer, Dispatch::new(functrace::subscriber())] {
+        muted_output_prints_nothing(&dispatch);
+    }
+}
+
+fn muted_output_prints_nothing(dispatch: &Dispatch) {
     let (lines, _) = capture(|| {
         let memory = functrace::MemorySink::new();
         let output = || functrace::Output::Memory(memory.clone());
         let builder = functrace::Builder::new().output(output());
         builder.enabled(false).install().unwrap();
-        tracing::dispatcher::with_default(&dispatch, span_outer);
+        tracing::dispatcher::with_default(dispatch, span_outer);
         assert_eq!(memory.lines(), Vec::<String>::new());
         // Unmuted, the next spans print from depth 1: the muted ones left no frame behind.
         functrace::Builder::new()
             .output(output())
             .install()
             .unwrap();
-        tracing::dispatcher::with_default(&dispatch, || info_span!("after").in_scope(|| {}));
+        tracing::dispatcher::with_default(dispatch, || info_span!("after").in_scope(|| {}));
         memory.lines()
     });
     assert_eq!(
@@ -390,12 +431,12 @@ fn a_muted_output_mutes_the_layer() {
     );
 }
 
-/// With the `tracing` feature every `#[trace]` call also opens a span: the layer skips those,
-/// so each call prints once, and a subscriber beside it still sees them.
+/// With the `tracing` feature every `#[trace]` call also opens a span: the layer and the
+/// subscriber skip those, so each call prints once.
 #[cfg(all(feature = "trace", feature = "tracing"))]
 #[test]
 fn traced_calls_with_the_tracing_feature_print_once() {
-    let ((), lines) = layered(|| {
+    let ((), lines) = printed(|| {
         traced_outer();
         current_thread().block_on(traced_joiner());
     });
