@@ -509,8 +509,10 @@ mod tests {
         }
     }
 
-    /// The expansion of each main shape, pinned in `tests/snapshots/` (pretty-printed).
-    /// `FUNCTRACE_BLESS=1 cargo test -p functrace-macros` rewrites them after a deliberate change.
+    /// The expansion of each main shape, pinned in `tests/snapshots/` (pretty-printed), and with
+    /// the `tracing` feature (each call also opens a `tracing` span) in
+    /// `tests/snapshots-tracing/`. `FUNCTRACE_BLESS=1 cargo test -p functrace-macros` (with
+    /// `--features tracing` for the second) rewrites them after a deliberate change.
     #[test]
     fn expansions_match_snapshots() {
         let cases = [
@@ -620,7 +622,11 @@ mod tests {
                 ),
             ),
         ];
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
+        let dir = match cfg!(feature = "tracing") {
+            false => "tests/snapshots",
+            true => "tests/snapshots-tracing",
+        };
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
         let bless = std::env::var_os("FUNCTRACE_BLESS").is_some();
         for (name, args, item) in cases {
             let expanded = expand(args, item, true);
