@@ -14,10 +14,12 @@
 //!   `record`: the span and the metrics; [`metrics`]: the Prometheus registry;
 //! - `body` (the request body sent upstream), `hop_by_hop`, and `upstream`: the connection
 //!   pool (HTTP/1.1 and HTTP/2), which knows nothing of the proxy;
+//! - [`h1`]: the sidecar's own HTTP/1.1 codec (heads, framing, chunked bodies);
 //! - [`view`]: the trace viewer of `functrace-sidecar view`.
 
 pub mod cli;
 pub mod config;
+pub mod h1;
 pub mod metrics;
 pub mod open_files;
 pub mod view;
