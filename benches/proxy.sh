@@ -2,7 +2,10 @@
 # Load benchmark of functrace-sidecar as a reverse proxy, next to HAProxy and nginx configured
 # as plain reverse proxies, all in front of the same upstream (benches/src/bin/ok_upstream.rs).
 # The `forward` target (benches/src/bin/forward_proxy.rs) is a proxy on the sidecar's stack
-# that only forwards: what hyper costs before any of the sidecar's own work.
+# that only forwards: what hyper costs before any of the sidecar's own work. The `h1forward`
+# target (benches/src/bin/h1_forward.rs) forwards HTTP/1.1 only, on the sidecar's own codec
+# (functrace_sidecar::h1): what that design costs before the sidecar's own work. Neither is in
+# the default TARGETS' comparison of proxies: they are references.
 #
 # Usage: benches/proxy.sh
 #   DURATION=10s   length of every load run
@@ -79,6 +82,9 @@ build() {
 	cargo build --release -p functrace-benches --bin ok_upstream >&2
 	if has_target forward; then
 		cargo build --release -p functrace-benches --bin forward_proxy >&2
+	fi
+	if has_target h1forward; then
+		cargo build --release -p functrace-benches --bin h1_forward >&2
 	fi
 	if has_target sidecar; then
 		cargo build --release -p functrace-sidecar --bin functrace-sidecar >&2
@@ -158,6 +164,14 @@ start_forward() {
 	address=$(listening_on forward)
 	URL[h1:forward]=http://$address/
 	URL[h2:forward]=http://$address/
+}
+
+start_h1forward() {
+	local address
+	spawn h1forward "$TARGET_DIR/release/h1_forward" 127.0.0.1:0 "$UPSTREAM"
+	address=$(listening_on h1forward)
+	URL[h1:h1forward]=http://$address/
+	URL[h2:h1forward]=http://$address/ # HTTP/1.1 only: its HTTP/2 check fails, and it sits out
 }
 
 start_haproxy() {
@@ -347,9 +361,9 @@ run_protocol() {
 		for t in $(active "$proto"); do measure_peak "$proto" "$t"; done
 	done
 	# Fixed rate: half the peak of the slowest proxy (of direct when no proxy takes part);
-	# `forward` is a reference, not one of the proxies compared.
+	# `forward` and `h1forward` are references, not proxies compared.
 	for t in $(active "$proto"); do
-		[[ $t == direct || $t == forward ]] || peaks+="$(median "${PEAKS[$proto:$t]}") "
+		[[ $t == direct || $t == forward || $t == h1forward ]] || peaks+="$(median "${PEAKS[$proto:$t]}") "
 	done
 	[[ -n $peaks ]] || ! has_target direct || peaks=$(median "${PEAKS[$proto:direct]:-}")
 	slowest=$(tr ' ' '\n' <<<"$peaks" | sort -g | awk 'NF && !n++')
@@ -431,7 +445,7 @@ main() {
 	local t proto
 	[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 	for t in $TARGETS; do
-		[[ $t =~ ^(direct|forward|sidecar|haproxy|nginx)$ ]] || die "unknown target $t"
+		[[ $t =~ ^(direct|forward|h1forward|sidecar|haproxy|nginx)$ ]] || die "unknown target $t"
 	done
 	install_tools
 	# The latency runs rely on a fixed request rate per client.

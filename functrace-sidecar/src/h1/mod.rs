@@ -4,7 +4,7 @@
 //! that fields go on as the bytes that came in ([`head`]); the body's framing decided once,
 //! strictly, by RFC 9112 §6 (conflicting framing refused, unknown codings 501, nothing a
 //! second reader could split differently); chunked bodies decoded in place, in any pieces
-//! ([`chunked`]); and heads written on with only what this hop changes ([`write`]).
+//! ([`chunked`]); and heads written on with only what this hop changes ([`write`](mod@write)).
 //!
 //! Its behaviour is held to hyper's by a differential test (`tests/sidecar_h1_codec.rs`:
 //! the same bytes through this codec and through a hyper server or client on loopback give
