@@ -6,11 +6,15 @@
 # start-up and shutdown cancel out).
 #   benches/callgrind.sh                       # needs valgrind and h2load (nghttp2-client)
 #   SIDECAR=/path/to/functrace-sidecar benches/callgrind.sh   # another build, for an A/B
+#   TARGET=forward benches/callgrind.sh        # a reference of benches/proxy.sh instead: forward
+#                                              # (on hyper) or h1forward (on the sidecar's codec)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
-cargo build -q --release -p functrace-sidecar -p functrace-benches --bin functrace-sidecar --bin ok_upstream
+TARGET=${TARGET:-sidecar}
+cargo build -q --release -p functrace-sidecar -p functrace-benches --bin functrace-sidecar \
+	--bin ok_upstream --bin forward_proxy --bin h1_forward
 SIDECAR=${SIDECAR:-$TARGET_DIR/release/functrace-sidecar}
 TMP=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$TMP"' EXIT
@@ -22,12 +26,27 @@ upstream=$(sed -n 's/^listening on //p' "$TMP/upstream.log")
 # instructions N: the sidecar's total instruction count, serving N requests.
 instructions() {
 	local n=$1 out=$TMP/callgrind.$1 pid address
-	taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out" \
-		"$SIDECAR" --inbound "127.0.0.1:0=$upstream" \
-		--spans-file "$TMP/spans.$n.jsonl" --sample 1.0 >"$TMP/sidecar.$n.log" 2>&1 &
-	pid=$!
-	until grep -q '^ready' "$TMP/sidecar.$n.log"; do sleep 0.1; done
-	address=$(sed -n 's/^inbound //p' "$TMP/sidecar.$n.log")
+	local log=$TMP/proxy.$n.log
+	case $TARGET in
+	sidecar)
+		taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out" \
+			"$SIDECAR" --inbound "127.0.0.1:0=$upstream" \
+			--spans-file "$TMP/spans.$n.jsonl" --sample 1.0 >"$log" 2>&1 &
+		pid=$!
+		until grep -q '^ready' "$log"; do sleep 0.1; done
+		address=$(sed -n 's/^inbound //p' "$log")
+		;;
+	forward | h1forward)
+		local binary=forward_proxy
+		[[ $TARGET == forward ]] || binary=h1_forward
+		taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out" \
+			"$TARGET_DIR/release/$binary" 127.0.0.1:0 "$upstream" >"$log" 2>&1 &
+		pid=$!
+		until grep -q '^listening on ' "$log"; do sleep 0.1; done
+		address=$(sed -n 's/^listening on //p' "$log")
+		;;
+	*) echo "unknown TARGET $TARGET (sidecar, forward, h1forward)" >&2; exit 2 ;;
+	esac
 	taskset -c 1 h2load --h1 -n "$n" -c 16 -m 1 "http://$address/" >"$TMP/h2load.$n.log"
 	grep -q " 0 failed, 0 errored" "$TMP/h2load.$n.log" ||
 		{ cat "$TMP/h2load.$n.log" >&2; exit 1; }

@@ -105,7 +105,14 @@ async fn serve_client(stream: TcpStream, pool: Pool, upstream: Arc<str>) -> io::
         let head_request = &client.data()[head.method.clone()] == b"HEAD";
         let close = head.fields.close;
         out.clear();
-        request_head(&mut out, client.data(), &head, upstream.as_bytes(), &[], framing);
+        request_head(
+            &mut out,
+            client.data(),
+            &head,
+            upstream.as_bytes(),
+            &[],
+            framing,
+        );
         client.consume(head.fields.len);
         // A bodiless request can go again on a new connection when a kept one turns out
         // closed: all of it is its head.
@@ -231,7 +238,10 @@ async fn send_body(
     match framing {
         Framing::Empty => {}
         Framing::Length(mut left) => loop {
-            let take = from.data().len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let take = from
+                .data()
+                .len()
+                .min(usize::try_from(left).unwrap_or(usize::MAX));
             out.extend_from_slice(&from.data()[..take]);
             from.consume(take);
             left -= take as u64;
