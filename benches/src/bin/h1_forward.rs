@@ -3,72 +3,30 @@
 //! (the same work on hyper), it shows what that codec's design reaches before any work of the
 //! sidecar's own: a reused buffer per connection, heads parsed in place and written on with
 //! their fields as they came, head and small body in one write, bodies framed by the codec,
-//! upstream connections kept for reuse. Built as `forward` is: tokio's single-threaded
-//! runtime, a locked pool. No tracing, metrics, routes, deadlines or retries beyond one for a
-//! kept connection the upstream had closed. HTTP/1.1 only. A benchmark target only.
+//! upstream connections kept for reuse (each checked for a close before it is reused), an
+//! early answer from an upstream that stops taking the body passed back. Built as `forward`
+//! is: tokio's single-threaded runtime, a locked pool. No tracing, metrics, routes, deadlines
+//! or retries beyond one for a bodiless request on a kept connection the upstream had closed.
+//! HTTP/1.1 only. A benchmark target only.
 //!
 //! Usage: `h1_forward LISTEN UPSTREAM`; the first stdout line is `listening on ADDR`.
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 
-use functrace_sidecar::h1::chunked::{chunk_start, CHUNK_END, LAST_CHUNK};
+use functrace_sidecar::h1::io::{forward_body, BodyError, Buffered, FLUSH_AT};
 use functrace_sidecar::h1::write::{request_head, response_head};
-use functrace_sidecar::h1::{ChunkedDecoder, Framing, RequestHead, ResponseHead};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use functrace_sidecar::h1::{Framing, RequestHead, ResponseHead};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 /// A head must fit in this (the sidecar's default `max_header_bytes` is 64 KiB).
 const BUFFER: usize = 64 * 1024;
-/// Body bytes gathered before a write.
-const FLUSH_AT: usize = 16 * 1024;
 
 /// Idle connections to the upstream.
 type Pool = Arc<Mutex<Vec<Peer>>>;
 
-/// A socket and the bytes read from it not yet used.
-struct Peer {
-    stream: TcpStream,
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
-}
-
-impl Peer {
-    fn new(stream: TcpStream) -> Peer {
-        Peer {
-            stream,
-            buf: vec![0; BUFFER],
-            start: 0,
-            end: 0,
-        }
-    }
-
-    fn data(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.start += n;
-        if self.start == self.end {
-            (self.start, self.end) = (0, 0);
-        }
-    }
-
-    /// Reads more; `Ok(0)` at the end of the stream, or when the buffer is full.
-    async fn fill(&mut self) -> io::Result<usize> {
-        if self.end == self.buf.len() && self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            (self.start, self.end) = (0, self.end - self.start);
-        }
-        if self.end == self.buf.len() {
-            return Ok(0);
-        }
-        let n = self.stream.read(&mut self.buf[self.end..]).await?;
-        self.end += n;
-        Ok(n)
-    }
-}
+type Peer = Buffered<TcpStream>;
 
 /// What went wrong with the upstream: `unanswered` when a kept connection took the request
 /// and closed without a byte of answer (the upstream had closed it while idle).
@@ -83,7 +41,7 @@ impl From<io::Error> for UpstreamError {
 }
 
 async fn serve_client(stream: TcpStream, pool: Pool, upstream: Arc<str>) -> io::Result<()> {
-    let mut client = Peer::new(stream);
+    let mut client = Peer::new(stream, BUFFER);
     let mut head = RequestHead::default();
     let mut answer = ResponseHead::default();
     let mut out = Vec::with_capacity(FLUSH_AT + 1024);
@@ -183,7 +141,14 @@ impl Exchange {
         out: &mut Vec<u8>,
         answer: &mut ResponseHead,
     ) -> Result<Done, UpstreamError> {
-        send_body(client, &mut peer.stream, out, self.framing).await?;
+        // An upstream that stops taking the body may have answered already (without
+        // reading it, say): its answer goes back, and the client's connection closes, the
+        // rest of its body unread.
+        let cut_off = match forward_body(client, &mut peer.stream, out, self.framing).await {
+            Ok(()) => false,
+            Err(BodyError::Write(_)) => true,
+            Err(BodyError::Read(error)) => return Err(error.into()),
+        };
         let mut answered = false;
         loop {
             loop {
@@ -214,86 +179,19 @@ impl Exchange {
         let until_close = framing == Framing::UntilClose;
         // A bodiless answer (to HEAD, a 304) passes its Content-Length as it came.
         let written = (framing != Framing::Empty).then_some(framing);
-        let client_closes = self.close || until_close;
+        let client_closes = self.close || until_close || cut_off;
         out.clear();
         response_head(out, peer.data(), answer, &[], written, client_closes);
-        let upstream_reusable = !answer.fields.close && !until_close;
+        let upstream_reusable = !answer.fields.close && !until_close && !cut_off;
         peer.consume(answer.fields.len);
-        send_body(peer, &mut client.stream, out, framing).await?;
+        forward_body(peer, &mut client.stream, out, framing)
+            .await
+            .map_err(BodyError::into_inner)?;
         Ok(Done {
             upstream_reusable,
             client_closes,
         })
     }
-}
-
-/// Sends what is in `out` and the body framed as `framing` that `from` has (read as it
-/// comes), framed the same way, to `to`: a small body goes in the same write as the head.
-async fn send_body(
-    from: &mut Peer,
-    to: &mut TcpStream,
-    out: &mut Vec<u8>,
-    framing: Framing,
-) -> io::Result<()> {
-    match framing {
-        Framing::Empty => {}
-        Framing::Length(mut left) => loop {
-            let take = from
-                .data()
-                .len()
-                .min(usize::try_from(left).unwrap_or(usize::MAX));
-            out.extend_from_slice(&from.data()[..take]);
-            from.consume(take);
-            left -= take as u64;
-            if left == 0 {
-                break;
-            }
-            if out.len() >= FLUSH_AT {
-                to.write_all(out).await?;
-                out.clear();
-            }
-            if from.fill().await? == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-        },
-        Framing::Chunked => {
-            let mut decoder = ChunkedDecoder::default();
-            while !decoder.is_done() {
-                let step = decoder
-                    .step(from.data())
-                    .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))?;
-                if !step.data.is_empty() {
-                    chunk_start(out, step.data.len());
-                    out.extend_from_slice(&from.data()[step.data]);
-                    out.extend_from_slice(CHUNK_END);
-                }
-                from.consume(step.consumed);
-                if decoder.is_done() {
-                    break;
-                }
-                if out.len() >= FLUSH_AT {
-                    to.write_all(out).await?;
-                    out.clear();
-                }
-                if from.data().is_empty() && from.fill().await? == 0 {
-                    return Err(io::ErrorKind::UnexpectedEof.into());
-                }
-            }
-            out.extend_from_slice(LAST_CHUNK);
-        }
-        Framing::UntilClose => loop {
-            out.extend_from_slice(from.data());
-            from.consume(from.data().len());
-            to.write_all(out).await?;
-            out.clear();
-            if from.fill().await? == 0 {
-                break;
-            }
-        },
-    }
-    to.write_all(out).await?;
-    out.clear();
-    Ok(())
 }
 
 async fn refuse(stream: &mut TcpStream, status: u16) -> io::Result<()> {
@@ -302,14 +200,25 @@ async fn refuse(stream: &mut TcpStream, status: u16) -> io::Result<()> {
     stream.write_all(answer.as_bytes()).await
 }
 
+/// The most recently used idle connection the upstream has not closed. An upstream may
+/// close a kept connection without saying so first (hyper does, after an answer whose
+/// request body it did not read): a read that would block says it is still open; an end of
+/// stream, or bytes nobody asked for, that it is not.
 fn take(pool: &Pool) -> Option<Peer> {
-    pool.lock().unwrap().pop()
+    let mut idle = pool.lock().unwrap();
+    while let Some(peer) = idle.pop() {
+        match peer.stream.try_read(&mut [0; 1]) {
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Some(peer),
+            _ => continue,
+        }
+    }
+    None
 }
 
 async fn connect(upstream: &str) -> io::Result<Peer> {
     let stream = TcpStream::connect(upstream).await?;
     stream.set_nodelay(true)?;
-    Ok(Peer::new(stream))
+    Ok(Peer::new(stream, BUFFER))
 }
 
 async fn serve(listen: &str, upstream: Arc<str>) -> io::Result<()> {

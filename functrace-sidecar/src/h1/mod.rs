@@ -4,7 +4,9 @@
 //! that fields go on as the bytes that came in ([`head`]); the body's framing decided once,
 //! strictly, by RFC 9112 §6 (conflicting framing refused, unknown codings 501, nothing a
 //! second reader could split differently); chunked bodies decoded in place, in any pieces
-//! ([`chunked`]); and heads written on with only what this hop changes ([`write`](mod@write)).
+//! ([`chunked`]); heads written on with only what this hop changes ([`write`](mod@write));
+//! and bodies moved between connections in the framing found, from a reused buffer
+//! ([`io`]).
 //!
 //! Its behaviour is held to hyper's by a differential test (`tests/sidecar_h1_codec.rs`:
 //! the same bytes through this codec and through a hyper server or client on loopback give
@@ -13,6 +15,7 @@
 
 pub mod chunked;
 pub mod head;
+pub mod io;
 pub mod write;
 
 pub use chunked::{ChunkError, ChunkedDecoder};

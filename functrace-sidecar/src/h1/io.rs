@@ -1,0 +1,344 @@
+//! A connection's reading side with the buffer its heads are parsed in, and bodies moved from
+//! one connection to another in the framing the codec found: a length's bytes as they are,
+//! chunks decoded and encoded again (so that nothing the decoder did not take goes on), or
+//! everything to the close. What is written gathers in one buffer, so that a head and a small
+//! body leave in one write.
+
+use std::io;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::chunked::{chunk_start, ChunkedDecoder, CHUNK_END, LAST_CHUNK};
+use super::head::Framing;
+
+/// Body bytes gathered before they are written.
+pub const FLUSH_AT: usize = 16 * 1024;
+
+/// A stream and the bytes read from it not yet used. The buffer is made once, as large as
+/// a head may be, and reused for every message.
+pub struct Buffered<S> {
+    /// The stream, for writing (reads go through [`Buffered::fill`]).
+    pub stream: S,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl<S: AsyncRead + Unpin> Buffered<S> {
+    /// `stream` with a buffer of `capacity` bytes.
+    pub fn new(stream: S, capacity: usize) -> Buffered<S> {
+        Buffered {
+            stream,
+            buf: vec![0; capacity].into_boxed_slice(),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// The bytes read and not yet used.
+    pub fn data(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Marks `n` bytes of [`Buffered::data`] used.
+    pub fn consume(&mut self, n: usize) {
+        assert!(n <= self.end - self.start, "consumed more than was read");
+        self.start += n;
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        }
+    }
+
+    /// Whether the unused bytes fill the whole buffer (a head that does not fit).
+    pub fn is_full(&self) -> bool {
+        self.end - self.start == self.buf.len()
+    }
+
+    /// Reads more after what is there: `Ok(0)` at the end of the stream, or when the buffer
+    /// is full.
+    pub async fn fill(&mut self) -> io::Result<usize> {
+        if self.end == self.buf.len() && self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            (self.start, self.end) = (0, self.end - self.start);
+        }
+        if self.end == self.buf.len() {
+            return Ok(0);
+        }
+        let n = self.stream.read(&mut self.buf[self.end..]).await?;
+        self.end += n;
+        Ok(n)
+    }
+}
+
+/// Why a body did not get through, by side: the proxy answers differently when the sender
+/// failed (a client gone or malformed) than when the receiver did (an upstream that stopped
+/// taking the body may have answered already).
+#[derive(Debug)]
+pub enum BodyError {
+    /// Reading failed: the body was cut short (`UnexpectedEof`), its chunks were malformed
+    /// (`InvalidData`), or the connection failed.
+    Read(io::Error),
+    /// Writing failed.
+    Write(io::Error),
+}
+
+impl BodyError {
+    /// The error, whichever side it came from.
+    pub fn into_inner(self) -> io::Error {
+        match self {
+            BodyError::Read(error) | BodyError::Write(error) => error,
+        }
+    }
+}
+
+/// Writes `out` (a head, say) and the body framed as `framing` that `from` has or will
+/// read, framed the same way, to `to`; `out` is left empty. The bytes after the body stay
+/// in `from`.
+pub async fn forward_body<R, W>(
+    from: &mut Buffered<R>,
+    to: &mut W,
+    out: &mut Vec<u8>,
+    framing: Framing,
+) -> Result<(), BodyError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let cut_short = || BodyError::Read(io::ErrorKind::UnexpectedEof.into());
+    match framing {
+        Framing::Empty => {}
+        Framing::Length(mut left) => {
+            while left > 0 {
+                if from.data().is_empty() && read(from).await? == 0 {
+                    return Err(cut_short());
+                }
+                let take = from
+                    .data()
+                    .len()
+                    .min(usize::try_from(left).unwrap_or(usize::MAX));
+                out.extend_from_slice(&from.data()[..take]);
+                from.consume(take);
+                left -= take as u64;
+                flush_if_full(to, out).await?;
+            }
+        }
+        Framing::Chunked => {
+            let mut decoder = ChunkedDecoder::default();
+            loop {
+                let step = decoder.step(from.data()).map_err(|error| {
+                    BodyError::Read(io::Error::new(io::ErrorKind::InvalidData, error))
+                })?;
+                if !step.data.is_empty() {
+                    chunk_start(out, step.data.len());
+                    out.extend_from_slice(&from.data()[step.data]);
+                    out.extend_from_slice(CHUNK_END);
+                }
+                from.consume(step.consumed);
+                if step.done {
+                    break;
+                }
+                flush_if_full(to, out).await?;
+                if from.data().is_empty() && read(from).await? == 0 {
+                    return Err(cut_short());
+                }
+            }
+            out.extend_from_slice(LAST_CHUNK);
+        }
+        Framing::UntilClose => loop {
+            out.extend_from_slice(from.data());
+            from.consume(from.data().len());
+            flush_if_full(to, out).await?;
+            if read(from).await? == 0 {
+                break;
+            }
+        },
+    }
+    to.write_all(out).await.map_err(BodyError::Write)?;
+    out.clear();
+    Ok(())
+}
+
+async fn read<R: AsyncRead + Unpin>(from: &mut Buffered<R>) -> Result<usize, BodyError> {
+    from.fill().await.map_err(BodyError::Read)
+}
+
+async fn flush_if_full<W: AsyncWrite + Unpin>(
+    to: &mut W,
+    out: &mut Vec<u8>,
+) -> Result<(), BodyError> {
+    if out.len() >= FLUSH_AT {
+        to.write_all(out).await.map_err(BodyError::Write)?;
+        out.clear();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// A writer that keeps what it is given, and the largest write.
+    #[derive(Default)]
+    struct Recorder {
+        bytes: Vec<u8>,
+        largest: usize,
+    }
+
+    impl AsyncWrite for Recorder {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.largest = self.largest.max(buf.len());
+            self.bytes.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// `input` written in pieces of `piece` bytes into a stream the body is forwarded from:
+    /// what came out, and what was left in the buffer after the body.
+    async fn forwarded(
+        input: &[u8],
+        piece: usize,
+        framing: Framing,
+    ) -> io::Result<(Vec<u8>, Vec<u8>)> {
+        forwarded_to(input, piece, framing)
+            .await
+            .map(|(to, rest)| (to.bytes, rest))
+    }
+
+    async fn forwarded_to(
+        input: &[u8],
+        piece: usize,
+        framing: Framing,
+    ) -> io::Result<(Recorder, Vec<u8>)> {
+        let (mut writer, reader) = tokio::io::duplex(64);
+        let input = input.to_vec();
+        let feeder = tokio::spawn(async move {
+            for part in input.chunks(piece) {
+                if writer.write_all(part).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut from = Buffered::new(reader, 1024);
+        let mut to = Recorder::default();
+        let mut out = b"HEAD\r\n".to_vec();
+        let result = forward_body(&mut from, &mut to, &mut out, framing).await;
+        feeder.await.unwrap();
+        result.map_err(|error| match error {
+            BodyError::Read(error) => error,
+            BodyError::Write(error) => panic!("writing to memory failed: {error}"),
+        })?;
+        assert!(out.is_empty());
+        let mut rest = from.data().to_vec();
+        while from.fill().await? > 0 {
+            rest.extend_from_slice(from.data());
+            from.consume(from.data().len());
+        }
+        Ok((to, rest))
+    }
+
+    #[tokio::test]
+    async fn a_length_goes_as_it_is_and_the_next_message_stays() {
+        for piece in [1, 5, 1000] {
+            let (to, rest) = forwarded(b"hello worldGET /", piece, Framing::Length(11))
+                .await
+                .unwrap();
+            assert_eq!(to, b"HEAD\r\nhello world");
+            assert_eq!(rest, b"GET /");
+        }
+    }
+
+    #[tokio::test]
+    async fn chunks_are_decoded_and_encoded_again() {
+        let body = b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nx-sum: 2\r\n\r\nNEXT";
+        for piece in [1, 3, 1000] {
+            let (to, rest) = forwarded(body, piece, Framing::Chunked).await.unwrap();
+            let to = String::from_utf8(to).unwrap();
+            // Whatever pieces the chunks came in, they leave as the data came out of the
+            // decoder; the data, the end and the next message are the same.
+            assert!(to.starts_with("HEAD\r\n"), "{to}");
+            assert!(to.ends_with("0\r\n\r\n"), "{to}");
+            let mut decoder = ChunkedDecoder::default();
+            let encoded = &to.as_bytes()["HEAD\r\n".len()..];
+            let (mut data, mut at) = (Vec::new(), 0);
+            while !decoder.is_done() {
+                let step = decoder.step(&encoded[at..]).unwrap();
+                data.extend_from_slice(&encoded[at..][step.data]);
+                at += step.consumed;
+            }
+            assert_eq!((data.as_slice(), at), (&b"hello world"[..], encoded.len()));
+            assert!(!to.contains("ext") && !to.contains("x-sum"), "{to}");
+            assert_eq!(rest, b"NEXT");
+        }
+    }
+
+    #[tokio::test]
+    async fn until_close_takes_everything() {
+        let (to, rest) = forwarded(b"all of it", 2, Framing::UntilClose)
+            .await
+            .unwrap();
+        assert_eq!(to, b"HEAD\r\nall of it");
+        assert!(rest.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_short_or_malformed_is_an_error() {
+        let short = forwarded(b"hello", 2, Framing::Length(10)).await;
+        assert_eq!(short.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+        let short = forwarded(b"5\r\nhel", 2, Framing::Chunked).await;
+        assert_eq!(short.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+        let bad = forwarded(b"5\r\nhelloX0\r\n\r\n", 2, Framing::Chunked).await;
+        assert_eq!(bad.unwrap_err().kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[tokio::test]
+    async fn a_receiver_gone_is_a_write_error() {
+        let (mut writer, reader) = tokio::io::duplex(64);
+        writer.write_all(b"hello").await.unwrap();
+        let mut from = Buffered::new(reader, 64);
+        // A duplex whose other end is dropped refuses writes.
+        let (mut to, gone) = tokio::io::duplex(64);
+        drop(gone);
+        let mut out = Vec::new();
+        let result = forward_body(&mut from, &mut to, &mut out, Framing::Length(5)).await;
+        assert!(matches!(result, Err(BodyError::Write(_))), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn a_large_body_goes_in_bounded_writes() {
+        let body: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+        let (to, _) = forwarded_to(&body, 4096, Framing::Length(body.len() as u64))
+            .await
+            .unwrap();
+        assert_eq!(&to.bytes[6..], &body[..]);
+        // At most what gathers before a flush, and one buffer's read on top.
+        assert!(to.largest < FLUSH_AT + 1024, "{}", to.largest);
+    }
+
+    #[tokio::test]
+    async fn a_full_buffer_moves_its_rest_to_the_front() {
+        let (mut writer, reader) = tokio::io::duplex(64);
+        writer.write_all(&[b'x'; 20]).await.unwrap();
+        let mut from = Buffered::new(reader, 16);
+        assert_eq!(from.fill().await.unwrap(), 16);
+        assert!(from.is_full());
+        assert_eq!(from.fill().await.unwrap(), 0, "full: nothing more fits");
+        from.consume(10);
+        assert_eq!(from.fill().await.unwrap(), 4);
+        assert_eq!(from.data().len(), 10);
+    }
+}
