@@ -302,7 +302,11 @@ fn echo_server() -> SocketAddr {
         loop {
             let (stream, _) = listener.accept().await.unwrap();
             tokio::spawn(
+                // The client closes its writing side once it has sent everything: without
+                // half-close, hyper may take that end for the client leaving, and close
+                // before it answers.
                 hyper::server::conn::http1::Builder::new()
+                    .half_close(true)
                     .serve_connection(TokioIo::new(stream), hyper::service::service_fn(echo)),
             );
         }

@@ -241,11 +241,8 @@ impl RequestHead {
     pub fn parse(&mut self, buf: &[u8]) -> Result<bool, HeadError> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_FIELDS];
         let mut request = httparse::Request::new(&mut headers);
-        let len = match request.parse(buf) {
-            Ok(httparse::Status::Complete(len)) => len,
-            Ok(httparse::Status::Partial) => return Ok(false),
-            Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyFields),
-            Err(error) => return Err(HeadError::Malformed(error)),
+        let Some(len) = head_length(request.parse(buf))? else {
+            return Ok(false);
         };
         let (Some(method), Some(target), Some(minor)) =
             (request.method, request.path, request.version)
@@ -281,11 +278,8 @@ impl ResponseHead {
     pub fn parse(&mut self, buf: &[u8]) -> Result<bool, HeadError> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_FIELDS];
         let mut response = httparse::Response::new(&mut headers);
-        let len = match response.parse(buf) {
-            Ok(httparse::Status::Complete(len)) => len,
-            Ok(httparse::Status::Partial) => return Ok(false),
-            Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyFields),
-            Err(error) => return Err(HeadError::Malformed(error)),
+        let Some(len) = head_length(response.parse(buf))? else {
+            return Ok(false);
         };
         let (Some(status), Some(minor)) = (response.code, response.version) else {
             return Err(HeadError::Incomplete);
@@ -309,6 +303,18 @@ impl ResponseHead {
             .fields
             .declared_framing(buf)?
             .unwrap_or(Framing::UntilClose))
+    }
+}
+
+/// httparse's answer as the head's length, `None` while it is not whole.
+fn head_length(
+    parsed: Result<httparse::Status<usize>, httparse::Error>,
+) -> Result<Option<usize>, HeadError> {
+    match parsed {
+        Ok(httparse::Status::Complete(len)) => Ok(Some(len)),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooManyFields),
+        Err(error) => Err(HeadError::Malformed(error)),
     }
 }
 
