@@ -167,7 +167,13 @@ impl Fields {
     /// `Ok(None)`: neither.
     fn declared_framing(&self, buf: &[u8]) -> Result<Option<Framing>, HeadError> {
         let mut length = None;
-        let mut codings = Vec::new();
+        // The codings in one pass, kept as what the checks need rather than collected
+        // (this runs for every message): the last, the first that is not `chunked`, and
+        // whether `chunked` came before the last.
+        let mut transfer_encoding = false;
+        let mut last: Option<&[u8]> = None;
+        let mut unknown: Option<&[u8]> = None;
+        let mut chunked_before_last = false;
         for field in &self.fields {
             let value = &buf[field.value.clone()];
             match field.kind {
@@ -181,19 +187,23 @@ impl Fields {
                     }
                     length = Some(parsed);
                 }
-                FieldKind::TransferEncoding => codings.extend(
-                    split_list(value)
+                FieldKind::TransferEncoding => {
+                    transfer_encoding = true;
+                    let codings = split_list(value)
                         .map(<[u8]>::trim_ascii)
-                        .filter(|coding| !coding.is_empty()),
-                ),
+                        .filter(|coding| !coding.is_empty());
+                    for coding in codings {
+                        chunked_before_last |= last.is_some_and(is_chunked);
+                        if !is_chunked(coding) {
+                            unknown = unknown.or(Some(coding));
+                        }
+                        last = Some(coding);
+                    }
+                }
                 _ => {}
             }
         }
-        let has_transfer_encoding = self
-            .fields
-            .iter()
-            .any(|field| field.kind == FieldKind::TransferEncoding);
-        if !has_transfer_encoding {
+        if !transfer_encoding {
             return Ok(length.map(Framing::Length));
         }
         if length.is_some() {
@@ -202,26 +212,21 @@ impl Fields {
         if self.minor_version == 0 {
             return Err(HeadError::BadTransferEncoding);
         }
-        let Some((last, before)) = codings.split_last() else {
+        let Some(last) = last else {
             return Err(HeadError::BadTransferEncoding);
         };
-        if let Some(unknown) = codings
-            .iter()
-            .find(|coding| !coding.eq_ignore_ascii_case(b"chunked"))
-        {
-            if last.eq_ignore_ascii_case(b"chunked") {
-                return Err(HeadError::UnknownCoding(
-                    String::from_utf8_lossy(unknown).into_owned(),
-                ));
-            }
+        match unknown {
+            Some(unknown) if is_chunked(last) => Err(HeadError::UnknownCoding(
+                String::from_utf8_lossy(unknown).into_owned(),
+            )),
+            _ if !is_chunked(last) || chunked_before_last => Err(HeadError::BadTransferEncoding),
+            _ => Ok(Some(Framing::Chunked)),
         }
-        if !last.eq_ignore_ascii_case(b"chunked")
-            || before.iter().any(|c| c.eq_ignore_ascii_case(b"chunked"))
-        {
-            return Err(HeadError::BadTransferEncoding);
-        }
-        Ok(Some(Framing::Chunked))
     }
+}
+
+fn is_chunked(coding: &[u8]) -> bool {
+    coding.eq_ignore_ascii_case(b"chunked")
 }
 
 /// A request head.

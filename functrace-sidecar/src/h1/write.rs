@@ -3,8 +3,6 @@
 //! (trace context, request id) and the framing of the body it sends. Every line ends in
 //! CRLF, whatever ended it on the way in.
 
-use std::io::Write as _;
-
 use super::head::{FieldKind, Fields, Framing, RequestHead, ResponseHead};
 
 /// A field this hop adds: name and value.
@@ -92,7 +90,11 @@ fn end(out: &mut Vec<u8>, added: &[Added<'_>], framing: Option<Framing>, close: 
     }
     match framing {
         Some(Framing::Length(length)) => {
-            let _ = write!(out, "content-length: {length}\r\n");
+            field(
+                out,
+                b"content-length",
+                itoa::Buffer::new().format(length).as_bytes(),
+            );
         }
         Some(Framing::Chunked) => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         Some(Framing::Empty | Framing::UntilClose) | None => {}
