@@ -46,6 +46,14 @@ impl Progress {
         self.bytes.load(Ordering::Relaxed)
     }
 
+    /// A body that ended after `bytes`.
+    pub fn ended(bytes: u64) -> Progress {
+        Progress {
+            bytes: AtomicU64::new(bytes),
+            outcome: AtomicU8::new(Outcome::Ended as u8),
+        }
+    }
+
     pub fn outcome(&self) -> Outcome {
         match self.outcome.load(Ordering::Relaxed) {
             0 => Outcome::Receiving,

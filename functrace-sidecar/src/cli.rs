@@ -57,6 +57,9 @@ pub struct Flags {
     /// How B3 goes to the app and upstreams.
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub b3_format: Option<B3FormatFlag>,
+    /// The proxy listeners' HTTP/1.1: hyper's, or the sidecar's own codec.
+    #[arg(long, value_enum, value_name = "IMPL")]
+    pub http1: Option<config::Http1>,
     /// Serve /metrics, /ready and /config here.
     #[arg(long, value_name = "LISTEN")]
     pub admin: Option<std::net::SocketAddr>,
@@ -189,6 +192,9 @@ impl Flags {
         }
         if let Some(propagation) = self.propagation {
             config.tracing.propagation = propagation;
+        }
+        if let Some(http1) = self.http1 {
+            config.http1 = http1;
         }
         if let Some(format) = self.b3_format {
             config.tracing.b3_format = match format {

@@ -32,6 +32,21 @@ pub struct Config {
     pub tracing: Tracing,
     /// `[limits]`: connection limits and deadlines.
     pub limits: Limits,
+    /// Which HTTP/1.1 server and client the proxy listeners use.
+    pub http1: Http1,
+}
+
+/// The HTTP/1.1 implementation of the proxy listeners.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Http1 {
+    /// The sidecar's own codec (`functrace_sidecar::h1`), for HTTP/1.1 clients whose
+    /// requests go to HTTP/1.1 upstreams: a listener that may send to an HTTP/2 upstream
+    /// (`protocol = "http2"`) keeps hyper's.
+    #[default]
+    Own,
+    /// hyper's server and client.
+    Hyper,
 }
 
 /// One inbound listener.
@@ -247,6 +262,7 @@ impl Default for Config {
             outbound: None,
             tracing: Tracing::default(),
             limits: Limits::default(),
+            http1: Http1::default(),
         }
     }
 }

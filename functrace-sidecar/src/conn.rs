@@ -40,12 +40,14 @@ use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
 use crate::config::Limits;
+use crate::h1::io::Buffered;
 
 const FRESH: u8 = 0;
 const HEAD: u8 = 1;
 const IDLE: u8 = 2;
 
-const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// What an HTTP/2 connection with prior knowledge opens with.
+pub const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// What an HTTP/1.1 client whose head did not come in time is told before the close.
 const REQUEST_TIMEOUT: &[u8] = b"HTTP/1.1 408 Request Timeout\r\n\
@@ -165,10 +167,41 @@ pub struct Watched {
     /// Bytes of the HTTP/2 preface read while fresh.
     preface: usize,
     http2: bool,
-    /// Runs while a write waits for the client to take bytes; made at the first such wait.
-    send_timer: Option<Pin<Box<Sleep>>>,
-    /// Whether `send_timer` times the current wait (no bytes taken since it was set).
-    send_timer_set: bool,
+    /// Runs while a write waits for the client to take bytes.
+    send_stall: Stall,
+    /// While a request body is read (by the sidecar's own HTTP/1.1 path): how long the
+    /// client may keep its next bytes waiting.
+    body_timeout: Option<Duration>,
+    /// Runs while a read of a request body waits for the client.
+    body_stall: Stall,
+}
+
+/// A wait's timer: made at the first wait, set when a wait begins, and left to run until
+/// bytes move. So a read or write that goes through at once costs one store.
+#[derive(Default)]
+struct Stall {
+    timer: Option<Pin<Box<Sleep>>>,
+    /// Whether the timer times the current wait (no bytes moved since it was set).
+    set: bool,
+}
+
+impl Stall {
+    /// Ready once the current wait has lasted `limit`.
+    fn poll(&mut self, cx: &mut Context<'_>, limit: Duration) -> Poll<()> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if !self.set {
+            timer.as_mut().reset(deadline);
+            self.set = true;
+        }
+        timer.as_mut().poll(cx)
+    }
+
+    fn moved(&mut self) {
+        self.set = false;
+    }
 }
 
 impl Watched {
@@ -183,9 +216,23 @@ impl Watched {
             timer,
             preface: 0,
             http2: false,
-            send_timer: None,
-            send_timer_set: false,
+            send_stall: Stall::default(),
+            body_timeout: None,
+            body_stall: Stall::default(),
         }
+    }
+
+    /// A request body is read from now on (`Some`: the longest the client may keep its
+    /// next bytes waiting), or no longer (`None`). A read that waits longer fails with
+    /// `TimedOut`.
+    pub fn reading_body(&mut self, timeout: Option<Duration>) {
+        self.body_timeout = timeout;
+        self.body_stall.moved();
+    }
+
+    /// Whether a read of the request body is waiting for the client now.
+    pub fn waiting_for_body(&self) -> bool {
+        self.body_timeout.is_some() && self.body_stall.set
     }
 
     /// Bytes came in: a fresh connection shows its protocol, an idle HTTP/1.1 one starts
@@ -303,10 +350,20 @@ impl AsyncRead for Watched {
         let this = &mut *self;
         let before = buf.filled().len();
         match Pin::new(&mut this.stream).poll_read(cx, buf) {
-            Poll::Pending => this.poll_deadline(cx),
+            Poll::Pending => match this.body_timeout {
+                Some(limit) => match this.body_stall.poll(cx, limit) {
+                    Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "request body not received in time",
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                },
+                None => this.poll_deadline(cx),
+            },
             Poll::Ready(Ok(())) => {
                 let read = &buf.filled()[before..];
                 if !read.is_empty() {
+                    this.body_stall.moved();
                     this.arrived(read);
                 }
                 Poll::Ready(Ok(()))
@@ -318,8 +375,7 @@ impl AsyncRead for Watched {
 
 impl Watched {
     /// A write's outcome, with the send deadline kept: a write that has to wait starts the
-    /// timer (unless it already times this wait), one that sends bytes ends the wait. So a
-    /// write that goes through at once costs one store.
+    /// timer (unless it already times this wait), one that sends bytes ends the wait.
     fn sent(
         &mut self,
         cx: &mut Context<'_>,
@@ -329,21 +385,13 @@ impl Watched {
             Poll::Pending => {}
             Poll::Ready(Ok(n)) => {
                 if n > 0 {
-                    self.send_timer_set = false;
+                    self.send_stall.moved();
                 }
                 return Poll::Ready(Ok(n));
             }
             failed => return failed,
         }
-        let deadline = tokio::time::Instant::now() + self.deadlines.send;
-        let timer = self
-            .send_timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        if !self.send_timer_set {
-            timer.as_mut().reset(deadline);
-            self.send_timer_set = true;
-        }
-        if timer.as_mut().poll(cx).is_ready() {
+        if self.send_stall.poll(cx, self.deadlines.send).is_ready() {
             self.conn.stalled.store(true, Ordering::Relaxed);
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -385,6 +433,65 @@ impl AsyncWrite for Watched {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// A connection whose first bytes were read to tell its protocol, handed on with them: they
+/// are read again first.
+pub struct Prefixed {
+    read: Buffered<Watched>,
+}
+
+impl Prefixed {
+    pub fn new(read: Buffered<Watched>) -> Prefixed {
+        Prefixed { read }
+    }
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let read = &mut self.read;
+        let n = read.data().len().min(buf.remaining());
+        if n == 0 {
+            return Pin::new(&mut read.stream).poll_read(cx, buf);
+        }
+        buf.put_slice(&read.data()[..n]);
+        read.consume(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Prefixed {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.read.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.read.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.read.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.read.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.read.stream).poll_shutdown(cx)
     }
 }
 

@@ -33,6 +33,7 @@ mod hop_by_hop;
 mod limit;
 mod policy;
 mod proxy;
+mod proxy_h1;
 mod record;
 mod refusal;
 mod serve;

@@ -36,7 +36,7 @@ use crate::metrics::Direction;
 use crate::policy::retry::Retry;
 use crate::policy::route::{self, Chosen, Route};
 use crate::policy::{message, rate_limit};
-use crate::record::{Record, ResponseBody};
+use crate::record::{Described, Record, ResponseBody};
 use crate::refusal::Refusal;
 use crate::upstream::SendError;
 use crate::{Settings, Shared};
@@ -81,7 +81,8 @@ impl Proxy {
             .unwrap_or_else(http_span::new_request_id);
         request.headers_mut().insert(REQUEST_ID, request_id.clone());
         let service = &settings.config.service;
-        let mut record = Record::start(&self, service, context, joined, &request, request_id);
+        let describe = || Described::of(&request);
+        let mut record = Record::start(&self, service, context, joined, describe, request_id);
         let route = match self.admit(&settings, &mut record, &request).await {
             Ok(route) => route,
             Err(refusal) => return Ok(record.refuse(refusal)),
@@ -114,17 +115,11 @@ impl Proxy {
         request: &Request<Incoming>,
     ) -> Result<Chosen<'s>, Refusal> {
         message::check(request)?;
-        let route = route::choose(settings, self.direction, self.inbound, request)?;
-        record.routed(&route.name);
-        rate_limit::admit(route.rate_limit.as_ref())?;
-        if let Some(fault) = &route.fault {
-            if let Some(injected) = fault.inject().await? {
-                record.fault(injected);
-            }
-        }
-        Ok(route)
+        let route = route::choose(settings, self.direction, self.inbound, || {
+            route::authority(request)
+        })?;
+        admit_route(record, route).await
     }
-
     /// Sends the request to one of the route's upstreams, trying again when that is safe,
     /// within the route's timeout: the upstream's response, or why there is none.
     async fn send(
@@ -176,30 +171,51 @@ impl Proxy {
             if retry.again(attempt, &error) {
                 continue;
             }
-            return Err(match error {
-                SendError::Connect(error) => Refusal::ConnectFailed(with_sources(&error)),
-                // The client's body failed: too slow, malformed, or the client went away
-                // (nobody reads that answer; metrics and the span get nginx's 499).
-                SendError::ClientGone => match record.request_body() {
-                    Outcome::TooSlow => Refusal::ClientTooSlow,
-                    Outcome::Malformed => Refusal::MalformedBody,
-                    Outcome::Receiving | Outcome::Waiting | Outcome::Ended => Refusal::ClientGone,
-                },
-                SendError::Closed(error) | SendError::Exchange(error) => {
-                    Refusal::Reset(with_sources(&*error))
-                }
-            });
+            return Err(refusal_of(error, record.request_body()));
         }
     }
 
     /// The context this hop runs under, and whether it joins the caller's span: inbound
     /// joins the caller, outbound makes a child of the app's context.
-    fn context(&self, settings: &Settings, incoming: &Received) -> (TraceContext, bool) {
+    pub(crate) fn context(&self, settings: &Settings, incoming: &Received) -> (TraceContext, bool) {
         let side = match self.direction {
             Direction::Inbound => Side::Server,
             Direction::Outbound => Side::Client,
         };
         http_span::context(side, incoming.extracted, settings.config.tracing.sample)
+    }
+}
+
+/// The phases after the route is chosen: rate limit, fault.
+pub(crate) async fn admit_route<'s>(
+    record: &mut Record,
+    route: Chosen<'s>,
+) -> Result<Chosen<'s>, Refusal> {
+    record.routed(&route.name);
+    rate_limit::admit(route.rate_limit.as_ref())?;
+    if let Some(fault) = &route.fault {
+        if let Some(injected) = fault.inject().await? {
+            record.fault(injected);
+        }
+    }
+    Ok(route)
+}
+
+/// Why a request got no answer from its upstream, as the client is told: `body` is how the
+/// client's request body went.
+pub(crate) fn refusal_of(error: SendError, body: Outcome) -> Refusal {
+    match error {
+        SendError::Connect(error) => Refusal::ConnectFailed(with_sources(&error)),
+        // The client's body failed: too slow, malformed, or the client went away
+        // (nobody reads that answer; metrics and the span get nginx's 499).
+        SendError::ClientGone => match body {
+            Outcome::TooSlow => Refusal::ClientTooSlow,
+            Outcome::Malformed => Refusal::MalformedBody,
+            Outcome::Receiving | Outcome::Waiting | Outcome::Ended => Refusal::ClientGone,
+        },
+        SendError::Closed(error) | SendError::Exchange(error) => {
+            Refusal::Reset(with_sources(&*error))
+        }
     }
 }
 

@@ -15,9 +15,9 @@ use functrace_mesh::export::TagText::{Escaped, Plain};
 use functrace_mesh::export::{socket_address_text, Endpoint, Kind, Span};
 use functrace_mesh::http_span::{self, GrpcStatus};
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, Request, Response, Uri, Version};
+use http::{Method, Request, Response, Version};
 use http_body_util::Full;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use crate::body::{Outcome, Progress, RequestBody};
@@ -52,13 +52,35 @@ pub struct Record {
     busy: Busy,
 }
 
+/// What a sampled request's span says of the request, asked for only when it is sampled.
+pub struct Described {
+    /// The span's name (`functrace_mesh::http_span::span_name`).
+    pub name: String,
+    pub method: Method,
+    pub path: String,
+    /// The `http.protocol` tag.
+    pub protocol: &'static str,
+}
+
+impl Described {
+    /// What hyper's parsed request says.
+    pub fn of<B>(request: &Request<B>) -> Described {
+        Described {
+            name: http_span::span_name(request),
+            method: request.method().clone(),
+            path: request.uri().path().to_owned(),
+            protocol: http_span::protocol(request.version()),
+        }
+    }
+}
+
 impl Record {
     pub fn start(
         proxy: &Proxy,
         service: &str,
         context: TraceContext,
         joined: bool,
-        request: &Request<Incoming>,
+        describe: impl FnOnce() -> Described,
         request_id: HeaderValue,
     ) -> Record {
         let sampled = context.sampling.is_sampled() && proxy.shared.reporter.is_some();
@@ -67,7 +89,12 @@ impl Record {
                 Direction::Inbound => Kind::Server,
                 Direction::Outbound => Kind::Client,
             };
-            let name = http_span::span_name(request);
+            let Described {
+                name,
+                method,
+                path,
+                protocol,
+            } = describe();
             let mut span = Span::new(&context, name, SystemTime::now(), Duration::ZERO, service)
                 .with_kind(kind);
             span.shared = (kind == Kind::Server && joined).then_some(true);
@@ -76,9 +103,9 @@ impl Record {
             }
             Box::new(Sampled {
                 span,
-                method: request.method().clone(),
-                uri: request.uri().clone(),
-                protocol: http_span::protocol(request.version()),
+                method,
+                path,
+                protocol,
                 peer: proxy.peer,
                 request_id,
                 upstream: None,
@@ -147,20 +174,12 @@ impl Record {
     /// Answers the client from the sidecar itself: `status`, with the reason in a header
     /// and the body, and on an error span.
     pub fn refuse(mut self, refusal: Refusal) -> Response<ResponseBody> {
-        let status = refusal.status_on_the_wire();
-        let reason = refusal.reason();
-        let reason = &*reason;
-        self.status = refusal.status().as_u16();
-        if !(200..400).contains(&self.status) {
-            self.error = Some(reason.to_owned());
-        }
-        let body = Bytes::from(format!("{reason}\n"));
-        self.response_size = body.len() as u64;
+        let body = self.refused(&refusal);
         let mut response = Response::new(ResponseBody::Local {
             body: Full::new(body),
         });
-        *response.status_mut() = status;
-        if let Ok(value) = HeaderValue::from_str(reason) {
+        *response.status_mut() = refusal.status_on_the_wire();
+        if let Ok(value) = HeaderValue::from_str(&refusal.reason()) {
             response.headers_mut().insert(REASON, value);
         }
         response.headers_mut().insert(
@@ -175,6 +194,55 @@ impl Record {
         }
         self.finish();
         response
+    }
+
+    /// [`Record::refuse`] on the sidecar's own HTTP/1.1 path: the answer written into
+    /// `out`; `close`: the connection closes after it (it does too when the refusal says so).
+    pub fn refuse_h1(mut self, refusal: &Refusal, out: &mut Vec<u8>, close: bool) {
+        let body = self.refused(refusal);
+        refusal.write_h1(out, &body, close);
+        self.finish();
+    }
+
+    /// Notes the sidecar's own answer: its status, error and size. Its body.
+    fn refused(&mut self, refusal: &Refusal) -> Bytes {
+        let reason = refusal.reason();
+        self.status = refusal.status().as_u16();
+        if !(200..400).contains(&self.status) {
+            self.error = Some(reason.clone().into_owned());
+        }
+        let body = Bytes::from(format!("{reason}\n"));
+        self.response_size = body.len() as u64;
+        body
+    }
+
+    /// The upstream's answer has `status` (the sidecar's own HTTP/1.1 path).
+    pub fn answered(&mut self, status: u16) {
+        self.status = status;
+        if http_span::is_error_status(status) {
+            self.error = Some(status.to_string());
+        }
+    }
+
+    /// The request body went upstream whole: `bytes` of data (the sidecar's own HTTP/1.1
+    /// path, which has no [`RequestBody`] to count it).
+    pub fn request_sent(&mut self, bytes: u64) {
+        if bytes > 0 {
+            self.request_body = Some(Arc::new(Progress::ended(bytes)));
+        }
+    }
+
+    /// The exchange ended whole, with `bytes` of response body sent to the client.
+    pub fn completed(mut self, bytes: u64) {
+        self.response_size = bytes;
+        self.finish();
+    }
+
+    /// The exchange failed after the answer's head went to the client: the upstream's body
+    /// broke off (the client's leaving is told by dropping the record).
+    pub fn upstream_body_failed(mut self, error: &std::io::Error) {
+        self.error = Some(format!("upstream body failed: {error}"));
+        self.finish();
     }
 
     /// Passes the upstream's response on; the record ends with its body.
@@ -229,7 +297,7 @@ impl Record {
         let Sampled {
             mut span,
             method,
-            uri,
+            path,
             protocol,
             peer,
             request_id,
@@ -256,7 +324,7 @@ impl Record {
             ("grpc.status_code", grpc_code.as_deref().map(Escaped)),
             ("guid:x-request-id", Some(Escaped(&request_id))),
             ("http.method", Some(Plain(method.as_str()))),
-            ("http.path", Some(Escaped(uri.path()))),
+            ("http.path", Some(Escaped(&path))),
             ("http.protocol", Some(Plain(protocol))),
             ("http.status_code", Some(Plain(status.format(self.status)))),
             ("peer.address", Some(Plain(&peer))),
@@ -290,7 +358,7 @@ impl Record {
 struct Sampled {
     span: Span,
     method: Method,
-    uri: Uri,
+    path: String,
     protocol: &'static str,
     peer: SocketAddr,
     request_id: HeaderValue,

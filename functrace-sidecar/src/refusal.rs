@@ -1,13 +1,14 @@
 //! Every answer the sidecar gives of its own, in one place: the table of `docs/sidecar.md`.
 //! Each carries its reason in `x-functrace-reason` and in the body, and marks the span an
 //! error. (Malformed request heads, 400, and oversized ones, 431, are answered by the HTTP
-//! server before a request reaches the proxy; heads not received in time, 408, and
+//! server before a request reaches the proxy, with [`write_answer`] on the sidecar's own
+//! HTTP/1.1 path; heads not received in time, 408, and
 //! connections refused at the limit, 503, by `conn.rs` and `limit.rs`.)
 
 use std::borrow::Cow;
 use std::time::Duration;
 
-use http::header::HeaderName;
+use http::header::{HeaderName, HeaderValue};
 use http::StatusCode;
 
 /// The header that carries the reason of an answer of the sidecar's own.
@@ -113,6 +114,46 @@ impl Refusal {
             Refusal::ClientGone => "cancelled: the client went away mid-request".into(),
         }
     }
+
+    /// The whole HTTP/1.1 answer, its body `body` (the reason, as [`Record`] makes it),
+    /// into `out`, for the sidecar's own HTTP/1.1 path. `close`: the connection closes
+    /// after it, as it does when [`Refusal::closes_connection`].
+    ///
+    /// [`Record`]: crate::record::Record
+    pub fn write_h1(&self, out: &mut Vec<u8>, body: &[u8], close: bool) {
+        let reason = self.reason();
+        write_answer(
+            out,
+            self.status_on_the_wire(),
+            &reason,
+            body,
+            close || self.closes_connection(),
+        );
+    }
+}
+
+/// An HTTP/1.1 answer of the sidecar's own into `out`: `status`, `reason` in
+/// `x-functrace-reason` (when it is a valid field value: it may carry a client's bytes),
+/// `body` as plain text.
+pub fn write_answer(out: &mut Vec<u8>, status: StatusCode, reason: &str, body: &[u8], close: bool) {
+    let mut number = itoa::Buffer::new();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\ncontent-type: text/plain; charset=utf-8\r\n");
+    if HeaderValue::from_str(reason).is_ok() {
+        out.extend_from_slice(b"x-functrace-reason: ");
+        out.extend_from_slice(reason.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if close {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"content-length: ");
+    out.extend_from_slice(number.format(body.len()).as_bytes());
+    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(body);
 }
 
 #[cfg(test)]

@@ -7,23 +7,28 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::future::Future;
+use std::pin::Pin;
+
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::admin::{self, Readiness};
-use crate::config::{Config, Limits};
-use crate::conn::{Conn, Deadlines, Watched};
+use crate::config::{Config, Http1, Limits, Protocol};
+use crate::conn::{Conn, Deadlines, Prefixed, Watched, H2_PREFACE};
 use crate::flood::FloodGuard;
+use crate::h1::io::Buffered;
 use crate::limit::{self, Limit};
 use crate::metrics::Direction;
 use crate::open_files;
 use crate::proxy::Proxy;
-use crate::Shared;
+use crate::proxy_h1::Connection;
+use crate::{Settings, Shared};
 use functrace_mesh::export::{BuildError, Reporter};
 
 /// A started sidecar.
@@ -46,6 +51,7 @@ pub async fn start(config: Config) -> io::Result<Running> {
     let readiness = Arc::new(Readiness::new(proxied.clone()));
     let (stop, stopped) = watch::channel(false);
     let builder = Arc::new(connection_builder(&limits));
+    let http2_builder = Arc::new(connection_builder(&limits).http2_only());
     let deadlines = Deadlines::new(&limits);
     let drain = Duration::from_millis(limits.drain_timeout_ms);
     let header_timeout = Duration::from_millis(limits.header_read_timeout_ms);
@@ -67,6 +73,7 @@ pub async fn start(config: Config) -> io::Result<Running> {
             listener,
             shared: shared.clone(),
             builder: builder.clone(),
+            http2_builder: http2_builder.clone(),
             limit: proxied.clone(),
             deadlines,
             stop: stopped.clone(),
@@ -85,6 +92,7 @@ pub async fn start(config: Config) -> io::Result<Running> {
             listener,
             shared: shared.clone(),
             builder: builder.clone(),
+            http2_builder: http2_builder.clone(),
             limit: Limit::new(limits.admin_max_connections),
             deadlines,
             stop: stopped.clone(),
@@ -214,6 +222,8 @@ struct Accept {
     listener: TcpListener,
     shared: Arc<Shared>,
     builder: Arc<auto::Builder<TokioExecutor>>,
+    /// For HTTP/2 connections of a listener on the sidecar's own HTTP/1.1 path.
+    http2_builder: Arc<auto::Builder<TokioExecutor>>,
     limit: Arc<Limit>,
     deadlines: Deadlines,
     stop: watch::Receiver<bool>,
@@ -223,24 +233,43 @@ struct Accept {
     last_complaint: Option<Instant>,
 }
 
+/// A connection's task, started by a listener's accept loop.
+type Serving = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 impl Accept {
     async fn proxy(self, direction: Direction, inbound: usize) {
         let shared = self.shared.clone();
-        self.run(true, move |peer, conn| Proxy {
-            shared: shared.clone(),
-            direction,
-            inbound,
-            peer,
-            conn,
+        let (builder, http2_builder) = (self.builder.clone(), self.http2_builder.clone());
+        let (header_timeout, head_limit) = (self.header_timeout, self.head_limit());
+        self.run(true, move |io, peer, conn, stop| {
+            let proxy = Proxy {
+                shared: shared.clone(),
+                direction,
+                inbound,
+                peer,
+                conn,
+            };
+            if !own_http1(&shared.settings(), direction, inbound) {
+                return Box::pin(serve_hyper(
+                    builder.clone(),
+                    io,
+                    proxy,
+                    header_timeout,
+                    stop,
+                ));
+            }
+            let http2 = (http2_builder.clone(), header_timeout);
+            Box::pin(serve_own(proxy, io, head_limit, http2, stop))
         })
         .await
     }
 
     async fn admin(self, readiness: Arc<Readiness>) {
         let shared = self.shared.clone();
-        self.run(false, move |_, conn| {
+        let (builder, header_timeout) = (self.builder.clone(), self.header_timeout);
+        self.run(false, move |io, _, conn, stop| {
             let (shared, readiness) = (shared.clone(), readiness.clone());
-            service_fn(move |request| {
+            let service = service_fn(move |request| {
                 let busy = conn.request();
                 let answer = admin::handle(shared.clone(), readiness.clone(), request);
                 async move {
@@ -248,27 +277,32 @@ impl Accept {
                     drop(busy);
                     answer
                 }
-            })
+            });
+            Box::pin(serve_hyper(
+                builder.clone(),
+                io,
+                service,
+                header_timeout,
+                stop,
+            ))
         })
         .await
     }
 
+    fn head_limit(&self) -> usize {
+        self.shared.settings().config.limits.max_header_bytes
+    }
+
     /// Accepts until stopped, then drains the open connections. `counted`: the connection
-    /// metrics are of proxied connections only.
-    async fn run<S, B>(mut self, counted: bool, service_for: impl Fn(SocketAddr, Arc<Conn>) -> S)
-    where
-        S: hyper::service::Service<
-                http::Request<hyper::body::Incoming>,
-                Response = http::Response<B>,
-                Error = std::convert::Infallible,
-            > + Send
-            + 'static,
-        S::Future: Send + 'static,
-        B: hyper::body::Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        let graceful = GracefulShutdown::new();
+    /// metrics are of proxied connections only. `serve`: a connection's task, which ends
+    /// the connection (gracefully) once `stop` says so.
+    async fn run(
+        mut self,
+        counted: bool,
+        serve: impl Fn(Watched, SocketAddr, Arc<Conn>, watch::Receiver<bool>) -> Serving,
+    ) {
+        // Every connection's task holds a sender: the drain is over when all are gone.
+        let (open_connections, mut all_closed) = mpsc::channel::<()>(1);
         loop {
             let (stream, peer) = tokio::select! {
                 accepted = self.listener.accept() => match accepted {
@@ -297,14 +331,8 @@ impl Accept {
             let _ = stream.set_nodelay(true);
             let open = counted.then(|| self.shared.metrics.connection_opened());
             let io = Watched::new(stream, conn.clone(), self.deadlines);
-            let connection = self
-                .builder
-                .serve_connection(
-                    TokioIo::new(FloodGuard::new(io, self.header_timeout)),
-                    service_for(peer, conn),
-                )
-                .into_owned();
-            let connection = graceful.watch(connection);
+            let connection = serve(io, peer, conn, self.stop.clone());
+            let tracked = open_connections.clone();
             tokio::spawn(async move {
                 tokio::select! {
                     biased;
@@ -312,11 +340,12 @@ impl Accept {
                     // Closed to make room for a new connection at the limit.
                     _ = closed => {}
                 }
-                drop((open, slot));
+                drop((open, slot, tracked));
             });
         }
         drop(self.listener);
-        let _ = tokio::time::timeout(self.drain, graceful.shutdown()).await;
+        drop(open_connections);
+        let _ = tokio::time::timeout(self.drain, all_closed.recv()).await;
     }
 
     /// An accept failed: out of file descriptors (the limit in `open_files.rs` leaves room,
@@ -342,6 +371,89 @@ impl Accept {
         if out_of_files {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+}
+
+/// Serves a connection with hyper (HTTP/1.1 or HTTP/2, told by its first bytes), until it
+/// ends or the sidecar stops: then gracefully (HTTP/1.1: after the request in flight;
+/// HTTP/2: GOAWAY, and the streams in flight finish).
+async fn serve_hyper<I, S, B>(
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    io: I,
+    service: S,
+    header_timeout: Duration,
+    stop: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<B>,
+            Error = std::convert::Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let io = TokioIo::new(FloodGuard::new(io, header_timeout));
+    let connection = builder.serve_connection(io, service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => return,
+        _ = stopping(stop) => {}
+    }
+    connection.as_mut().graceful_shutdown();
+    let _ = connection.await;
+}
+
+/// Serves a connection on the sidecar's own HTTP/1.1 path; one that opens with the HTTP/2
+/// preface goes to hyper's HTTP/2 server (`http2`: its builder and the header timeout).
+async fn serve_own(
+    proxy: Proxy,
+    io: Watched,
+    head_limit: usize,
+    http2: (Arc<auto::Builder<TokioExecutor>>, Duration),
+    stop: watch::Receiver<bool>,
+) {
+    let mut client = Buffered::new(io, head_limit);
+    loop {
+        let data = client.data();
+        let n = data.len().min(H2_PREFACE.len());
+        if n > 0 && data[..n] != H2_PREFACE[..n] {
+            break;
+        }
+        if n == H2_PREFACE.len() {
+            let (builder, header_timeout) = http2;
+            let io = Prefixed::new(client);
+            return serve_hyper(builder, io, proxy, header_timeout, stop).await;
+        }
+        match client.fill().await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+    Connection::new(proxy, client, head_limit, stop)
+        .serve()
+        .await
+}
+
+/// Whether a listener's HTTP/1.1 goes the sidecar's own way: so configured, and none of
+/// its routes speaks HTTP/2 to its upstream.
+fn own_http1(settings: &Settings, direction: Direction, inbound: usize) -> bool {
+    if settings.config.http1 != Http1::Own {
+        return false;
+    }
+    match direction {
+        Direction::Inbound => settings.inbound[inbound].protocol != Protocol::Http2,
+        Direction::Outbound => settings.routes.speak_http1(),
+    }
+}
+
+/// Resolves once the sidecar stops (never, should the sender be gone without saying so).
+async fn stopping(mut stop: watch::Receiver<bool>) {
+    if stop.wait_for(|&stopped| stopped).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

@@ -461,8 +461,9 @@ fn an_upstream_not_taking_the_body_gets_504_not_408() {
     let mut head = [0; 12];
     upload.read_exact(&mut head).unwrap();
     assert_eq!(&head, b"HTTP/1.1 504");
-    // Unblocks the writer, whose bytes nobody reads any more.
-    upload.shutdown(std::net::Shutdown::Both).unwrap();
+    // Unblocks the writer, whose bytes nobody reads any more (unless the sidecar, which
+    // does not read the rest of the body, closed the connection already: the own path).
+    let _ = upload.shutdown(std::net::Shutdown::Both);
     writing.join().unwrap();
 }
 
@@ -555,8 +556,9 @@ fn an_idle_http2_connection_is_closed_at_its_deadline() {
 }
 
 /// Smuggling: a request with both Content-Length and Transfer-Encoding (either order) is
-/// read by its chunks, answered once, and its connection closed: what would have been a
-/// second request is never read.
+/// answered once and its connection closed: what would have been a second request is never
+/// read. hyper's path reads it by its chunks and answers the app's 200; the sidecar's own
+/// codec refuses it, 400 (RFC 9112 §6.3 allows either).
 #[test]
 fn content_length_with_transfer_encoding_smuggles_nothing_in_either_order() {
     let rt = runtime();
@@ -570,8 +572,13 @@ fn content_length_with_transfer_encoding_smuggles_nothing_in_either_order() {
             "POST /a HTTP/1.1\r\nHost: a\r\n{framing}\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
         );
         let answer = exchange(hostile.inbound(), request.as_bytes());
-        assert_eq!(statuses(&answer), ["200"], "{framing}: {answer:?}");
-        assert!(answer.ends_with("\r\n\r\n/a"), "{answer:?}");
+        if own_http1() {
+            assert_eq!(statuses(&answer), ["400"], "{framing}: {answer:?}");
+            assert!(answer.contains("both Content-Length and Transfer-Encoding"));
+        } else {
+            assert_eq!(statuses(&answer), ["200"], "{framing}: {answer:?}");
+            assert!(answer.ends_with("\r\n\r\n/a"), "{answer:?}");
+        }
     }
 }
 

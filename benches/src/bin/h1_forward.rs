@@ -145,7 +145,7 @@ impl Exchange {
         // reading it, say): its answer goes back, and the client's connection closes, the
         // rest of its body unread.
         let cut_off = match forward_body(client, &mut peer.stream, out, self.framing).await {
-            Ok(()) => false,
+            Ok(_) => false,
             Err(BodyError::Write(_)) => true,
             Err(BodyError::Read(error)) => return Err(error.into()),
         };

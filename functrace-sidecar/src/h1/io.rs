@@ -93,23 +93,72 @@ impl BodyError {
 
 /// Writes `out` (a head, say) and the body framed as `framing` that `from` has or will
 /// read, framed the same way, to `to`; `out` is left empty. The bytes after the body stay
-/// in `from`.
+/// in `from`. The body's length (its data, without framing).
 pub async fn forward_body<R, W>(
     from: &mut Buffered<R>,
     to: &mut W,
     out: &mut Vec<u8>,
     framing: Framing,
-) -> Result<(), BodyError>
+) -> Result<u64, BodyError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    forward(from, to, out, framing, true).await
+}
+
+/// [`forward_body`] of a chunked body, its data written without chunks (to an HTTP/1.0
+/// peer, whose connection then ends the body).
+pub async fn forward_body_plain<R, W>(
+    from: &mut Buffered<R>,
+    to: &mut W,
+    out: &mut Vec<u8>,
+) -> Result<u64, BodyError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    forward(from, to, out, Framing::Chunked, false).await
+}
+
+async fn forward<R, W>(
+    from: &mut Buffered<R>,
+    to: &mut W,
+    out: &mut Vec<u8>,
+    framing: Framing,
+    rechunk: bool,
+) -> Result<u64, BodyError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let forwarded = framed(from, to, out, framing, rechunk).await;
+    if let Err(BodyError::Read(_)) = &forwarded {
+        // What came before the sender failed still goes: the receiver sees where it broke.
+        let _ = to.write_all(out).await;
+        out.clear();
+    }
+    forwarded
+}
+
+async fn framed<R, W>(
+    from: &mut Buffered<R>,
+    to: &mut W,
+    out: &mut Vec<u8>,
+    framing: Framing,
+    rechunk: bool,
+) -> Result<u64, BodyError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
     let cut_short = || BodyError::Read(io::ErrorKind::UnexpectedEof.into());
+    let mut moved = 0u64;
     match framing {
         Framing::Empty => {}
         Framing::Length(mut left) => {
             while left > 0 {
-                if from.data().is_empty() && read(from).await? == 0 {
+                if from.data().is_empty() && read(from, to, out).await? == 0 {
                     return Err(cut_short());
                 }
                 let take = from
@@ -119,6 +168,7 @@ where
                 out.extend_from_slice(&from.data()[..take]);
                 from.consume(take);
                 left -= take as u64;
+                moved += take as u64;
                 flush_if_full(to, out).await?;
             }
         }
@@ -129,36 +179,60 @@ where
                     BodyError::Read(io::Error::new(io::ErrorKind::InvalidData, error))
                 })?;
                 if !step.data.is_empty() {
-                    chunk_start(out, step.data.len());
+                    moved += step.data.len() as u64;
+                    if rechunk {
+                        chunk_start(out, step.data.len());
+                    }
                     out.extend_from_slice(&from.data()[step.data]);
-                    out.extend_from_slice(CHUNK_END);
+                    if rechunk {
+                        out.extend_from_slice(CHUNK_END);
+                    }
                 }
                 from.consume(step.consumed);
                 if step.done {
                     break;
                 }
                 flush_if_full(to, out).await?;
-                if from.data().is_empty() && read(from).await? == 0 {
+                if from.data().is_empty() && read(from, to, out).await? == 0 {
                     return Err(cut_short());
                 }
             }
-            out.extend_from_slice(LAST_CHUNK);
+            if rechunk {
+                out.extend_from_slice(LAST_CHUNK);
+            }
         }
         Framing::UntilClose => loop {
+            moved += from.data().len() as u64;
             out.extend_from_slice(from.data());
             from.consume(from.data().len());
             flush_if_full(to, out).await?;
-            if read(from).await? == 0 {
+            if read(from, to, out).await? == 0 {
                 break;
             }
         },
     }
     to.write_all(out).await.map_err(BodyError::Write)?;
     out.clear();
-    Ok(())
+    Ok(moved)
 }
 
-async fn read<R: AsyncRead + Unpin>(from: &mut Buffered<R>) -> Result<usize, BodyError> {
+/// Reads more of the body, having sent what gathered from the last read: the receiver may
+/// be waiting for it (a body that streams: a slow upload, events). Sent first rather than
+/// only when the read would wait: a read begun and left while the write waits would count
+/// the receiver's slowness against the sender (the body deadline of `conn.rs`).
+async fn read<R, W>(
+    from: &mut Buffered<R>,
+    to: &mut W,
+    out: &mut Vec<u8>,
+) -> Result<usize, BodyError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    if !out.is_empty() {
+        to.write_all(out).await.map_err(BodyError::Write)?;
+        out.clear();
+    }
     from.fill().await.map_err(BodyError::Read)
 }
 
@@ -185,6 +259,8 @@ mod tests {
     struct Recorder {
         bytes: Vec<u8>,
         largest: usize,
+        /// What `forward_body` said it moved.
+        moved: u64,
     }
 
     impl AsyncWrite for Recorder {
@@ -238,7 +314,7 @@ mod tests {
         let mut out = b"HEAD\r\n".to_vec();
         let result = forward_body(&mut from, &mut to, &mut out, framing).await;
         feeder.await.unwrap();
-        result.map_err(|error| match error {
+        to.moved = result.map_err(|error| match error {
             BodyError::Read(error) => error,
             BodyError::Write(error) => panic!("writing to memory failed: {error}"),
         })?;
@@ -287,6 +363,59 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_length_told_is_the_data_without_its_framing() {
+        let chunked = b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+        let cases: [(&[u8], Framing); 3] = [
+            (chunked, Framing::Chunked),
+            (b"hello world", Framing::Length(11)),
+            (b"hello world", Framing::UntilClose),
+        ];
+        for (input, framing) in cases {
+            let (to, _) = forwarded_to(input, 4, framing).await.unwrap();
+            assert_eq!(to.moved, 11, "{framing:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn chunks_go_as_plain_data_when_asked() {
+        let (mut writer, reader) = tokio::io::duplex(64);
+        writer
+            .write_all(b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\nNEXT")
+            .await
+            .unwrap();
+        let mut from = Buffered::new(reader, 64);
+        let mut to = Recorder::default();
+        let mut out = b"HEAD\r\n".to_vec();
+        let moved = forward_body_plain(&mut from, &mut to, &mut out)
+            .await
+            .unwrap();
+        assert_eq!(
+            (to.bytes.as_slice(), moved),
+            (&b"HEAD\r\nhello world"[..], 11)
+        );
+        assert_eq!(from.data(), b"NEXT");
+    }
+
+    #[tokio::test]
+    async fn what_gathered_goes_before_a_read_waits() {
+        // A body that comes slowly reaches the receiver as it comes, not when the gathered
+        // bytes would fill a write.
+        let (mut writer, reader) = tokio::io::duplex(64);
+        let (to, mut receiver) = tokio::io::duplex(1024);
+        let forwarding = tokio::spawn(async move {
+            let (mut from, mut to) = (Buffered::new(reader, 64), to);
+            let mut out = b"HEAD\r\n".to_vec();
+            forward_body(&mut from, &mut to, &mut out, Framing::Length(10)).await
+        });
+        writer.write_all(b"hello").await.unwrap();
+        let mut got = vec![0; 11];
+        receiver.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, b"HEAD\r\nhello");
+        writer.write_all(b"world").await.unwrap();
+        assert_eq!(forwarding.await.unwrap().unwrap(), 10);
+    }
+
+    #[tokio::test]
     async fn until_close_takes_everything() {
         let (to, rest) = forwarded(b"all of it", 2, Framing::UntilClose)
             .await
@@ -297,6 +426,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_cut_short_or_malformed_is_an_error() {
+        let (mut writer, reader) = tokio::io::duplex(64);
+        writer.write_all(b"hello").await.unwrap();
+        drop(writer);
+        let (mut from, mut to) = (Buffered::new(reader, 64), Recorder::default());
+        let mut out = b"HEAD\r\n".to_vec();
+        let cut = forward_body(&mut from, &mut to, &mut out, Framing::Length(10)).await;
+        assert!(matches!(cut, Err(BodyError::Read(_))), "{cut:?}");
+        assert_eq!(to.bytes, b"HEAD\r\nhello", "what came still goes");
+
         let short = forwarded(b"hello", 2, Framing::Length(10)).await;
         assert_eq!(short.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
         let short = forwarded(b"5\r\nhel", 2, Framing::Chunked).await;

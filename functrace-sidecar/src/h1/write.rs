@@ -54,7 +54,7 @@ pub fn response_head(
 }
 
 /// An absolute-form target's authority, and the target in origin form (RFC 9112 §3.2).
-fn origin_form(target: &[u8]) -> (Option<&[u8]>, &[u8]) {
+pub fn origin_form(target: &[u8]) -> (Option<&[u8]>, &[u8]) {
     if target.first() == Some(&b'/') || target == b"*" {
         return (None, target);
     }

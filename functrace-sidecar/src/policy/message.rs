@@ -10,7 +10,27 @@ use http::header::{HOST, TRANSFER_ENCODING};
 use http::{Method, Request, Version};
 use hyper::body::{Body, Incoming};
 
+use crate::h1::{FieldKind, RequestHead};
 use crate::refusal::Refusal;
+
+/// [`check`] of a head the sidecar's own HTTP/1.1 codec read (which refuses unknown
+/// codings as it decides the framing).
+pub fn check_h1(head: &RequestHead, buf: &[u8]) -> Result<(), Refusal> {
+    if head.fields.minor_version == 1 {
+        let mut hosts = head
+            .fields
+            .fields
+            .iter()
+            .filter(|f| f.kind == FieldKind::Host);
+        if hosts.next().is_none() || hosts.next().is_some() {
+            return Err(Refusal::NoHost);
+        }
+    }
+    if &buf[head.method.clone()] == b"CONNECT" {
+        return Err(Refusal::Tunnel);
+    }
+    Ok(())
+}
 
 pub fn check(request: &Request<Incoming>) -> Result<(), Refusal> {
     let headers = request.headers();

@@ -12,6 +12,7 @@ use http::{header, Request};
 use super::egress::Egress;
 use super::rate_limit::TokenBucket;
 use crate::config::{self, Config};
+use crate::h1::{self, FieldKind, RequestHead};
 use crate::metrics::Direction;
 use crate::refusal::Refusal;
 use crate::Settings;
@@ -155,6 +156,13 @@ impl Routes {
         }
     }
 
+    /// Whether every route sends an HTTP/1.1 request on as HTTP/1.1 (allowed hosts do).
+    pub fn speak_http1(&self) -> bool {
+        self.by_host
+            .values()
+            .all(|route| route.protocol != config::Protocol::Http2)
+    }
+
     /// The route for `authority` (`HOST` or `HOST:PORT`, as the app wrote it).
     pub fn resolve(&self, authority: &str) -> Target<'_> {
         let authority = authority.to_ascii_lowercase();
@@ -186,17 +194,17 @@ impl std::ops::Deref for Chosen<'_> {
 }
 
 /// The route phase: the inbound listener's app, or the route (or allowed host) of an
-/// outbound request's authority.
-pub fn choose<'s, B>(
+/// outbound request's `authority` (asked for only outbound).
+pub fn choose<'s>(
     settings: &'s Settings,
     direction: Direction,
     inbound: usize,
-    request: &Request<B>,
+    authority: impl FnOnce() -> Option<String>,
 ) -> Result<Chosen<'s>, Refusal> {
     match direction {
         Direction::Inbound => Ok(Chosen::Owned(settings.inbound[inbound].clone())),
         Direction::Outbound => {
-            let authority = authority(request).ok_or(Refusal::NoAuthority)?;
+            let authority = authority().ok_or(Refusal::NoAuthority)?;
             match settings.routes.resolve(&authority) {
                 Target::Route(route) => Ok(Chosen::Borrowed(route)),
                 Target::Allowed(route) => Ok(Chosen::Owned(route)),
@@ -208,12 +216,21 @@ pub fn choose<'s, B>(
 
 /// Where an outbound request was meant to go: the absolute-form URI (proxy style), the
 /// HTTP/2 `:authority`, or the `Host` header.
-fn authority<B>(request: &Request<B>) -> Option<String> {
+pub fn authority<B>(request: &Request<B>) -> Option<String> {
     if let Some(authority) = request.uri().authority() {
         return Some(authority.as_str().to_owned());
     }
     let host = request.headers().get(header::HOST)?.to_str().ok()?;
     (!host.is_empty()).then(|| host.to_owned())
+}
+
+/// [`authority`] of a request the sidecar's own HTTP/1.1 codec read: its absolute-form
+/// target's authority, or its `Host`.
+pub fn authority_h1(head: &RequestHead, buf: &[u8]) -> Option<String> {
+    let (authority, _) = h1::write::origin_form(&buf[head.target.clone()]);
+    let authority = authority.or_else(|| head.fields.first(buf, FieldKind::Host))?;
+    let authority = std::str::from_utf8(authority).ok()?;
+    (!authority.is_empty()).then(|| authority.to_owned())
 }
 
 /// `host` of `host[:port]` (an IPv6 literal keeps its brackets).

@@ -4,8 +4,10 @@
 //! A small pool of its own rather than hyper-util's legacy client: the legacy client's
 //! keyed pool (hashing, checkout and return bookkeeping, a dispatch task per request) cost
 //! about a tenth of the sidecar's CPU time per proxied request. HTTP/1.1 goes through
-//! hyper's client connections, HTTP/2 through [`http2`].
+//! hyper's client connections or the sidecar's own codec ([`h1`]), HTTP/2 through
+//! [`http2`].
 
+pub mod h1;
 mod http2;
 
 use std::io;
@@ -36,6 +38,8 @@ const MAX_IDLE: usize = 1024;
 /// rather than one that resists chosen keys).
 #[derive(Default)]
 pub struct Upstreams {
+    /// HTTP/1.1 connections of the sidecar's own codec.
+    pub h1: h1::Pool,
     http1: Mutex<FnvHashMap<Arc<str>, Vec<Idle>>>,
     http2: Mutex<FnvHashMap<Arc<str>, h2::client::SendRequest<Bytes>>>,
 }

@@ -21,6 +21,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 /// How long a test waits for something that should happen at once.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+/// Whether the sidecars of this run serve HTTP/1.1 on their own codec (`SIDECAR_HTTP1`, or
+/// else the default, `http1 = "own"`), for the few answers where the two paths differ.
+pub fn own_http1() -> bool {
+    std::env::var("SIDECAR_HTTP1").map_or(true, |http1| http1 == "own")
+}
+
 /// A running sidecar process; killed when dropped unless stopped.
 pub struct Sidecar {
     child: Option<Child>,
@@ -34,12 +40,15 @@ pub struct Sidecar {
 
 impl Sidecar {
     /// Starts the sidecar with `args`, plus an admin listener and a spans file of its own;
-    /// returns once it says `ready`.
+    /// returns once it says `ready`. `SIDECAR_HTTP1` in the environment (`own`, `hyper`)
+    /// picks its HTTP/1.1 path (`--http1`), so that the whole suite runs on either.
     pub fn start(args: &[&str]) -> Sidecar {
         let dir = tempfile::tempdir().unwrap();
         let spans_file = dir.path().join("spans.jsonl");
+        let http1 = std::env::var("SIDECAR_HTTP1").ok();
         let mut child = Command::new(env!("CARGO_BIN_EXE_functrace-sidecar"))
             .args(args)
+            .args(http1.iter().flat_map(|http1| ["--http1", http1.as_str()]))
             .args(["--admin", "127.0.0.1:0", "--spans-file"])
             .arg(&spans_file)
             .stdout(Stdio::piped())

@@ -1,0 +1,151 @@
+//! HTTP/1.1 to upstreams on the sidecar's own codec ([`crate::h1`]): connections kept per
+//! upstream and checked for a close before reuse, and one request's exchange on one, up to
+//! the final answer's head. What comes after the head (writing it on, the body) is the
+//! caller's: it decides what the client's connection becomes.
+
+use std::collections::hash_map::Entry;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use fnv::FnvHashMap;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::h1::io::{forward_body, BodyError, Buffered};
+use crate::h1::{Framing, ResponseHead};
+use crate::upstream::{connect, lock, SendError, IDLE_TIMEOUT, MAX_IDLE};
+
+/// A connection to an upstream, with its read buffer.
+pub type Peer = Buffered<TcpStream>;
+
+/// Idle connections, by upstream address.
+#[derive(Default)]
+pub struct Pool {
+    idle: Mutex<FnvHashMap<Arc<str>, Vec<Idle>>>,
+}
+
+/// A kept connection, and since when it is idle.
+type Idle = (Peer, Instant);
+
+impl Pool {
+    /// The most recently used idle connection to `address` that is still open. An upstream
+    /// may close a kept connection without saying so first (hyper does, after an answer
+    /// whose request body it did not read): a read that would block says it is still open;
+    /// an end of stream, or bytes nobody asked for, that it is not.
+    pub fn take(&self, address: &Arc<str>) -> Option<Peer> {
+        let mut pool = lock(&self.idle);
+        let idle = pool.get_mut(address)?;
+        while let Some((peer, since)) = idle.pop() {
+            let open = matches!(peer.stream.try_read(&mut [0; 1]),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock);
+            if open && since.elapsed() < IDLE_TIMEOUT {
+                return Some(peer);
+            }
+        }
+        None
+    }
+
+    /// Keeps `peer`, whose last exchange ended whole, for the next request to `address`.
+    pub fn put(&self, address: &Arc<str>, peer: Peer) {
+        let mut pool = lock(&self.idle);
+        let idle = match pool.entry(address.clone()) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => entry.insert(Vec::new()),
+        };
+        if idle.len() < MAX_IDLE {
+            idle.push((peer, Instant::now()));
+        }
+    }
+}
+
+/// A new connection to `address`, its read buffer `buffer` bytes (the longest head).
+pub async fn connect_peer(address: &str, buffer: usize) -> Result<Peer, SendError> {
+    Ok(Buffered::new(connect(address).await?, buffer))
+}
+
+/// Why an exchange did not reach the upstream's final answer.
+#[derive(Debug)]
+pub enum ExchangeError {
+    /// Reading the client's body failed: cut short (`UnexpectedEof`), malformed chunks
+    /// (`InvalidData`), too slow (`TimedOut`), or its connection failed. Or passing a 1xx
+    /// answer on to the client failed.
+    Client(io::Error),
+    /// The upstream closed the connection before a byte of answer: on a kept connection,
+    /// it had closed it while idle.
+    Unanswered,
+    /// The upstream failed: a reset, an answer cut short or malformed.
+    Upstream(io::Error),
+}
+
+/// How the request went out.
+#[derive(Debug, Clone, Copy)]
+pub struct Sent {
+    /// The request body's length, without its framing.
+    pub body_bytes: u64,
+    /// The upstream stopped taking the body before its end (and answered all the same):
+    /// the client's connection cannot go on, the rest of its body unread.
+    pub cut_off: bool,
+}
+
+/// Sends a request, its head in `out` (left empty) and its body (framed as `framing`) from
+/// `client`, on `peer`; passes any 1xx answers on to `client`, and parses the final
+/// answer's head into `answer`, its bytes still in `peer`.
+pub async fn exchange<C>(
+    client: &mut Buffered<C>,
+    peer: &mut Peer,
+    out: &mut Vec<u8>,
+    framing: Framing,
+    answer: &mut ResponseHead,
+) -> Result<Sent, ExchangeError>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    // An upstream that stops taking the body may have answered already (without reading
+    // it, say): its answer goes back.
+    let (body_bytes, cut_off) = match forward_body(client, &mut peer.stream, out, framing).await {
+        Ok(bytes) => (bytes, false),
+        Err(BodyError::Write(_)) => (0, true),
+        Err(BodyError::Read(error)) => return Err(ExchangeError::Client(error)),
+    };
+    out.clear();
+    let mut answered = false;
+    loop {
+        loop {
+            match answer.parse(peer.data()) {
+                Ok(true) => break,
+                Ok(false) => match peer.fill().await {
+                    Ok(0) if !answered => return Err(ExchangeError::Unanswered),
+                    Ok(0) => return Err(ExchangeError::Upstream(cut_short())),
+                    Ok(_) => answered = true,
+                    Err(error) => return Err(ExchangeError::Upstream(error)),
+                },
+                Err(error) => {
+                    let error = io::Error::new(io::ErrorKind::InvalidData, error);
+                    return Err(ExchangeError::Upstream(error));
+                }
+            }
+        }
+        if answer.status >= 200 {
+            return Ok(Sent {
+                body_bytes,
+                cut_off,
+            });
+        }
+        // 1xx (100 Continue, 103 Early Hints): passed on as it came, then the final answer.
+        let len = answer.fields.len;
+        client
+            .stream
+            .write_all(&peer.data()[..len])
+            .await
+            .map_err(ExchangeError::Client)?;
+        peer.consume(len);
+    }
+}
+
+fn cut_short() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the upstream closed the connection mid-answer",
+    )
+}
