@@ -214,6 +214,7 @@ impl Connection {
         );
         let client_closes = self.head.fields.close;
         let http10 = self.head.fields.minor_version == 0;
+        let expects_continue = self.head.expects_continue(self.client.data());
         self.client.consume(self.head.fields.len);
 
         let bodiless = matches!(framing, Framing::Empty | Framing::Length(0));
@@ -226,6 +227,7 @@ impl Connection {
             deadline: started + route.timeout,
             framing,
             body_timeout,
+            expects_continue,
         };
         let (peer, address, sent) = match self.send(&mut record, attempts).await {
             Ok(sent) => sent,
@@ -274,7 +276,7 @@ impl Connection {
         loop {
             record.upstream(&upstream.address, &upstream.version);
             let address = upstream.address.clone();
-            let tried = self.attempt(&address, attempts.framing, attempts.body_timeout);
+            let tried = self.attempt(&address, &attempts);
             let refusal = match tokio::time::timeout_at(attempts.deadline.into(), tried).await {
                 Ok(Ok((peer, sent))) => return Ok((peer, address, sent)),
                 Ok(Err((error, body))) => {
@@ -303,9 +305,9 @@ impl Connection {
     async fn attempt(
         &mut self,
         address: &Arc<str>,
-        framing: Framing,
-        body_timeout: Duration,
+        attempts: &Attempts<'_, '_>,
     ) -> Result<(Peer, Sent), (SendError, Outcome)> {
+        let framing = attempts.framing;
         let upstreams = &self.proxy.shared.upstreams;
         let (mut peer, reused) = match upstreams.h1.take(address) {
             Some(peer) => (peer, true),
@@ -316,9 +318,15 @@ impl Connection {
             },
         };
         let has_body = !matches!(framing, Framing::Empty | Framing::Length(0));
+        if has_body && attempts.expects_continue {
+            // The client waits for this before it sends the body (the upstream was not
+            // asked: `Expect` stays at this hop).
+            let continued = self.client.stream.write_all(CONTINUE).await;
+            continued.map_err(|_| (SendError::ClientGone, Outcome::Receiving))?;
+        }
         self.client
             .stream
-            .reading_body(has_body.then_some(body_timeout));
+            .reading_body(has_body.then_some(attempts.body_timeout));
         let exchanged = exchange(
             &mut self.client,
             &mut peer,
@@ -451,7 +459,11 @@ struct Attempts<'r, 's> {
     deadline: Instant,
     framing: Framing,
     body_timeout: Duration,
+    /// The client waits for `100 Continue` before it sends the body.
+    expects_continue: bool,
 }
+
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// What decides how an answer goes to the client and what the connection does after.
 struct Ending {

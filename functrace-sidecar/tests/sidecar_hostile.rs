@@ -734,3 +734,29 @@ fn an_upstream_dying_mid_response_cuts_the_response_and_the_span_says_so() {
         );
     }
 }
+
+/// A client that waits for `100 Continue` before its body gets it, then the app's answer to
+/// the whole body; nothing waits on a timer.
+#[test]
+fn a_client_that_expects_100_continue_gets_it_before_it_sends_the_body() {
+    let rt = runtime();
+    let app = rt.block_on(serve(|request: Request<Incoming>| async move {
+        let body = request.into_body().collect().await.unwrap().to_bytes();
+        Response::new(Full::new(body))
+    }));
+    let hostile = Hostile::start(app, "", "");
+    let mut stream = connect(hostile.inbound());
+    stream
+        .write_all(
+            b"POST /up HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\
+              Connection: close\r\n\r\n",
+        )
+        .unwrap();
+    let mut continued = [0; 25];
+    stream.read_exact(&mut continued).unwrap();
+    assert_eq!(&continued, b"HTTP/1.1 100 Continue\r\n\r\n");
+    stream.write_all(b"hello").unwrap();
+    let answer = read_until_closed(&mut stream);
+    assert_eq!(statuses(&answer), ["200"], "{answer:?}");
+    assert!(answer.ends_with("\r\n\r\nhello"), "{answer:?}");
+}

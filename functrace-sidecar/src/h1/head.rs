@@ -15,6 +15,9 @@ pub enum HeadError {
     Malformed(httparse::Error),
     /// A request without a method, target or version, or a response without a status.
     Incomplete,
+    /// A request target in none of the forms of RFC 9112 §3.2: origin (`/path`), absolute
+    /// (`http://host/path`), authority (CONNECT only) or asterisk (OPTIONS only).
+    BadTarget,
     /// More than [`MAX_FIELDS`] fields.
     TooManyFields,
     /// Both `Content-Length` and `Transfer-Encoding`: which one frames the body depends on
@@ -46,6 +49,7 @@ impl std::fmt::Display for HeadError {
         match self {
             HeadError::Malformed(why) => write!(f, "malformed head: {why}"),
             HeadError::Incomplete => write!(f, "malformed head: incomplete first line"),
+            HeadError::BadTarget => write!(f, "malformed head: invalid request target"),
             HeadError::TooManyFields => write!(f, "more than {MAX_FIELDS} header fields"),
             HeadError::ConflictingFraming => {
                 write!(f, "both Content-Length and Transfer-Encoding")
@@ -92,6 +96,8 @@ pub enum FieldKind {
     TraceContext,
     /// `x-request-id`, which the sidecar keeps or makes.
     RequestId,
+    /// `Expect`: a request's `100-continue` is answered at this hop, as the body is read.
+    Expect,
 }
 
 /// One field line: its name and value as offsets into the buffer the head was parsed from.
@@ -225,6 +231,27 @@ impl Fields {
     }
 }
 
+/// RFC 9112 §3.2's forms of a request target.
+fn is_valid_target(method: &[u8], target: &[u8]) -> bool {
+    match target {
+        [b'/', ..] => true,
+        b"*" => method == b"OPTIONS",
+        _ if method == b"CONNECT" => !target.is_empty(),
+        _ => {
+            // absolute-form: a scheme (a letter, then letters, digits, `+`, `-`, `.`), `://`.
+            let Some(colon) = target.iter().position(|&byte| byte == b':') else {
+                return false;
+            };
+            let scheme = &target[..colon];
+            scheme.first().is_some_and(u8::is_ascii_alphabetic)
+                && scheme
+                    .iter()
+                    .all(|&byte| byte.is_ascii_alphanumeric() || b"+-.".contains(&byte))
+                && target[colon + 1..].starts_with(b"//")
+        }
+    }
+}
+
 fn is_chunked(coding: &[u8]) -> bool {
     coding.eq_ignore_ascii_case(b"chunked")
 }
@@ -254,10 +281,22 @@ impl RequestHead {
         else {
             return Err(HeadError::Incomplete);
         };
+        if !is_valid_target(method.as_bytes(), target.as_bytes()) {
+            return Err(HeadError::BadTarget);
+        }
         self.method = offsets(buf, method.as_bytes());
         self.target = offsets(buf, target.as_bytes());
         self.fields.take(buf, minor, len, request.headers);
         Ok(true)
+    }
+
+    /// Whether the client waits for `100 Continue` before it sends the body.
+    pub fn expects_continue(&self, buf: &[u8]) -> bool {
+        self.fields.minor_version == 1
+            && self
+                .fields
+                .first(buf, FieldKind::Expect)
+                .is_some_and(|value| value.eq_ignore_ascii_case(b"100-continue"))
     }
 
     /// How the request body ends: no `Transfer-Encoding` or `Content-Length`, no body
@@ -360,6 +399,7 @@ fn kind_of(name: &[u8], value: &[u8]) -> FieldKind {
         }
         2 if is("b3") => FieldKind::TraceContext,
         4 if is("host") => FieldKind::Host,
+        6 if is("expect") => FieldKind::Expect,
         7 if is("upgrade") || is("trailer") => FieldKind::HopByHop,
         10 if is("connection") => FieldKind::Connection,
         10 if is("keep-alive") => FieldKind::HopByHop,
@@ -382,6 +422,46 @@ fn kind_of(name: &[u8], value: &[u8]) -> FieldKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_target_is_in_one_of_the_four_forms() {
+        let parse = |line: &str| RequestHead::default().parse(format!("{line}\r\n\r\n").as_bytes());
+        for good in [
+            "GET / HTTP/1.1",
+            "GET /a?b HTTP/1.1",
+            "GET http://a/b HTTP/1.1",
+            "GET svc+x.y-z://a HTTP/1.1",
+            "OPTIONS * HTTP/1.1",
+            "CONNECT a:443 HTTP/1.1",
+        ] {
+            assert_eq!(parse(good), Ok(true), "{good}");
+        }
+        for bad in [
+            "GET a HTTP/1.1",
+            "GET a/b HTTP/1.1",
+            "GET * HTTP/1.1",
+            "GET http:/a HTTP/1.1",
+            "GET 1http://a HTTP/1.1",
+            "GET ://a HTTP/1.1",
+        ] {
+            assert_eq!(parse(bad), Err(HeadError::BadTarget), "{bad}");
+        }
+    }
+
+    #[test]
+    fn expect_continue_is_answered_at_this_hop() {
+        let text = b"POST / HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n";
+        let mut head = RequestHead::default();
+        assert_eq!(head.parse(text), Ok(true));
+        assert!(head.expects_continue(text));
+        assert!(head.fields.stays(text, &head.fields.fields[0]));
+        let text = b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n";
+        assert_eq!(head.parse(text), Ok(true));
+        assert!(
+            !head.expects_continue(text),
+            "HTTP/1.0 knows no 100 Continue"
+        );
+    }
 
     fn request(text: &str) -> Result<(RequestHead, Framing), HeadError> {
         let mut head = RequestHead::default();
