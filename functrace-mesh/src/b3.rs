@@ -301,6 +301,23 @@ fn from_multi(found: &Found<'_>) -> Result<Extracted, Rejected> {
 /// already there, in either encoding. Allocates only the id values.
 #[inline]
 pub fn inject(context: &TraceContext, format: Format, headers: &mut HeaderMap) {
+    wanted(context, format).replace(headers);
+}
+
+/// The B3 headers [`inject`] writes, each given to `field` as name and value, with no
+/// `HeaderMap`: for a writer of raw HTTP/1.1 fields. Allocates nothing.
+pub fn fields(context: &TraceContext, format: Format, mut field: impl FnMut(&'static str, &[u8])) {
+    let wanted = wanted(context, format);
+    for (name, text) in NAMES.iter().zip(&wanted.0) {
+        if let Some(text) = text {
+            field(name.as_str(), text.as_bytes());
+        }
+    }
+}
+
+/// The B3 headers of `context` in `format`.
+#[inline]
+fn wanted(context: &TraceContext, format: Format) -> Wanted {
     let mut wanted = Wanted::default();
     if format.multi() {
         let mut hex = [0u8; 32];
@@ -318,7 +335,7 @@ pub fn inject(context: &TraceContext, format: Format, headers: &mut HeaderMap) {
         let mut buffer = [0u8; SINGLE_MAX];
         wanted.set(B3_BIT, write_single(&mut buffer, context));
     }
-    wanted.replace(headers);
+    wanted
 }
 
 /// Writes a sampling decision without ids (such as `b3: 0`), replacing any B3 headers already

@@ -195,6 +195,27 @@ impl Received {
     }
 }
 
+impl Received {
+    /// The headers [`Received::inject`] writes, each given to `field` as name and value,
+    /// with no `HeaderMap`: for a writer of raw HTTP/1.1 fields that leaves out every trace
+    /// header that came in (so that nothing is left to replace or remove). Allocates nothing.
+    pub fn fields(
+        &self,
+        context: &TraceContext,
+        propagation: Propagation,
+        format: Format,
+        mut field: impl FnMut(&'static str, &[u8]),
+    ) {
+        let standards = propagation.standards(self.came_in);
+        if standards.b3 {
+            b3::fields(context, format, &mut field);
+        }
+        if standards.w3c {
+            w3c::fields(context, self.tracestate_for(context), &mut field);
+        }
+    }
+}
+
 /// Writes `context` in `standards` (B3 in `format`, `tracestate` beside `traceparent`),
 /// and removes the headers of a standard not written.
 pub fn inject(
@@ -239,6 +260,7 @@ fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use functrace::Sampling;
 
     /// Headers of every kind: both standards agreeing, disagreeing, malformed, alone.
     fn cases() -> Vec<Vec<(&'static str, &'static str)>> {
@@ -263,6 +285,44 @@ mod tests {
             vec![("b3", "0"), ("traceparent", PARENT)],
             vec![("traceparent", "00-bad"), ("x-b3-sampled", "true")],
         ]
+    }
+
+    #[test]
+    fn fields_are_what_inject_writes_into_no_headers() {
+        let child = TraceContext::new_root(Sampling::Accept).child();
+        for case in cases() {
+            let mut came = HeaderMap::new();
+            for (name, value) in &case {
+                came.append(*name, HeaderValue::from_static(value));
+            }
+            let received = extract(&came);
+            let context = match received.extracted {
+                Extracted::Context(context) => context,
+                _ => child,
+            };
+            for propagation in [
+                Propagation::Same,
+                Propagation::B3,
+                Propagation::W3c,
+                Propagation::Both,
+            ] {
+                for format in [Format::Multi, Format::Single, Format::Both] {
+                    let mut injected = HeaderMap::new();
+                    received.inject(&context, propagation, format, &mut injected);
+                    let mut injected: Vec<(String, Vec<u8>)> = injected
+                        .iter()
+                        .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+                        .collect();
+                    let mut fields = Vec::new();
+                    received.fields(&context, propagation, format, |name, value| {
+                        fields.push((name.to_owned(), value.to_vec()))
+                    });
+                    injected.sort();
+                    fields.sort();
+                    assert_eq!(fields, injected, "{case:?} {propagation:?} {format:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -344,6 +344,19 @@ pub fn inject(context: &TraceContext, tracestate: Option<&HeaderValue>, headers:
     }
 }
 
+/// The headers [`inject`] writes, each given to `field` as name and value, with no
+/// `HeaderMap`: for a writer of raw HTTP/1.1 fields. Allocates nothing.
+pub fn fields(
+    context: &TraceContext,
+    tracestate: Option<&HeaderValue>,
+    mut field: impl FnMut(&'static str, &[u8]),
+) {
+    field("traceparent", &traceparent(context));
+    if let Some(value) = tracestate {
+        field("tracestate", value.as_bytes());
+    }
+}
+
 /// Removes `traceparent` and `tracestate`.
 pub fn remove(headers: &mut HeaderMap) {
     headers.remove(&TRACEPARENT);

@@ -14,6 +14,7 @@
 //! refusal before a request body was read, a failed exchange mid-body, an answer to the
 //! end of the connection, or an upstream that stopped taking the body close it.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,12 +24,13 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
+use tokio::time::Sleep;
 
 use crate::body::Outcome;
 use crate::config::Protocol;
 use crate::conn::Watched;
 use crate::h1::io::{forward_body, forward_body_plain, BodyError, Buffered};
-use crate::h1::write::{origin_form, request_head, response_head};
+use crate::h1::write::{end_head, field, origin_form, request_head_start, response_head};
 use crate::h1::{FieldKind, Framing, HeadError, RequestHead, ResponseHead};
 use crate::policy::message;
 use crate::policy::retry::Retry;
@@ -48,6 +50,11 @@ pub struct Connection {
     answer: ResponseHead,
     /// What goes out next: a head, with a small body.
     out: Vec<u8>,
+    /// A bodiless request's head, kept for another attempt.
+    again: Vec<u8>,
+    /// The route's timeout: one timer for the connection's requests, made at the first
+    /// (see [`expired`]).
+    timer: Option<Pin<Box<Sleep>>>,
     /// Bytes a head may have (`max_header_bytes`): the read buffers' size.
     head_limit: usize,
     stop: watch::Receiver<bool>,
@@ -73,6 +80,8 @@ impl Connection {
             head: RequestHead::default(),
             answer: ResponseHead::default(),
             out: Vec::with_capacity(8 * 1024),
+            again: Vec::new(),
+            timer: None,
             head_limit,
             stop,
         }
@@ -190,28 +199,17 @@ impl Connection {
         }
         // The upstream sees the context: the same one inbound, the CLIENT span's outbound.
         let upstream = route.pick();
-        let mut written = HeaderMap::new();
         let tracing = &settings.config.tracing;
-        incoming.inject(
-            &context,
-            tracing.propagation.into(),
-            tracing.b3_format.into(),
-            &mut written,
-        );
-        written.insert(REQUEST_ID, request_id);
-        let added: Vec<(&[u8], &[u8])> = written
-            .iter()
-            .map(|(name, value)| (name.as_str().as_bytes(), value.as_bytes()))
-            .collect();
         self.out.clear();
-        request_head(
-            &mut self.out,
-            self.client.data(),
-            &self.head,
-            upstream.address.as_bytes(),
-            &added,
-            framing,
-        );
+        let buf = self.client.data();
+        request_head_start(&mut self.out, buf, &self.head, upstream.address.as_bytes());
+        let out = &mut self.out;
+        let (propagation, format) = (tracing.propagation.into(), tracing.b3_format.into());
+        incoming.fields(&context, propagation, format, |name, value| {
+            field(out, name.as_bytes(), value);
+        });
+        field(out, REQUEST_ID.as_str().as_bytes(), request_id.as_bytes());
+        end_head(out, Some(framing), false);
         let client_closes = self.head.fields.close;
         let http10 = self.head.fields.minor_version == 0;
         let expects_continue = self.head.expects_continue(self.client.data());
@@ -270,34 +268,47 @@ impl Connection {
         attempts: Attempts<'_, '_>,
     ) -> Result<(Peer, Arc<str>, Sent), Refusal> {
         // Only a bodiless request goes again: all of it is its head.
-        let head = attempts.retry.may_follow(1).then(|| self.out.clone());
+        if attempts.retry.may_follow(1) {
+            self.again.clear();
+            self.again.extend_from_slice(&self.out);
+        }
         let mut upstream = attempts.first;
         let mut attempt = 1;
-        loop {
+        let mut timer = self
+            .timer
+            .take()
+            .unwrap_or_else(|| Box::pin(tokio::time::sleep_until(attempts.deadline.into())));
+        let result = loop {
             record.upstream(&upstream.address, &upstream.version);
             let address = upstream.address.clone();
             let tried = self.attempt(&address, &attempts);
-            let refusal = match tokio::time::timeout_at(attempts.deadline.into(), tried).await {
-                Ok(Ok((peer, sent))) => return Ok((peer, address, sent)),
-                Ok(Err((error, body))) => {
+            let tried = tokio::select! {
+                biased;
+                tried = tried => Some(tried),
+                () = expired(timer.as_mut(), attempts.deadline) => None,
+            };
+            let refusal = match tried {
+                Some(Ok((peer, sent))) => break Ok((peer, address, sent)),
+                Some(Err((error, body))) => {
                     if attempts.retry.again(attempt, &error) {
                         attempt += 1;
                         upstream = attempts.route.pick();
                         self.out.clear();
-                        self.out
-                            .extend_from_slice(head.as_deref().unwrap_or_default());
+                        self.out.extend_from_slice(&self.again);
                         continue;
                     }
                     refusal_of(error, body)
                 }
                 // The upstream cannot answer a request it has not had whole, when the client
                 // owes the rest: the client's fault.
-                Err(_) if self.client.stream.waiting_for_body() => Refusal::ClientTooSlow,
-                Err(_) => Refusal::TimedOut(attempts.route.timeout),
+                None if self.client.stream.waiting_for_body() => Refusal::ClientTooSlow,
+                None => Refusal::TimedOut(attempts.route.timeout),
             };
             self.client.stream.reading_body(None);
-            return Err(refusal);
-        }
+            break Err(refusal);
+        };
+        self.timer = Some(timer);
+        result
     }
 
     /// One attempt: a kept connection or a new one, the exchange up to the answer's head.
@@ -447,6 +458,23 @@ impl Connection {
             return Next::Close;
         }
         Next::Request
+    }
+}
+
+/// Resolves at `deadline`, on the connection's one `timer`. The timer is moved only when
+/// it would fire after `deadline` (or has fired): each request's deadline is later than the
+/// last one's, so it usually stays, fires early, and is moved on then. So a request costs no
+/// timer operation (tokio's timer wheel takes a lock, and may wake its driver, on each).
+async fn expired(mut timer: Pin<&mut Sleep>, deadline: Instant) {
+    let deadline = tokio::time::Instant::from_std(deadline);
+    loop {
+        if timer.is_elapsed() || timer.deadline() > deadline {
+            timer.as_mut().reset(deadline);
+        }
+        timer.as_mut().await;
+        if tokio::time::Instant::now() >= deadline {
+            return;
+        }
     }
 }
 

@@ -19,6 +19,13 @@ pub fn request_head(
     added: &[Added<'_>],
     framing: Framing,
 ) {
+    request_head_start(out, buf, head, default_host);
+    end(out, added, Some(framing), false);
+}
+
+/// [`request_head`] up to the fields this hop adds, which the caller writes with [`field`]
+/// before it ends the head with [`end_head`].
+pub fn request_head_start(out: &mut Vec<u8>, buf: &[u8], head: &RequestHead, default_host: &[u8]) {
     let target = &buf[head.target.clone()];
     let (authority, target) = origin_form(target);
     out.extend_from_slice(&buf[head.method.clone()]);
@@ -29,7 +36,12 @@ pub fn request_head(
     if head.fields.first(buf, FieldKind::Host).is_none() {
         field(out, b"host", authority.unwrap_or(default_host));
     }
-    end(out, added, Some(framing), false);
+}
+
+/// Ends a head begun with [`request_head_start`]: the framing of the body as it is sent
+/// (`None`: none written), and `connection: close` when `close`.
+pub fn end_head(out: &mut Vec<u8>, framing: Option<Framing>, close: bool) {
+    end(out, &[], framing, close);
 }
 
 /// The head of `head` (parsed from `buf`) for the client. `framing`: how the body is sent
@@ -105,7 +117,8 @@ fn end(out: &mut Vec<u8>, added: &[Added<'_>], framing: Option<Framing>, close: 
     out.extend_from_slice(b"\r\n");
 }
 
-fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+/// A field line: `name: value`.
+pub fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
