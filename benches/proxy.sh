@@ -4,7 +4,8 @@
 # The `forward` target (benches/src/bin/forward_proxy.rs) is a proxy on the sidecar's stack
 # that only forwards: what hyper costs before any of the sidecar's own work. The `h1forward`
 # target (benches/src/bin/h1_forward.rs) forwards HTTP/1.1 only, on the sidecar's own codec
-# (functrace_sidecar::h1): what that design costs before the sidecar's own work. Neither is in
+# (functrace_sidecar::h1): what that design costs before the sidecar's own work. The
+# `sidecarhyper` target is the sidecar on hyper's HTTP/1.1 path (`--http1 hyper`). None is in
 # the default TARGETS' comparison of proxies: they are references.
 #
 # Usage: benches/proxy.sh
@@ -38,7 +39,8 @@ TMP=$(mktemp -d)
 touch "$TMP/commands" "$TMP/load-commands"
 PIDS=()   # servers
 LOAD_PID= # the running load generator
-declare -A PID_OF URL IDLE_KB HWM_KB SKIP PEAKS P50S P99S ERRORS RATE
+declare -A PID_OF URL IDLE_KB HWM_KB SKIP PEAKS P50S P99S ERRORS RATE USER_US SYS_US
+CLK_TCK=$(getconf CLK_TCK)
 
 log() { echo "[proxy.sh] $*" >&2; }
 die() {
@@ -86,7 +88,7 @@ build() {
 	if has_target h1forward; then
 		cargo build --release -p functrace-benches --bin h1_forward >&2
 	fi
-	if has_target sidecar; then
+	if has_target sidecar || has_target sidecarhyper; then
 		cargo build --release -p functrace-sidecar --bin functrace-sidecar >&2
 	fi
 }
@@ -156,6 +158,18 @@ start_sidecar() {
 	wait_until sidecar curl -sf -o /dev/null "http://127.0.0.1:$admin/ready"
 	URL[h1:sidecar]=http://127.0.0.1:$port/
 	URL[h2:sidecar]=http://127.0.0.1:$port/ # HTTP/1.1 and HTTP/2 on the same port
+}
+
+# The sidecar on hyper's HTTP/1.1 path (`--http1 hyper`), as it was before its own: a reference.
+start_sidecarhyper() {
+	local port admin
+	port=$(free_port) admin=$(free_port)
+	spawn sidecarhyper "$TARGET_DIR/release/functrace-sidecar" --service bench --http1 hyper \
+		--inbound "127.0.0.1:$port=$UPSTREAM" --admin "127.0.0.1:$admin" \
+		--spans-file "$TMP/spans-hyper.jsonl" --sample 1.0
+	wait_until sidecarhyper curl -sf -o /dev/null "http://127.0.0.1:$admin/ready"
+	URL[h1:sidecarhyper]=http://127.0.0.1:$port/
+	URL[h2:sidecarhyper]=http://127.0.0.1:$port/
 }
 
 start_forward() {
@@ -277,22 +291,27 @@ h2load_cmd() { # h2load_cmd PROTO URL [EXTRA...]
 	fi
 }
 
-# Prints "REQ_PER_S ERRORS" of a wrk run's output.
+# Prints "REQ_PER_S ERRORS REQUESTS" of a wrk run's output.
 parse_wrk() {
 	awk '/^Requests\/sec:/ { rps = $2 }
+		/ requests in / { requests = $1 }
 		/Non-2xx or 3xx responses:/ { err += $NF }
 		/Socket errors:/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
-		END { print rps + 0, err + 0 }'
+		END { print rps + 0, err + 0, requests + 0 }'
 }
 
-# Prints "REQ_PER_S ERRORS" of an h2load run's output. h2load counts 4xx, 5xx and broken
-# streams as failed, 3xx as succeeded.
+# Prints "REQ_PER_S ERRORS REQUESTS" of an h2load run's output. h2load counts 4xx, 5xx and
+# broken streams as failed, 3xx as succeeded.
 parse_h2load() {
 	awk '/^finished in/ { rps = $4 }
-		/^requests:/ { failed = $10 }
+		/^requests:/ { failed = $10; done = $6 }
 		/^status codes:/ { redirects = $5 }
-		END { print rps + 0, failed + redirects }'
+		END { print rps + 0, failed + redirects, done + 0 }'
 }
+
+# "USER SYSTEM": the CPU time a process has used, in clock ticks (/proc/PID/stat fields 14
+# and 15; the name in parentheses may hold spaces).
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12, $13 }'; }
 
 # run_load CMD: runs a load command (a string, so that it can be listed in the report; no
 # argument contains spaces) and keeps its output in $TMP/last.out. It runs in the background
@@ -311,15 +330,21 @@ add_errors() {
 	((!$2)) || grep -E '^(requests:|status codes:|Non-2xx|  Socket errors)' "$TMP/last.out" >&2 || true
 }
 
+# The peak run also gives the target's CPU time per request (user and system, µs): its own
+# process only (`direct`: the upstream's).
 measure_peak() {
-	local proto=$1 t=$2 rps err
+	local proto=$1 t=$2 rps err requests user0 sys0 user1 sys1
+	read -r user0 sys0 < <(cpu_ticks "${PID_OF[$t]}")
 	if [[ $proto == h1 ]]; then
 		run_load "$(wrk_cmd "${URL[h1:$t]}")"
-		read -r rps err < <(parse_wrk <"$TMP/last.out")
+		read -r rps err requests < <(parse_wrk <"$TMP/last.out")
 	else
 		run_load "$(h2load_cmd h2 "${URL[h2:$t]}")"
-		read -r rps err < <(parse_h2load <"$TMP/last.out")
+		read -r rps err requests < <(parse_h2load <"$TMP/last.out")
 	fi
+	read -r user1 sys1 < <(cpu_ticks "${PID_OF[$t]}")
+	USER_US[$proto:$t]+="$(awk "BEGIN { print ($user1 - $user0) * 1e6 / $CLK_TCK / $requests }") "
+	SYS_US[$proto:$t]+="$(awk "BEGIN { print ($sys1 - $sys0) * 1e6 / $CLK_TCK / $requests }") "
 	PEAKS[$proto:$t]+="$rps "
 	add_errors "$proto:$t" "$err"
 	log "$(proto_name "$proto") $t peak: $rps req/s, $err errors"
@@ -336,7 +361,7 @@ measure_fixed() {
 	local proto=$1 t=$2 rps err p50 p99
 	rm -f "$TMP/requests.tsv"
 	run_load "$(h2load_cmd "$proto" "${URL[$proto:$t]}" --rps "${RATE[$proto]}" --log-file "$TMP/requests.tsv")"
-	read -r rps err < <(parse_h2load <"$TMP/last.out")
+	read -r rps err _ < <(parse_h2load <"$TMP/last.out")
 	read -r p50 p99 < <(percentiles "$TMP/requests.tsv")
 	P50S[$proto:$t]+="$p50 " P99S[$proto:$t]+="$p99 "
 	add_errors "$proto:$t" "$err"
@@ -361,9 +386,9 @@ run_protocol() {
 		for t in $(active "$proto"); do measure_peak "$proto" "$t"; done
 	done
 	# Fixed rate: half the peak of the slowest proxy (of direct when no proxy takes part);
-	# `forward` and `h1forward` are references, not proxies compared.
+	# `forward`, `h1forward` and `sidecarhyper` are references, not proxies compared.
 	for t in $(active "$proto"); do
-		[[ $t == direct || $t == forward || $t == h1forward ]] || peaks+="$(median "${PEAKS[$proto:$t]}") "
+		[[ $t =~ ^(direct|forward|h1forward|sidecarhyper)$ ]] || peaks+="$(median "${PEAKS[$proto:$t]}") "
 	done
 	[[ -n $peaks ]] || ! has_target direct || peaks=$(median "${PEAKS[$proto:direct]:-}")
 	slowest=$(tr ' ' '\n' <<<"$peaks" | sort -g | awk 'NF && !n++')
@@ -382,9 +407,9 @@ mib() { awk "BEGIN { printf \"%.1f MiB\", $1 / 1024 }"; }
 ms() { awk "BEGIN { printf \"%${2:-}.2f ms\", ($1) / 1000 }"; } # ms MICROSECONDS [+]
 
 report_row() {
-	local proto=$1 t=$2 peak ref p50 p99 d50 d99 ratio="–" added50="–" added99="–"
+	local proto=$1 t=$2 peak ref p50 p99 d50 d99 cpu ratio="–" added50="–" added99="–"
 	if [[ -n ${SKIP[$proto:$t]:-} ]]; then
-		echo "| $(proto_name "$proto") | $t | n/a: ${SKIP[$proto:$t]} | | | | | | | | | |"
+		echo "| $(proto_name "$proto") | $t | n/a: ${SKIP[$proto:$t]} | | | | | | | | | | |"
 		return
 	fi
 	peak=$(median "${PEAKS[$proto:$t]}")
@@ -397,8 +422,9 @@ report_row() {
 		d50=$(median "${P50S[$proto:direct]:-}") d99=$(median "${P99S[$proto:direct]:-}")
 		added50=$(ms "$p50 - $d50" +) added99=$(ms "$p99 - $d99" +)
 	fi
-	printf '| %s | %s | %.0f | %s | %.0f | %s | %s | %s | %s | %s | %s | %s |\n' \
-		"$(proto_name "$proto")" "$t" "$peak" "$ratio" "$(awk "BEGIN { print ${RATE[$proto]:-0} * $CONNS }")" \
+	cpu=$(awk "BEGIN { printf \"%.2f + %.2f\", $(median "${USER_US[$proto:$t]}"), $(median "${SYS_US[$proto:$t]}") }")
+	printf '| %s | %s | %.0f | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s |\n' \
+		"$(proto_name "$proto")" "$t" "$peak" "$ratio" "$cpu" "$(awk "BEGIN { print ${RATE[$proto]:-0} * $CONNS }")" \
 		"$(ms "$p50")" "$(ms "$p99")" "$added50" "$added99" "$(mib "${IDLE_KB[$t]}")" "$(mib "${HWM_KB[$proto:$t]}")" \
 		"${ERRORS[$proto:$t]:-0}"
 }
@@ -415,10 +441,12 @@ report() {
 		"Latency: h2load at a fixed rate of half the slowest proxy's peak, nearest-rank percentiles" \
 		"per run, median over the rounds (HTTP/1.1: one request at a time per connection, a request" \
 		"that waits for its connection is timed from when it is sent). RSS: VmRSS before any load, VmHWM over the protocol's runs" \
-		"(direct: the upstream itself). Errors: non-2xx responses and socket errors over all runs."
+		"(direct: the upstream itself). CPU: the target process's user + system time per request" \
+		"during the peak runs, in µs (/proc/PID/stat), median over the rounds." \
+		"Errors: non-2xx responses and socket errors over all runs."
 	echo
-	echo "| protocol | target | req/s (peak) | vs haproxy | fixed rate (req/s) | p50 | p99 | added p50 | added p99 | RSS idle | RSS under load | errors |"
-	echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+	echo "| protocol | target | req/s (peak) | vs haproxy | CPU µs/req (user + sys) | fixed rate (req/s) | p50 | p99 | added p50 | added p99 | RSS idle | RSS under load | errors |"
+	echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
 	for proto in $PROTOCOLS; do
 		for t in $TARGETS; do report_row "$proto" "$t"; done
 	done
@@ -445,7 +473,7 @@ main() {
 	local t proto
 	[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 	for t in $TARGETS; do
-		[[ $t =~ ^(direct|forward|h1forward|sidecar|haproxy|nginx)$ ]] || die "unknown target $t"
+		[[ $t =~ ^(direct|forward|h1forward|sidecar|sidecarhyper|haproxy|nginx)$ ]] || die "unknown target $t"
 	done
 	install_tools
 	# The latency runs rely on a fixed request rate per client.
