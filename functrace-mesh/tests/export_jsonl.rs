@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use export_support::{context, finished, numbered, read_lines, scratch_file, validate};
 use functrace::{Sampling, SpanReporter};
-use functrace_mesh::export::{Endpoint, Kind, Reporter, Span};
+use functrace_mesh::export::{DeferredSpan, Endpoint, Kind, Reporter, Span, Tag, TagText};
 
 const TRACE: &str = "463ac35c9f6413ad48485a3953bb6124";
 
@@ -257,4 +257,62 @@ fn the_installed_reporter_takes_the_local_spans_of_traced_calls() {
     assert_eq!(json["localEndpoint"]["serviceName"], "installed");
     assert_eq!(json["tags"]["task"], "t[04]");
     let _: Arc<dyn SpanReporter> = Arc::new(reporter);
+}
+
+/// A span in its recorder's form, written by the export thread.
+struct Recorded {
+    span: Span,
+    status: String,
+    path: String,
+}
+
+impl DeferredSpan for Recorded {
+    fn span_mut(&mut self) -> &mut Span {
+        &mut self.span
+    }
+
+    fn write(&self, write: &mut dyn for<'t> FnMut(&'t Span, &mut dyn Iterator<Item = Tag<'t>>)) {
+        // Text made here, on this call's stack, as a recorder formats its numbers.
+        let status = self.status.clone();
+        let tags = [
+            (TagText::Plain("http.path"), TagText::Escaped(&self.path)),
+            (TagText::Plain("http.status_code"), TagText::Plain(&status)),
+        ];
+        write(&self.span, &mut tags.into_iter());
+    }
+}
+
+#[test]
+fn a_deferred_span_is_written_as_one_with_its_tags_at_hand() {
+    let path = scratch_file("deferred");
+    let reporter = Reporter::builder("Deferring")
+        .json_lines(&path)
+        .build()
+        .unwrap();
+    let server = context(TRACE, "a2fb4a1d1a96d312", None, Sampling::Accept);
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let span = || Span::server(&server, "get /a", at, Duration::from_micros(5), "", true);
+    let (status, escaped) = ("200".to_owned(), "/a \"quoted\"".to_owned());
+    reporter.report_with_tags(
+        span(),
+        [
+            (TagText::Plain("http.path"), TagText::Escaped(&escaped)),
+            (TagText::Plain("http.status_code"), TagText::Plain(&status)),
+        ],
+    );
+    reporter.report_deferred(Box::new(Recorded {
+        span: span(),
+        status,
+        path: escaped,
+    }));
+    reporter.flush();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[0], lines[1]);
+    let (_, written) = &read_lines(&path)[1];
+    assert_eq!(written.tags["http.path"], "/a \"quoted\"");
+    // Normalized by the export thread: the reporter's service name, lowercase.
+    let service = written.local_endpoint.service_name.as_deref();
+    assert_eq!(service, Some("deferring"));
 }

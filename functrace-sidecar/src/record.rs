@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use functrace::TraceContext;
 use functrace_mesh::export::TagText::{Escaped, Plain};
-use functrace_mesh::export::{socket_address_text, Endpoint, Kind, Span};
+use functrace_mesh::export::{socket_address_text, DeferredSpan, Endpoint, Kind, Span, Tag};
 use functrace_mesh::http_span::{self, GrpcStatus};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, Version};
@@ -112,6 +112,7 @@ impl Record {
                 fault: None,
                 grpc_code: None,
                 grpc_message: None,
+                ending: Ending::default(),
             })
         });
         Record {
@@ -294,62 +295,17 @@ impl Record {
         let (Some(sampled), Some(reporter)) = (self.sampled.take(), &self.shared.reporter) else {
             return;
         };
-        let Sampled {
-            mut span,
-            method,
-            path,
-            protocol,
-            peer,
-            request_id,
-            upstream,
-            fault,
-            grpc_code,
-            grpc_message,
-        } = *sampled;
-        span.duration = functrace_mesh::export::duration_micros(latency);
-        let (mut status, mut request_size, mut response_size) = (
-            itoa::Buffer::new(),
-            itoa::Buffer::new(),
-            itoa::Buffer::new(),
-        );
-        let peer = socket_address_text(peer);
-        let request_id = http_span::request_id_text(&request_id);
-        let request_size_sent = self.request_body.as_ref().map_or(0, |body| body.bytes());
-        // Written straight from the values, in key order: no map of owned strings. Numbers,
-        // addresses and the method (a token) are plain; what came from outside is escaped.
-        let tags = [
-            ("error", self.error.as_deref().map(Escaped)),
-            ("fault", fault.map(Plain)),
-            ("grpc.message", grpc_message.as_deref().map(Escaped)),
-            ("grpc.status_code", grpc_code.as_deref().map(Escaped)),
-            ("guid:x-request-id", Some(Escaped(&request_id))),
-            ("http.method", Some(Plain(method.as_str()))),
-            ("http.path", Some(Escaped(&path))),
-            ("http.protocol", Some(Plain(protocol))),
-            ("http.status_code", Some(Plain(status.format(self.status)))),
-            ("peer.address", Some(Plain(&peer))),
-            (
-                "request_size",
-                Some(Plain(request_size.format(request_size_sent))),
-            ),
-            (
-                "response_size",
-                Some(Plain(response_size.format(self.response_size))),
-            ),
-            ("upstream.address", upstream.as_deref().map(Escaped)),
-            (
-                "upstream.version",
-                self.version
-                    .as_deref()
-                    .filter(|v| !v.is_empty())
-                    .map(Escaped),
-            ),
-        ];
-        debug_assert!(tags.windows(2).all(|pair| pair[0].0 < pair[1].0));
-        let tags = tags
-            .iter()
-            .filter_map(|&(key, value)| Some((Plain(key), value?)));
-        reporter.report_with_tags(span, tags);
+        let mut sampled = sampled;
+        sampled.span.duration = functrace_mesh::export::duration_micros(latency);
+        sampled.ending = Ending {
+            status: self.status,
+            error: self.error.take(),
+            request_size: self.request_body.as_ref().map_or(0, |body| body.bytes()),
+            response_size: self.response_size,
+            version: self.version.clone(),
+        };
+        // Its JSON is written by the export thread: the request waits for none of it.
+        reporter.report_deferred(sampled);
     }
 }
 
@@ -366,6 +322,75 @@ struct Sampled {
     fault: Option<&'static str>,
     grpc_code: Option<String>,
     grpc_message: Option<String>,
+    /// Set when the exchange ends.
+    ending: Ending,
+}
+
+/// How the exchange ended, for the span's tags.
+#[derive(Default)]
+struct Ending {
+    status: u16,
+    error: Option<String>,
+    request_size: u64,
+    response_size: u64,
+    version: Option<Arc<str>>,
+}
+
+impl DeferredSpan for Sampled {
+    fn span_mut(&mut self) -> &mut Span {
+        &mut self.span
+    }
+
+    /// The tags, written straight from the values, in key order: no map of owned strings.
+    /// Numbers, addresses and the method (a token) are plain; what came from outside is
+    /// escaped.
+    fn write(&self, write: &mut dyn for<'t> FnMut(&'t Span, &mut dyn Iterator<Item = Tag<'t>>)) {
+        let ending = &self.ending;
+        let (mut status, mut request_size, mut response_size) = (
+            itoa::Buffer::new(),
+            itoa::Buffer::new(),
+            itoa::Buffer::new(),
+        );
+        let peer = socket_address_text(self.peer);
+        let request_id = http_span::request_id_text(&self.request_id);
+        let tags = [
+            ("error", ending.error.as_deref().map(Escaped)),
+            ("fault", self.fault.map(Plain)),
+            ("grpc.message", self.grpc_message.as_deref().map(Escaped)),
+            ("grpc.status_code", self.grpc_code.as_deref().map(Escaped)),
+            ("guid:x-request-id", Some(Escaped(&request_id))),
+            ("http.method", Some(Plain(self.method.as_str()))),
+            ("http.path", Some(Escaped(&self.path))),
+            ("http.protocol", Some(Plain(self.protocol))),
+            (
+                "http.status_code",
+                Some(Plain(status.format(ending.status))),
+            ),
+            ("peer.address", Some(Plain(&peer))),
+            (
+                "request_size",
+                Some(Plain(request_size.format(ending.request_size))),
+            ),
+            (
+                "response_size",
+                Some(Plain(response_size.format(ending.response_size))),
+            ),
+            ("upstream.address", self.upstream.as_deref().map(Escaped)),
+            (
+                "upstream.version",
+                ending
+                    .version
+                    .as_deref()
+                    .filter(|v| !v.is_empty())
+                    .map(Escaped),
+            ),
+        ];
+        debug_assert!(tags.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        let mut tags = tags
+            .iter()
+            .filter_map(|&(key, value)| Some((Plain(key), value?)));
+        write(&self.span, &mut tags);
+    }
 }
 
 impl Drop for Record {

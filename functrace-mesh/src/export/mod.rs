@@ -88,8 +88,8 @@ pub use otel::{to_span_data, ZipkinExporter};
 #[cfg(feature = "otlp")]
 pub use otlp::{OtlpProtocol, TRACES_PATH};
 pub use reporter::{
-    BuildError, Reporter, ReporterBuilder, ReporterGuard, Stats, DEFAULT_BATCH_SIZE,
-    DEFAULT_INTERVAL, DEFAULT_QUEUE_SIZE, DEFAULT_REQUEST_TIMEOUT,
+    BuildError, DeferredSpan, Reporter, ReporterBuilder, ReporterGuard, Stats, Tag,
+    DEFAULT_BATCH_SIZE, DEFAULT_INTERVAL, DEFAULT_QUEUE_SIZE, DEFAULT_REQUEST_TIMEOUT,
 };
 #[cfg(any(feature = "otel", feature = "otlp"))]
 pub use semconv::{otlp_server_span_id, trace_id_bytes};

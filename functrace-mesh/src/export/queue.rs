@@ -10,15 +10,19 @@ use std::time::{Duration, Instant};
 
 use functrace::FinishedSpan;
 
+use super::reporter::DeferredSpan;
 use super::span::Span;
 
 /// A span waiting for export: a traced call's is converted on the export thread, not on
 /// the caller's.
+/// What the export thread takes.
 pub(crate) enum Queued {
     Finished(FinishedSpan),
     Span(Span),
-    /// A span already written as a JSON object, normalized (the sidecar's).
+    /// A span already written as a JSON object, normalized.
     Encoded(Vec<u8>),
+    /// A span in its recorder's own form, written by the export thread (the sidecar's).
+    Deferred(Box<dyn DeferredSpan>),
 }
 
 pub(crate) struct Queue {

@@ -96,6 +96,20 @@ pub struct ReporterBuilder {
     request_timeout: Duration,
 }
 
+/// A span kept in its recorder's own compact form until the export thread writes it
+/// ([`Reporter::report_deferred`]).
+pub trait DeferredSpan: Send {
+    /// The span without its tags, to be [normalized](Span::normalize).
+    fn span_mut(&mut self) -> &mut Span;
+    /// Calls `write` with the span and its tags, in key order, each key once (as
+    /// [`Reporter::report_with_tags`] takes them): the tags' text may live on the stack of
+    /// this call only.
+    fn write(&self, write: &mut dyn for<'t> FnMut(&'t Span, &mut dyn Iterator<Item = Tag<'t>>));
+}
+
+/// A tag: key and value.
+pub type Tag<'t> = (TagText<'t>, TagText<'t>);
+
 /// Why a reporter could not be built.
 #[derive(Debug)]
 pub enum BuildError {
@@ -178,6 +192,13 @@ impl Reporter {
         let mut encoded = Vec::with_capacity(768);
         json::write_span_with_tags(&mut encoded, &span, tags);
         self.inner.queue.push(Queued::Encoded(encoded));
+    }
+
+    /// Queues a span kept in its recorder's own form, which the export thread writes: the
+    /// caller's cost is only what recording its values took (a proxy's request waits for
+    /// no JSON). Never blocks.
+    pub fn report_deferred(&self, span: Box<dyn DeferredSpan>) {
+        self.inner.queue.push(Queued::Deferred(span));
     }
 
     /// Makes this reporter the process-wide [`SpanReporter`] of traced calls, until the
@@ -545,11 +566,13 @@ impl Worker {
     fn run(mut self) {
         let _exited = Exited(self.queue.clone());
         let json = !self.files.is_empty() || self.collector.is_some();
+        // Kept from batch to batch, so that it grows to a batch's size once.
+        let mut lines = Vec::new();
         while let Some((batch, closing)) = self.queue.next_batch() {
             // Each span is written once, as a JSON line; every JSON destination takes the
             // lines. OTLP and an SDK exporter take the spans.
             let count = batch.len();
-            let mut lines = Vec::with_capacity(if json { count * 512 } else { 0 });
+            lines.clear();
             let mut spans = Vec::new();
             for queued in batch {
                 let mut span = match queued {
@@ -561,6 +584,31 @@ impl Worker {
                     Queued::Encoded(json) => {
                         lines.extend_from_slice(&json);
                         lines.push(b'\n');
+                        continue;
+                    }
+                    Queued::Deferred(mut deferred) => {
+                        deferred.span_mut().normalize(&self.service_name);
+                        let structured = self.structured();
+                        deferred.write(&mut |span, tags| {
+                            if !structured {
+                                json::write_span_with_tags(&mut lines, span, tags);
+                                lines.push(b'\n');
+                                return;
+                            }
+                            let tags: Vec<Tag<'_>> = tags.collect();
+                            if json {
+                                json::write_span_with_tags(&mut lines, span, tags.iter().copied());
+                                lines.push(b'\n');
+                            }
+                            let mut span = span.clone();
+                            span.tags = tags
+                                .iter()
+                                .map(|(key, value)| {
+                                    (key.as_str().to_owned(), value.as_str().to_owned())
+                                })
+                                .collect();
+                            spans.push(span);
+                        });
                         continue;
                     }
                 };
