@@ -226,6 +226,7 @@ impl Connection {
             framing,
             body_timeout,
             expects_continue,
+            http10,
         };
         let (peer, address, sent) = match self.send(&mut record, attempts).await {
             Ok(sent) => sent,
@@ -343,6 +344,7 @@ impl Connection {
             &mut peer,
             &mut self.out,
             framing,
+            !attempts.http10,
             &mut self.answer,
         )
         .await;
@@ -489,6 +491,8 @@ struct Attempts<'r, 's> {
     body_timeout: Duration,
     /// The client waits for `100 Continue` before it sends the body.
     expects_continue: bool,
+    /// The client speaks HTTP/1.0: no 1xx answers.
+    http10: bool,
 }
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";

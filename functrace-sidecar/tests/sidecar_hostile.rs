@@ -100,10 +100,16 @@ fn statuses(mut answer: &str) -> Vec<&str> {
     while let Some((head, rest)) = answer.split_once("\r\n\r\n") {
         assert!(head.starts_with("HTTP/1."), "not a response: {answer:?}");
         statuses.push(&head[9..12]);
+        // A 1xx answer has no body; another without a length runs to the close.
         let length = head
             .lines()
             .find_map(|line| line.strip_prefix("content-length: "))
             .map_or(rest.len(), |length| length.parse().unwrap());
+        let length = if head.as_bytes()[9] == b'1' {
+            0
+        } else {
+            length
+        };
         answer = &rest[length..];
     }
     statuses
@@ -759,4 +765,36 @@ fn a_client_that_expects_100_continue_gets_it_before_it_sends_the_body() {
     let answer = read_until_closed(&mut stream);
     assert_eq!(statuses(&answer), ["200"], "{answer:?}");
     assert!(answer.ends_with("\r\n\r\nhello"), "{answer:?}");
+}
+
+/// An upstream's interim answer (`100 Continue` before its 200) reaches no HTTP/1.0 client,
+/// which knows no 1xx and would take it for the answer (RFC 9110 §15.2); the own path passes
+/// it on to HTTP/1.1 clients, hyper's drops it.
+#[test]
+fn interim_answers_reach_no_http10_client() {
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = upstream.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in upstream.incoming() {
+            let mut stream = stream.unwrap();
+            let _ = stream.read(&mut [0; 4096]);
+            let _ = stream.write_all(
+                b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            );
+        }
+    });
+    let hostile = Hostile::start(app, "", "");
+    let answer = exchange(hostile.inbound(), b"GET / HTTP/1.0\r\n\r\n");
+    assert_eq!(statuses(&answer), ["200"], "{answer:?}");
+    assert!(answer.ends_with("\r\n\r\nok"), "{answer:?}");
+    let answer = exchange(
+        hostile.inbound(),
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    let expected: &[&str] = if own_http1() {
+        &["100", "200"]
+    } else {
+        &["200"]
+    };
+    assert_eq!(statuses(&answer), expected, "{answer:?}");
 }

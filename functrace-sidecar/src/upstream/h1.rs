@@ -89,13 +89,15 @@ pub struct Sent {
 }
 
 /// Sends a request, its head in `out` (left empty) and its body (framed as `framing`) from
-/// `client`, on `peer`; passes any 1xx answers on to `client`, and parses the final
-/// answer's head into `answer`, its bytes still in `peer`.
+/// `client`, on `peer`; passes any 1xx answers on to `client` when `interim` (an HTTP/1.0
+/// client is sent none: RFC 9110 §15.2), and parses the final answer's head into `answer`,
+/// its bytes still in `peer`.
 pub async fn exchange<C>(
     client: &mut Buffered<C>,
     peer: &mut Peer,
     out: &mut Vec<u8>,
     framing: Framing,
+    interim: bool,
     answer: &mut ResponseHead,
 ) -> Result<Sent, ExchangeError>
 where
@@ -134,11 +136,13 @@ where
         }
         // 1xx (100 Continue, 103 Early Hints): passed on as it came, then the final answer.
         let len = answer.fields.len;
-        client
-            .stream
-            .write_all(&peer.data()[..len])
-            .await
-            .map_err(ExchangeError::Client)?;
+        if interim {
+            client
+                .stream
+                .write_all(&peer.data()[..len])
+                .await
+                .map_err(ExchangeError::Client)?;
+        }
         peer.consume(len);
     }
 }
