@@ -149,11 +149,14 @@ start_upstream() {
 	URL[h2:direct]=http://$UPSTREAM/
 }
 
+# HTTP/1.1 to the upstream whatever the client speaks, as HAProxy and nginx are configured.
 start_sidecar() {
 	local port admin
 	port=$(free_port) admin=$(free_port)
+	printf '[[inbound]]\nlisten = "127.0.0.1:%s"\napp = "%s"\nprotocol = "http1"\n' \
+		"$port" "$UPSTREAM" >"$TMP/sidecar.toml"
 	spawn sidecar "$TARGET_DIR/release/functrace-sidecar" --service bench \
-		--inbound "127.0.0.1:$port=$UPSTREAM" --admin "127.0.0.1:$admin" \
+		--config "$TMP/sidecar.toml" --admin "127.0.0.1:$admin" \
 		--spans-file "$TMP/spans.jsonl" --sample 1.0
 	wait_until sidecar curl -sf -o /dev/null "http://127.0.0.1:$admin/ready"
 	URL[h1:sidecar]=http://127.0.0.1:$port/
@@ -164,8 +167,10 @@ start_sidecar() {
 start_sidecarhyper() {
 	local port admin
 	port=$(free_port) admin=$(free_port)
+	printf '[[inbound]]\nlisten = "127.0.0.1:%s"\napp = "%s"\nprotocol = "http1"\n' \
+		"$port" "$UPSTREAM" >"$TMP/sidecarhyper.toml"
 	spawn sidecarhyper "$TARGET_DIR/release/functrace-sidecar" --service bench --http1 hyper \
-		--inbound "127.0.0.1:$port=$UPSTREAM" --admin "127.0.0.1:$admin" \
+		--config "$TMP/sidecarhyper.toml" --admin "127.0.0.1:$admin" \
 		--spans-file "$TMP/spans-hyper.jsonl" --sample 1.0
 	wait_until sidecarhyper curl -sf -o /dev/null "http://127.0.0.1:$admin/ready"
 	URL[h1:sidecarhyper]=http://127.0.0.1:$port/
