@@ -33,7 +33,7 @@ CONNS=64
 H2_STREAMS=10 # concurrent streams per HTTP/2 connection
 SERVER_CPU=0
 LOAD_CPU=1
-PROTOCOLS="h1 h2"
+PROTOCOLS=${PROTOCOLS:-h1 h2} # h1, h2 or both
 
 TMP=$(mktemp -d)
 touch "$TMP/commands" "$TMP/load-commands"

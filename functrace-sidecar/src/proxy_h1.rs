@@ -106,16 +106,12 @@ impl Connection {
             if self.client.is_full() {
                 return self.refuse_head(&HeadError::TooManyFields).await;
             }
-            let idle = self.client.data().is_empty();
-            if idle && *self.stop.borrow() {
+            // Between requests, the sidecar's stopping closes the connection (while it
+            // waits for one, `serve.rs` does).
+            if self.client.data().is_empty() && *self.stop.borrow() {
                 return false;
             }
-            let read = tokio::select! {
-                read = self.client.fill() => read,
-                // Between requests, the sidecar's stopping closes the connection.
-                _ = self.stop.changed(), if idle => return false,
-            };
-            match read {
+            match self.client.fill().await {
                 Ok(0) | Err(_) => return false,
                 Ok(_) => {}
             }

@@ -409,6 +409,8 @@ async fn serve_hyper<I, S, B>(
 
 /// Serves a connection on the sidecar's own HTTP/1.1 path; one that opens with the HTTP/2
 /// preface goes to hyper's HTTP/2 server (`http2`: its builder and the header timeout).
+/// When the sidecar stops, a connection without a request in flight closes at once; one
+/// with a request finishes it first (and closes after it: `proxy_h1.rs` reads `stop`).
 async fn serve_own(
     proxy: Proxy,
     io: Watched,
@@ -417,25 +419,49 @@ async fn serve_own(
     stop: watch::Receiver<bool>,
 ) {
     let mut client = Buffered::new(io, head_limit);
+    let opens_http2 = tokio::select! {
+        opens = opens_with_preface(&mut client) => opens,
+        () = stopping(stop.clone()) => return,
+    };
+    match opens_http2 {
+        None => {}
+        Some(true) => {
+            let (builder, header_timeout) = http2;
+            let io = Prefixed::new(client);
+            serve_hyper(builder, io, proxy, header_timeout, stop).await;
+        }
+        Some(false) => {
+            let conn = proxy.conn.clone();
+            let serving = Connection::new(proxy, client, head_limit, stop.clone()).serve();
+            tokio::pin!(serving);
+            tokio::select! {
+                () = &mut serving => return,
+                () = stopping(stop) => {}
+            }
+            if !conn.is_idle() {
+                serving.await;
+            }
+        }
+    }
+}
+
+/// Reads a connection's first bytes until they tell whether it opens with the HTTP/2
+/// preface: `None` when it ends first.
+async fn opens_with_preface(client: &mut Buffered<Watched>) -> Option<bool> {
     loop {
         let data = client.data();
         let n = data.len().min(H2_PREFACE.len());
         if n > 0 && data[..n] != H2_PREFACE[..n] {
-            break;
+            return Some(false);
         }
         if n == H2_PREFACE.len() {
-            let (builder, header_timeout) = http2;
-            let io = Prefixed::new(client);
-            return serve_hyper(builder, io, proxy, header_timeout, stop).await;
+            return Some(true);
         }
         match client.fill().await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return None,
             Ok(_) => {}
         }
     }
-    Connection::new(proxy, client, head_limit, stop)
-        .serve()
-        .await
 }
 
 /// Whether a listener's HTTP/1.1 goes the sidecar's own way: so configured, and none of

@@ -14,22 +14,30 @@ use super::head::Framing;
 /// Body bytes gathered before they are written.
 pub const FLUSH_AT: usize = 16 * 1024;
 
-/// A stream and the bytes read from it not yet used. The buffer is made once, as large as
-/// a head may be, and reused for every message.
+/// What a connection's read buffer starts at: a head of common size, and a body's reads.
+const INITIAL: usize = 16 * 1024;
+
+/// A stream and the bytes read from it not yet used. The buffer is made once per connection
+/// and reused for every message; it starts at 16 KiB and grows (by doubling) only for a head
+/// that does not fit, up to the largest head allowed: a connection costs the memory its
+/// messages need, not the limit's.
 pub struct Buffered<S> {
     /// The stream, for writing (reads go through [`Buffered::fill`]).
     pub stream: S,
-    buf: Box<[u8]>,
+    buf: Vec<u8>,
+    /// The largest the buffer may grow.
+    limit: usize,
     start: usize,
     end: usize,
 }
 
 impl<S: AsyncRead + Unpin> Buffered<S> {
-    /// `stream` with a buffer of `capacity` bytes.
-    pub fn new(stream: S, capacity: usize) -> Buffered<S> {
+    /// `stream` with a buffer of at most `limit` bytes.
+    pub fn new(stream: S, limit: usize) -> Buffered<S> {
         Buffered {
             stream,
-            buf: vec![0; capacity].into_boxed_slice(),
+            buf: vec![0; limit.min(INITIAL)],
+            limit,
             start: 0,
             end: 0,
         }
@@ -49,9 +57,9 @@ impl<S: AsyncRead + Unpin> Buffered<S> {
         }
     }
 
-    /// Whether the unused bytes fill the whole buffer (a head that does not fit).
+    /// Whether the unused bytes fill the buffer at its limit (a head that does not fit).
     pub fn is_full(&self) -> bool {
-        self.end - self.start == self.buf.len()
+        self.end - self.start >= self.limit
     }
 
     /// Reads more after what is there: `Ok(0)` at the end of the stream, or when the buffer
@@ -62,7 +70,11 @@ impl<S: AsyncRead + Unpin> Buffered<S> {
             (self.start, self.end) = (0, self.end - self.start);
         }
         if self.end == self.buf.len() {
-            return Ok(0);
+            if self.buf.len() >= self.limit {
+                return Ok(0);
+            }
+            let grown = (self.buf.len() * 2).min(self.limit);
+            self.buf.resize(grown, 0);
         }
         let n = self.stream.read(&mut self.buf[self.end..]).await?;
         self.end += n;
@@ -465,6 +477,24 @@ mod tests {
         assert_eq!(&to.bytes[6..], &body[..]);
         // At most what gathers before a flush, and one buffer's read on top.
         assert!(to.largest < FLUSH_AT + 1024, "{}", to.largest);
+    }
+
+    #[tokio::test]
+    async fn the_buffer_grows_only_for_a_head_that_does_not_fit() {
+        let (mut writer, reader) = tokio::io::duplex(1 << 20);
+        writer.write_all(&vec![b'x'; 40_000]).await.unwrap();
+        let mut from = Buffered::new(reader, 50_000);
+        assert_eq!(from.buf.len(), INITIAL);
+        while from.data().len() < 40_000 {
+            assert!(from.fill().await.unwrap() > 0);
+        }
+        assert!(!from.is_full());
+        assert_eq!(from.buf.len(), 50_000, "16 KiB, 32 KiB, then the limit");
+        writer.write_all(&vec![b'x'; 20_000]).await.unwrap();
+        while !from.is_full() {
+            assert!(from.fill().await.unwrap() > 0);
+        }
+        assert_eq!(from.fill().await.unwrap(), 0, "full at the limit");
     }
 
     #[tokio::test]
