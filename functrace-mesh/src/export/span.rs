@@ -277,7 +277,10 @@ impl Span {
 }
 
 fn lowercase(text: &mut String) {
-    if text.chars().any(char::is_uppercase) {
+    // ASCII, as names nearly always are, lowercases in place; other text as Unicode says.
+    if text.is_ascii() {
+        text.make_ascii_lowercase();
+    } else if text.chars().any(char::is_uppercase) {
         *text = text.to_lowercase();
     }
 }
