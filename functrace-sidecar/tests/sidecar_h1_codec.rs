@@ -8,9 +8,10 @@
 //! the codec refuses what hyper takes, and why that is the safer answer.
 //! The `h1_codec` fuzz target starts from the same corpus.
 
+mod sidecar_support;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use functrace_sidecar::h1::{ChunkedDecoder, Framing, HeadError, RequestHead, Res
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use sidecar_support::h1_corpus;
 
 /// Requests the codec refuses and hyper serves, and why refusing is right for a proxy.
 const REQUEST_DIFFERENCES: &[(&str, &str)] = &[
@@ -70,7 +72,7 @@ const RESPONSE_DIFFERENCES: &[(&str, &str)] = &[
 #[test]
 fn requests_read_as_hyper_reads_them() {
     let server = echo_server();
-    let cases = corpus("request");
+    let cases = h1_corpus("request");
     assert!(cases.len() >= 40, "{} requests", cases.len());
     let mut wrong = Vec::new();
     for (name, bytes) in cases {
@@ -98,7 +100,7 @@ fn requests_read_as_hyper_reads_them() {
 
 #[test]
 fn responses_read_as_hyper_reads_them() {
-    let cases = corpus("response");
+    let cases = h1_corpus("response");
     assert!(cases.len() >= 20, "{} responses", cases.len());
     let mut wrong = Vec::new();
     for (name, bytes) in cases {
@@ -132,22 +134,6 @@ enum Seen {
     Request(String),
     /// The stream was refused with this status (and closed).
     Refused(u16),
-}
-
-fn corpus(kind: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/h1_corpus")
-        .join(kind);
-    let mut cases: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&path).unwrap())
-        })
-        .collect();
-    cases.sort();
-    cases
 }
 
 /// One request as both sides print it. The framing fields are left out: what they framed

@@ -29,12 +29,11 @@ mod sidecar_support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once};
 use std::time::Duration;
 
 use functrace_sidecar::h1::{ChunkedDecoder, Framing, RequestHead, ResponseHead};
-use sidecar_support::Sidecar;
+use sidecar_support::{h1_corpus, Sidecar};
 use tokio::io::Interest;
 
 /// Requests the own path refuses and hyper's passes on, and why refusing is right.
@@ -113,7 +112,7 @@ fn requests_reach_the_upstream_alike_on_both_paths() {
     let inbound = format!("127.0.0.1:0={}", upstream.address);
     let own = start_sidecar(&inbound, "own");
     let hyper = start_sidecar(&inbound, "hyper");
-    let cases = corpus("request");
+    let cases = h1_corpus("request");
     assert!(cases.len() >= 40, "{} requests", cases.len());
     in_corpus(REQUEST_DIFFERENCES, &cases);
     let mut wrong = Vec::new();
@@ -162,7 +161,7 @@ fn responses_reach_the_client_alike_on_both_paths() {
     let inbound = format!("127.0.0.1:0={}", upstream.address);
     let own = start_sidecar(&inbound, "own");
     let hyper = start_sidecar(&inbound, "hyper");
-    let cases = corpus("response");
+    let cases = h1_corpus("response");
     assert!(cases.len() >= 20, "{} responses", cases.len());
     in_corpus(RESPONSE_DIFFERENCES, &cases);
     let mut wrong = Vec::new();
@@ -194,22 +193,6 @@ fn start_sidecar(inbound: &str, http1: &str) -> Sidecar {
     static NAMED_HERE: Once = Once::new();
     NAMED_HERE.call_once(|| std::env::remove_var("SIDECAR_HTTP1"));
     Sidecar::start(&["--inbound", inbound, "--http1", http1])
-}
-
-fn corpus(kind: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/h1_corpus")
-        .join(kind);
-    let mut cases: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&path).unwrap())
-        })
-        .collect();
-    cases.sort();
-    cases
 }
 
 /// Every documented difference is a case of the corpus.

@@ -144,88 +144,77 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let forwarded = framed(from, to, out, framing, rechunk).await;
+    let forwarded = async {
+        let cut_short = || BodyError::Read(io::ErrorKind::UnexpectedEof.into());
+        let mut moved = 0u64;
+        match framing {
+            Framing::Empty => {}
+            Framing::Length(mut left) => {
+                while left > 0 {
+                    if from.data().is_empty() && read(from, to, out).await? == 0 {
+                        return Err(cut_short());
+                    }
+                    let take = from
+                        .data()
+                        .len()
+                        .min(usize::try_from(left).unwrap_or(usize::MAX));
+                    out.extend_from_slice(&from.data()[..take]);
+                    from.consume(take);
+                    left -= take as u64;
+                    moved += take as u64;
+                    flush_if_full(to, out).await?;
+                }
+            }
+            Framing::Chunked => {
+                let mut decoder = ChunkedDecoder::default();
+                loop {
+                    let step = decoder.step(from.data()).map_err(|error| {
+                        BodyError::Read(io::Error::new(io::ErrorKind::InvalidData, error))
+                    })?;
+                    if !step.data.is_empty() {
+                        moved += step.data.len() as u64;
+                        if rechunk {
+                            chunk_start(out, step.data.len());
+                        }
+                        out.extend_from_slice(&from.data()[step.data]);
+                        if rechunk {
+                            out.extend_from_slice(CHUNK_END);
+                        }
+                    }
+                    from.consume(step.consumed);
+                    if step.done {
+                        break;
+                    }
+                    flush_if_full(to, out).await?;
+                    if from.data().is_empty() && read(from, to, out).await? == 0 {
+                        return Err(cut_short());
+                    }
+                }
+                if rechunk {
+                    out.extend_from_slice(LAST_CHUNK);
+                }
+            }
+            Framing::UntilClose => loop {
+                moved += from.data().len() as u64;
+                out.extend_from_slice(from.data());
+                from.consume(from.data().len());
+                flush_if_full(to, out).await?;
+                if read(from, to, out).await? == 0 {
+                    break;
+                }
+            },
+        }
+        to.write_all(out).await.map_err(BodyError::Write)?;
+        out.clear();
+        Ok(moved)
+    }
+    .await;
     if let Err(BodyError::Read(_)) = &forwarded {
         // What came before the sender failed still goes: the receiver sees where it broke.
         let _ = to.write_all(out).await;
         out.clear();
     }
     forwarded
-}
-
-async fn framed<R, W>(
-    from: &mut Buffered<R>,
-    to: &mut W,
-    out: &mut Vec<u8>,
-    framing: Framing,
-    rechunk: bool,
-) -> Result<u64, BodyError>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    let cut_short = || BodyError::Read(io::ErrorKind::UnexpectedEof.into());
-    let mut moved = 0u64;
-    match framing {
-        Framing::Empty => {}
-        Framing::Length(mut left) => {
-            while left > 0 {
-                if from.data().is_empty() && read(from, to, out).await? == 0 {
-                    return Err(cut_short());
-                }
-                let take = from
-                    .data()
-                    .len()
-                    .min(usize::try_from(left).unwrap_or(usize::MAX));
-                out.extend_from_slice(&from.data()[..take]);
-                from.consume(take);
-                left -= take as u64;
-                moved += take as u64;
-                flush_if_full(to, out).await?;
-            }
-        }
-        Framing::Chunked => {
-            let mut decoder = ChunkedDecoder::default();
-            loop {
-                let step = decoder.step(from.data()).map_err(|error| {
-                    BodyError::Read(io::Error::new(io::ErrorKind::InvalidData, error))
-                })?;
-                if !step.data.is_empty() {
-                    moved += step.data.len() as u64;
-                    if rechunk {
-                        chunk_start(out, step.data.len());
-                    }
-                    out.extend_from_slice(&from.data()[step.data]);
-                    if rechunk {
-                        out.extend_from_slice(CHUNK_END);
-                    }
-                }
-                from.consume(step.consumed);
-                if step.done {
-                    break;
-                }
-                flush_if_full(to, out).await?;
-                if from.data().is_empty() && read(from, to, out).await? == 0 {
-                    return Err(cut_short());
-                }
-            }
-            if rechunk {
-                out.extend_from_slice(LAST_CHUNK);
-            }
-        }
-        Framing::UntilClose => loop {
-            moved += from.data().len() as u64;
-            out.extend_from_slice(from.data());
-            from.consume(from.data().len());
-            flush_if_full(to, out).await?;
-            if read(from, to, out).await? == 0 {
-                break;
-            }
-        },
-    }
-    to.write_all(out).await.map_err(BodyError::Write)?;
-    out.clear();
-    Ok(moved)
 }
 
 /// Reads more of the body, having sent what gathered from the last read: the receiver may

@@ -480,3 +480,20 @@ pub fn two_services(
     outbound.set(sidecar.outbound()).unwrap();
     sidecar
 }
+
+/// The cases of `tests/h1_corpus/KIND` (`request`, `response`): name and bytes, by name.
+pub fn h1_corpus(kind: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/h1_corpus")
+        .join(kind);
+    let mut cases: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&path).unwrap())
+        })
+        .collect();
+    cases.sort();
+    cases
+}
