@@ -423,8 +423,10 @@ impl Connection {
         match forwarded {
             Ok(bytes) => {
                 record.completed(bytes);
-                // Kept for the next request only after its answer went whole.
-                if reusable {
+                // Kept for the next request only after its answer went whole, and with
+                // nothing after it: bytes no request asked for would be read as the next
+                // request's answer (a desynchronised connection).
+                if reusable && peer.data().is_empty() {
                     self.proxy.shared.upstreams.h1.put(address, peer);
                 }
             }

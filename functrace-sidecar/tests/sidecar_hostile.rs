@@ -798,3 +798,49 @@ fn interim_answers_reach_no_http10_client() {
     };
     assert_eq!(statuses(&answer), expected, "{answer:?}");
 }
+
+/// An upstream that sends more than its answer (here a second, forged answer right behind
+/// the first) does not get it read as the answer to the next request: the connection the
+/// extra bytes came on is not reused.
+#[test]
+fn bytes_after_an_answer_are_never_the_next_requests_answer() {
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = upstream.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for (n, stream) in upstream.incoming().enumerate() {
+            let mut stream = stream.unwrap();
+            std::thread::spawn(move || {
+                let mut head = [0; 4096];
+                // The first connection adds a forged answer behind its first one.
+                let mut forge = n == 0;
+                while matches!(stream.read(&mut head), Ok(read) if read > 0) {
+                    let answer: &[u8] = if forge {
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nrealHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged"
+                    } else {
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal"
+                    };
+                    forge = false;
+                    if stream.write_all(answer).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let hostile = Hostile::start(app, "", "");
+    let mut stream = connect(hostile.inbound());
+    for _ in 0..3 {
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        let mut answer = Vec::new();
+        let mut chunk = [0; 4096];
+        while !answer.ends_with(b"real") && !answer.ends_with(b"forged") {
+            let read = stream.read(&mut chunk).unwrap();
+            assert!(read > 0, "closed: {:?}", String::from_utf8_lossy(&answer));
+            answer.extend_from_slice(&chunk[..read]);
+        }
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.ends_with("\r\n\r\nreal"), "{answer:?}");
+    }
+}
