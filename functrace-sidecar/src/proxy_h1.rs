@@ -523,10 +523,14 @@ fn received(head: &RequestHead, buf: &[u8]) -> Received {
 fn describe(head: &RequestHead, buf: &[u8]) -> Described {
     let method = &buf[head.method.clone()];
     let (_, target) = origin_form(&buf[head.target.clone()]);
-    let path = target
+    let path = match target
         .split(|&byte| byte == b'?')
         .next()
-        .unwrap_or_default();
+        .unwrap_or_default()
+    {
+        [] => &b"/"[..],
+        path => path,
+    };
     let path = String::from_utf8_lossy(path).into_owned();
     let method_text = String::from_utf8_lossy(method);
     let mut name = String::with_capacity(method.len() + 1 + path.len());

@@ -30,6 +30,10 @@ pub fn request_head_start(out: &mut Vec<u8>, buf: &[u8], head: &RequestHead, def
     let (authority, target) = origin_form(target);
     out.extend_from_slice(&buf[head.method.clone()]);
     out.push(b' ');
+    if target.first() == Some(&b'?') {
+        // An absolute target with a query and no path: the path is `/` (RFC 9112 §3.2.1).
+        out.push(b'/');
+    }
     out.extend_from_slice(target);
     out.extend_from_slice(b" HTTP/1.1\r\n");
     fields(out, buf, &head.fields, false);
@@ -82,8 +86,7 @@ pub fn origin_form(target: &[u8]) -> (Option<&[u8]>, &[u8]) {
         [] => &b"/"[..],
         path => path,
     };
-    // A query right after the authority keeps its place after a `/`: the caller sees
-    // `?q` as a target it may refuse; none of the sidecar's clients send it.
+    // A query right after the authority comes back as `?q`: the writer puts the `/` before it.
     (Some(&rest[..path_start]), path)
 }
 
@@ -155,6 +158,9 @@ mod tests {
         assert_eq!(written, "GET / HTTP/1.1\r\nhost: api.example:8080\r\n\r\n");
         let written = written_request("GET http://a/b/c?d HTTP/1.1\r\nHost: a\r\n\r\n", &[]);
         assert_eq!(written, "GET /b/c?d HTTP/1.1\r\nHost: a\r\n\r\n");
+        // Found by the h1_codec fuzz target: a query with no path before it.
+        let written = written_request("GET http://a.b?c HTTP/1.1\r\nHosj: a\r\n\r\n", &[]);
+        assert_eq!(written, "GET /?c HTTP/1.1\r\nHosj: a\r\nhost: a.b\r\n\r\n");
         let written = written_request("GET /x HTTP/1.0\r\n\r\n", &[]);
         assert_eq!(written, "GET /x HTTP/1.1\r\nhost: app:80\r\n\r\n");
     }
