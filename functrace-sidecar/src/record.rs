@@ -304,8 +304,11 @@ impl Record {
             response_size: self.response_size,
             version: self.version.clone(),
         };
-        // Its JSON is written by the export thread: the request waits for none of it.
-        reporter.report_deferred(sampled);
+        // Written as JSON here, on the request's thread, rather than queued as it is for the
+        // export thread (`Reporter::report_deferred`): with the export thread writing every
+        // span's JSON, a busy CPU let it fall behind the requests, and its queue (and the
+        // sidecar's memory) grew towards its bound; writing here slows the requests instead.
+        sampled.write(&mut |span, tags| reporter.report_with_tags(span.clone(), tags));
     }
 }
 
