@@ -140,13 +140,17 @@ pub fn span_name<B>(request: &Request<B>) -> String {
     if is_grpc(request.headers()) {
         path.to_owned()
     } else {
-        let method = request.method().as_str();
-        let mut name = String::with_capacity(method.len() + 1 + path.len());
-        name.extend(method.chars().map(|c| c.to_ascii_lowercase()));
-        name.push(' ');
-        name.push_str(path);
-        name
+        http_name(request.method().as_str(), path)
     }
+}
+
+/// An HTTP span's name from its method and path: `get /users`.
+pub fn http_name(method: &str, path: &str) -> String {
+    let mut name = String::with_capacity(method.len() + 1 + path.len());
+    name.extend(method.chars().map(|c| c.to_ascii_lowercase()));
+    name.push(' ');
+    name.push_str(path);
+    name
 }
 
 /// The `http.protocol` tag of a request of `version`.

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use functrace_mesh::http_span::{self, REQUEST_ID};
 use functrace_mesh::propagation::{self, Received};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use http::{Method, StatusCode};
+use http::{Method, StatusCode, Version};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use tokio::time::Sleep;
@@ -157,7 +157,8 @@ impl Connection {
             .and_then(|id| HeaderValue::from_bytes(id).ok())
             .unwrap_or_else(http_span::new_request_id);
         let service = &settings.config.service;
-        let describe = || describe(head, buf);
+        let method = Method::from_bytes(&buf[head.method.clone()]).unwrap_or(Method::GET);
+        let describe = || describe(head, buf, &method);
         let mut record = Record::start(
             &proxy,
             service,
@@ -166,7 +167,6 @@ impl Connection {
             describe,
             request_id.clone(),
         );
-        let method = Method::from_bytes(&buf[head.method.clone()]).unwrap_or(Method::GET);
         let admitted = match framing {
             Ok(framing) => self
                 .admit(&settings, &mut record)
@@ -520,8 +520,7 @@ fn received(head: &RequestHead, buf: &[u8]) -> Received {
 }
 
 /// What the span says of the request: as `Described::of`, from the head.
-fn describe(head: &RequestHead, buf: &[u8]) -> Described {
-    let method = &buf[head.method.clone()];
+fn describe(head: &RequestHead, buf: &[u8], method: &Method) -> Described {
     let (_, target) = origin_form(&buf[head.target.clone()]);
     let path = match target
         .split(|&byte| byte == b'?')
@@ -532,19 +531,14 @@ fn describe(head: &RequestHead, buf: &[u8]) -> Described {
         path => path,
     };
     let path = String::from_utf8_lossy(path).into_owned();
-    let method_text = String::from_utf8_lossy(method);
-    let mut name = String::with_capacity(method.len() + 1 + path.len());
-    name.extend(method_text.chars().map(|c| c.to_ascii_lowercase()));
-    name.push(' ');
-    name.push_str(&path);
+    let version = match head.fields.minor_version {
+        0 => Version::HTTP_10,
+        _ => Version::HTTP_11,
+    };
     Described {
-        name,
-        method: Method::from_bytes(method).unwrap_or(Method::GET),
+        name: http_span::http_name(method.as_str(), &path),
+        method: method.clone(),
         path,
-        protocol: if head.fields.minor_version == 0 {
-            "HTTP/1.0"
-        } else {
-            "HTTP/1.1"
-        },
+        protocol: http_span::protocol(version),
     }
 }

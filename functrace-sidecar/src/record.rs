@@ -3,6 +3,7 @@
 //! when the body ends, as everywhere in `functrace_mesh::http_span`); and the response body
 //! that ends it.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use functrace::TraceContext;
 use functrace_mesh::export::TagText::{Escaped, Plain};
-use functrace_mesh::export::{socket_address_text, DeferredSpan, Endpoint, Kind, Span, Tag};
+use functrace_mesh::export::{socket_address_text, Endpoint, Kind, Reporter, Span};
 use functrace_mesh::http_span::{self, GrpcStatus};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, Version};
@@ -25,7 +26,7 @@ use crate::conn::Busy;
 use crate::hop_by_hop::remove_hop_by_hop;
 use crate::metrics::Direction;
 use crate::proxy::Proxy;
-use crate::refusal::{Refusal, REASON};
+use crate::refusal::{write_answer, Refusal, REASON};
 use crate::upstream::{BoxError, UpstreamBody};
 use crate::Shared;
 
@@ -112,7 +113,6 @@ impl Record {
                 fault: None,
                 grpc_code: None,
                 grpc_message: None,
-                ending: Ending::default(),
             })
         });
         Record {
@@ -175,12 +175,12 @@ impl Record {
     /// Answers the client from the sidecar itself: `status`, with the reason in a header
     /// and the body, and on an error span.
     pub fn refuse(mut self, refusal: Refusal) -> Response<ResponseBody> {
-        let body = self.refused(&refusal);
+        let (reason, body) = self.refused(&refusal);
         let mut response = Response::new(ResponseBody::Local {
             body: Full::new(body),
         });
         *response.status_mut() = refusal.status_on_the_wire();
-        if let Ok(value) = HeaderValue::from_str(&refusal.reason()) {
+        if let Ok(value) = HeaderValue::from_str(&reason) {
             response.headers_mut().insert(REASON, value);
         }
         response.headers_mut().insert(
@@ -200,13 +200,14 @@ impl Record {
     /// [`Record::refuse`] on the sidecar's own HTTP/1.1 path: the answer written into
     /// `out`; `close`: the connection closes after it (it does too when the refusal says so).
     pub fn refuse_h1(mut self, refusal: &Refusal, out: &mut Vec<u8>, close: bool) {
-        let body = self.refused(refusal);
-        refusal.write_h1(out, &body, close);
+        let (reason, body) = self.refused(refusal);
+        let close = close || refusal.closes_connection();
+        write_answer(out, refusal.status_on_the_wire(), &reason, &body, close);
         self.finish();
     }
 
-    /// Notes the sidecar's own answer: its status, error and size. Its body.
-    fn refused(&mut self, refusal: &Refusal) -> Bytes {
+    /// Notes the sidecar's own answer: its status, error and size. Its reason and body.
+    fn refused<'r>(&mut self, refusal: &'r Refusal) -> (Cow<'r, str>, Bytes) {
         let reason = refusal.reason();
         self.status = refusal.status().as_u16();
         if !(200..400).contains(&self.status) {
@@ -214,7 +215,7 @@ impl Record {
         }
         let body = Bytes::from(format!("{reason}\n"));
         self.response_size = body.len() as u64;
-        body
+        (reason, body)
     }
 
     /// The upstream's answer has `status` (the sidecar's own HTTP/1.1 path).
@@ -295,20 +296,14 @@ impl Record {
         let (Some(sampled), Some(reporter)) = (self.sampled.take(), &self.shared.reporter) else {
             return;
         };
-        let mut sampled = sampled;
-        sampled.span.duration = functrace_mesh::export::duration_micros(latency);
-        sampled.ending = Ending {
+        let ending = Ending {
             status: self.status,
-            error: self.error.take(),
+            error: self.error.as_deref(),
             request_size: self.request_body.as_ref().map_or(0, |body| body.bytes()),
             response_size: self.response_size,
-            version: self.version.clone(),
+            version: self.version.as_deref(),
         };
-        // Written as JSON here, on the request's thread, rather than queued as it is for the
-        // export thread (`Reporter::report_deferred`): with the export thread writing every
-        // span's JSON, a busy CPU let it fall behind the requests, and its queue (and the
-        // sidecar's memory) grew towards its bound; writing here slows the requests instead.
-        sampled.write(&mut |span, tags| reporter.report_with_tags(span.clone(), tags));
+        sampled.report(&ending, latency, reporter);
     }
 }
 
@@ -325,74 +320,72 @@ struct Sampled {
     fault: Option<&'static str>,
     grpc_code: Option<String>,
     grpc_message: Option<String>,
-    /// Set when the exchange ends.
-    ending: Ending,
 }
 
 /// How the exchange ended, for the span's tags.
-#[derive(Default)]
-struct Ending {
+struct Ending<'a> {
     status: u16,
-    error: Option<String>,
+    error: Option<&'a str>,
     request_size: u64,
     response_size: u64,
-    version: Option<Arc<str>>,
+    version: Option<&'a str>,
 }
 
-impl DeferredSpan for Sampled {
-    fn span_mut(&mut self) -> &mut Span {
-        &mut self.span
-    }
-
-    /// The tags, written straight from the values, in key order: no map of owned strings.
-    /// Numbers, addresses and the method (a token) are plain; what came from outside is
-    /// escaped.
-    fn write(&self, write: &mut dyn for<'t> FnMut(&'t Span, &mut dyn Iterator<Item = Tag<'t>>)) {
-        let ending = &self.ending;
+impl Sampled {
+    /// Reports the span, `latency` long, with its tags written straight from the values and
+    /// how the exchange `ended`, in key order: no map of owned strings. Numbers, addresses
+    /// and the method (a token) are plain; what came from outside is escaped.
+    fn report(self: Box<Self>, ended: &Ending<'_>, latency: Duration, reporter: &Reporter) {
+        let Sampled {
+            mut span,
+            method,
+            path,
+            protocol,
+            peer,
+            request_id,
+            upstream,
+            fault,
+            grpc_code,
+            grpc_message,
+        } = *self;
+        span.duration = functrace_mesh::export::duration_micros(latency);
         let (mut status, mut request_size, mut response_size) = (
             itoa::Buffer::new(),
             itoa::Buffer::new(),
             itoa::Buffer::new(),
         );
-        let peer = socket_address_text(self.peer);
-        let request_id = http_span::request_id_text(&self.request_id);
+        let peer = socket_address_text(peer);
+        let request_id = http_span::request_id_text(&request_id);
         let tags = [
-            ("error", ending.error.as_deref().map(Escaped)),
-            ("fault", self.fault.map(Plain)),
-            ("grpc.message", self.grpc_message.as_deref().map(Escaped)),
-            ("grpc.status_code", self.grpc_code.as_deref().map(Escaped)),
+            ("error", ended.error.map(Escaped)),
+            ("fault", fault.map(Plain)),
+            ("grpc.message", grpc_message.as_deref().map(Escaped)),
+            ("grpc.status_code", grpc_code.as_deref().map(Escaped)),
             ("guid:x-request-id", Some(Escaped(&request_id))),
-            ("http.method", Some(Plain(self.method.as_str()))),
-            ("http.path", Some(Escaped(&self.path))),
-            ("http.protocol", Some(Plain(self.protocol))),
-            (
-                "http.status_code",
-                Some(Plain(status.format(ending.status))),
-            ),
+            ("http.method", Some(Plain(method.as_str()))),
+            ("http.path", Some(Escaped(&path))),
+            ("http.protocol", Some(Plain(protocol))),
+            ("http.status_code", Some(Plain(status.format(ended.status)))),
             ("peer.address", Some(Plain(&peer))),
             (
                 "request_size",
-                Some(Plain(request_size.format(ending.request_size))),
+                Some(Plain(request_size.format(ended.request_size))),
             ),
             (
                 "response_size",
-                Some(Plain(response_size.format(ending.response_size))),
+                Some(Plain(response_size.format(ended.response_size))),
             ),
-            ("upstream.address", self.upstream.as_deref().map(Escaped)),
+            ("upstream.address", upstream.as_deref().map(Escaped)),
             (
                 "upstream.version",
-                ending
-                    .version
-                    .as_deref()
-                    .filter(|v| !v.is_empty())
-                    .map(Escaped),
+                ended.version.filter(|v| !v.is_empty()).map(Escaped),
             ),
         ];
         debug_assert!(tags.windows(2).all(|pair| pair[0].0 < pair[1].0));
-        let mut tags = tags
+        let tags = tags
             .iter()
             .filter_map(|&(key, value)| Some((Plain(key), value?)));
-        write(&self.span, &mut tags);
+        reporter.report_with_tags(span, tags);
     }
 }
 

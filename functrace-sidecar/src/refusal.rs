@@ -114,22 +114,6 @@ impl Refusal {
             Refusal::ClientGone => "cancelled: the client went away mid-request".into(),
         }
     }
-
-    /// The whole HTTP/1.1 answer, its body `body` (the reason, as [`Record`] makes it),
-    /// into `out`, for the sidecar's own HTTP/1.1 path. `close`: the connection closes
-    /// after it, as it does when [`Refusal::closes_connection`].
-    ///
-    /// [`Record`]: crate::record::Record
-    pub fn write_h1(&self, out: &mut Vec<u8>, body: &[u8], close: bool) {
-        let reason = self.reason();
-        write_answer(
-            out,
-            self.status_on_the_wire(),
-            &reason,
-            body,
-            close || self.closes_connection(),
-        );
-    }
 }
 
 /// An HTTP/1.1 answer of the sidecar's own into `out`: `status`, `reason` in
