@@ -29,7 +29,7 @@ use http::{uri, Request, Response, Uri, Version};
 use hyper::body::{Body, Incoming};
 
 use crate::body::{Outcome, RequestBody};
-use crate::config::Protocol;
+use crate::config::{Http1, Protocol};
 use crate::conn::Conn;
 use crate::hop_by_hop::remove_hop_by_hop;
 use crate::metrics::Direction;
@@ -38,7 +38,7 @@ use crate::policy::route::{self, Chosen, Route};
 use crate::policy::{message, rate_limit};
 use crate::record::{Described, Record, ResponseBody};
 use crate::refusal::Refusal;
-use crate::upstream::SendError;
+use crate::upstream::{Client, SendError};
 use crate::{Settings, Shared};
 
 /// The service of one accepted connection.
@@ -95,10 +95,9 @@ impl Proxy {
             tracing.b3_format.into(),
             request.headers_mut(),
         );
-        let body_timeout = Duration::from_millis(settings.config.limits.body_timeout_ms);
         Ok(
             match self
-                .send(&mut record, &route, request, started, body_timeout)
+                .send(&settings, &mut record, &route, request, started)
                 .await
             {
                 Ok(response) => record.forward(response),
@@ -124,12 +123,14 @@ impl Proxy {
     /// within the route's timeout: the upstream's response, or why there is none.
     async fn send(
         &self,
+        settings: &Settings,
         record: &mut Record,
         route: &Route,
         request: Request<Incoming>,
         started: Instant,
-        body_timeout: Duration,
     ) -> Result<Response<crate::upstream::UpstreamBody>, Refusal> {
+        let limits = &settings.config.limits;
+        let body_timeout = Duration::from_millis(limits.body_timeout_ms);
         let (mut parts, body) = request.into_parts();
         let retry = Retry::new(&parts.method, body.is_end_stream(), route.attempts);
         let mut body = Some(body);
@@ -144,6 +145,13 @@ impl Proxy {
                 Protocol::Http1 => false,
                 Protocol::Http2 => true,
             };
+            let client = match settings.config.http1 {
+                _ if http2 => Client::Http2,
+                Http1::Hyper => Client::Http1Hyper,
+                Http1::Own => Client::Http1Own {
+                    head_limit: limits.max_header_bytes,
+                },
+            };
             // The headers are copied only when a later attempt may need them again.
             let headers = if retry.may_follow(attempt) {
                 parts.headers.clone()
@@ -157,7 +165,7 @@ impl Proxy {
             let sent = self
                 .shared
                 .upstreams
-                .send(&upstream.address, outgoing, http2);
+                .send(&upstream.address, outgoing, client);
             let error = match tokio::time::timeout_at(deadline.into(), sent).await {
                 Ok(Ok(response)) => return Ok(response),
                 Ok(Err(error)) => error,

@@ -38,7 +38,7 @@ use crate::policy::route::{self, Chosen, Upstream};
 use crate::proxy::{admit_route, refusal_of, Proxy};
 use crate::record::{Described, Record};
 use crate::refusal::{write_answer, Refusal};
-use crate::upstream::h1::{connect_peer, exchange, ExchangeError, Peer, Sent};
+use crate::upstream::h1::{connect_peer, exchange, upstream_failed, ExchangeError, Peer, Sent};
 use crate::upstream::SendError;
 use crate::Settings;
 
@@ -347,17 +347,6 @@ impl Connection {
         self.client.stream.reading_body(None);
         match exchanged {
             Ok(sent) => Ok((peer, sent)),
-            Err(ExchangeError::Unanswered) if reused => Err((
-                SendError::Closed("the upstream closed a kept connection".into()),
-                Outcome::Ended,
-            )),
-            Err(ExchangeError::Unanswered) => Err((
-                SendError::Exchange("the upstream closed the connection without answering".into()),
-                Outcome::Ended,
-            )),
-            Err(ExchangeError::Upstream(error)) => {
-                Err((SendError::Exchange(error.into()), Outcome::Ended))
-            }
             Err(ExchangeError::Client(error)) => {
                 let body = match error.kind() {
                     std::io::ErrorKind::TimedOut => Outcome::TooSlow,
@@ -366,6 +355,7 @@ impl Connection {
                 };
                 Err((SendError::ClientGone, body))
             }
+            Err(error) => Err((upstream_failed(error, reused), Outcome::Ended)),
         }
     }
 

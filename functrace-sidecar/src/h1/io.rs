@@ -5,8 +5,10 @@
 //! body leave in one write.
 
 use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::chunked::{chunk_start, ChunkedDecoder, CHUNK_END, LAST_CHUNK};
 use super::head::Framing;
@@ -65,20 +67,27 @@ impl<S: AsyncRead + Unpin> Buffered<S> {
     /// Reads more after what is there: `Ok(0)` at the end of the stream, or when the buffer
     /// is full.
     pub async fn fill(&mut self) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_fill(cx)).await
+    }
+
+    /// [`Buffered::fill`] as a poll, for a body that hyper polls.
+    pub fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if self.end == self.buf.len() && self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             (self.start, self.end) = (0, self.end - self.start);
         }
         if self.end == self.buf.len() {
             if self.buf.len() >= self.limit {
-                return Ok(0);
+                return Poll::Ready(Ok(0));
             }
             let grown = (self.buf.len() * 2).min(self.limit);
             self.buf.resize(grown, 0);
         }
-        let n = self.stream.read(&mut self.buf[self.end..]).await?;
+        let mut free = ReadBuf::new(&mut self.buf[self.end..]);
+        ready!(Pin::new(&mut self.stream).poll_read(cx, &mut free))?;
+        let n = free.filled().len();
         self.end += n;
-        Ok(n)
+        Poll::Ready(Ok(n))
     }
 }
 
@@ -254,6 +263,8 @@ mod tests {
 
     use std::pin::Pin;
     use std::task::{Context, Poll};
+
+    use tokio::io::AsyncReadExt;
 
     /// A writer that keeps what it is given, and the largest write.
     #[derive(Default)]

@@ -19,10 +19,11 @@ use crate::upstream::{connect, lock, SendError, IDLE_TIMEOUT, MAX_IDLE};
 /// A connection to an upstream, with its read buffer.
 pub type Peer = Buffered<TcpStream>;
 
-/// Idle connections, by upstream address.
-#[derive(Default)]
+/// Idle connections, by upstream address: a handle, which an answer's body keeps to put its
+/// connection back.
+#[derive(Default, Clone)]
 pub struct Pool {
-    idle: Mutex<FnvHashMap<Arc<str>, Vec<Idle>>>,
+    idle: Arc<Mutex<FnvHashMap<Arc<str>, Vec<Idle>>>>,
 }
 
 /// A kept connection, and since when it is idle.
@@ -113,21 +114,7 @@ where
     out.clear();
     let mut answered = false;
     loop {
-        loop {
-            match answer.parse(peer.data()) {
-                Ok(true) => break,
-                Ok(false) => match peer.fill().await {
-                    Ok(0) if !answered => return Err(ExchangeError::Unanswered),
-                    Ok(0) => return Err(ExchangeError::Upstream(cut_short())),
-                    Ok(_) => answered = true,
-                    Err(error) => return Err(ExchangeError::Upstream(error)),
-                },
-                Err(error) => {
-                    let error = io::Error::new(io::ErrorKind::InvalidData, error);
-                    return Err(ExchangeError::Upstream(error));
-                }
-            }
-        }
+        read_answer(peer, answer, &mut answered).await?;
         if answer.status >= 200 {
             return Ok(Sent {
                 body_bytes,
@@ -144,6 +131,45 @@ where
                 .map_err(ExchangeError::Client)?;
         }
         peer.consume(len);
+    }
+}
+
+/// Reads an answer's head on `peer` into `answer`, its bytes left in `peer`. `answered`:
+/// whether a byte of answer came before (a close before any is [`ExchangeError::Unanswered`]).
+pub(super) async fn read_answer(
+    peer: &mut Peer,
+    answer: &mut ResponseHead,
+    answered: &mut bool,
+) -> Result<(), ExchangeError> {
+    loop {
+        match answer.parse(peer.data()) {
+            Ok(true) => return Ok(()),
+            Ok(false) => match peer.fill().await {
+                Ok(0) if !*answered => return Err(ExchangeError::Unanswered),
+                Ok(0) => return Err(ExchangeError::Upstream(cut_short())),
+                Ok(_) => *answered = true,
+                Err(error) => return Err(ExchangeError::Upstream(error)),
+            },
+            Err(error) => {
+                let error = io::Error::new(io::ErrorKind::InvalidData, error);
+                return Err(ExchangeError::Upstream(error));
+            }
+        }
+    }
+}
+
+/// Why the upstream gave no answer, as the proxy's retries see it: a kept connection it had
+/// closed is [`SendError::Closed`] (an idempotent request can go again).
+pub fn upstream_failed(error: ExchangeError, reused: bool) -> SendError {
+    match error {
+        ExchangeError::Unanswered if reused => {
+            SendError::Closed("the upstream closed a kept connection".into())
+        }
+        ExchangeError::Unanswered => {
+            SendError::Exchange("the upstream closed the connection without answering".into())
+        }
+        ExchangeError::Upstream(error) => SendError::Exchange(error.into()),
+        ExchangeError::Client(_) => SendError::ClientGone,
     }
 }
 

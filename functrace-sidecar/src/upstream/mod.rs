@@ -8,6 +8,7 @@
 //! [`http2`].
 
 pub mod h1;
+mod h1_hyper;
 mod http2;
 
 use std::io;
@@ -66,6 +67,18 @@ pub enum SendError {
     ClientGone,
 }
 
+/// Which client a request goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    Http2,
+    /// hyper's HTTP/1.1 client (`http1 = "hyper"`).
+    Http1Hyper,
+    /// The sidecar's own codec, its connections' read buffers `head_limit` bytes at most.
+    Http1Own {
+        head_limit: usize,
+    },
+}
+
 impl Upstreams {
     /// Sends `request` (its URI in the form the version needs: origin-form for HTTP/1.1,
     /// absolute for HTTP/2) to `address` and waits for the response head.
@@ -73,14 +86,21 @@ impl Upstreams {
         &self,
         address: &Arc<str>,
         request: Request<RequestBody>,
-        http2: bool,
+        client: Client,
     ) -> Result<Response<UpstreamBody>, SendError> {
-        if http2 {
-            let response = self.send_http2(address, request).await?;
-            Ok(response.map(Either::Right))
-        } else {
-            let response = self.send_http1(address, request).await?;
-            Ok(response.map(Either::Left))
+        match client {
+            Client::Http2 => {
+                let response = self.send_http2(address, request).await?;
+                Ok(response.map(Either::Right))
+            }
+            Client::Http1Hyper => {
+                let response = self.send_http1(address, request).await?;
+                Ok(response.map(|body| Either::Left(Either::Left(body))))
+            }
+            Client::Http1Own { head_limit } => {
+                let response = h1_hyper::send(&self.h1, address, request, head_limit).await?;
+                Ok(response.map(|body| Either::Left(Either::Right(body))))
+            }
         }
     }
 
@@ -225,5 +245,6 @@ async fn connect_http2(address: &str) -> Result<h2::client::SendRequest<Bytes>, 
     http2::handshake(connect(address).await?).await
 }
 
-/// An upstream's response body: `Left` over HTTP/1.1, `Right` over HTTP/2.
-pub type UpstreamBody = Either<Incoming, http2::ResponseBody>;
+/// An upstream's response body: `Left` over HTTP/1.1 (hyper's client, or the own codec's),
+/// `Right` over HTTP/2.
+pub type UpstreamBody = Either<Either<Incoming, h1_hyper::PeerBody>, http2::ResponseBody>;
