@@ -2,6 +2,7 @@
 //! kept as offsets into it: a field can be written on as the bytes that came in. The framing
 //! of the body that follows is decided here, once, by RFC 9112 §6.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 /// Fields a head may have; more is a malformed message (431 for a request).
@@ -271,9 +272,9 @@ impl RequestHead {
     /// Parses the head at the start of `buf` into `self` (its vectors are reused).
     /// `Ok(false)`: not whole yet.
     pub fn parse(&mut self, buf: &[u8]) -> Result<bool, HeadError> {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_FIELDS];
-        let mut request = httparse::Request::new(&mut headers);
-        let Some(len) = head_length(request.parse(buf))? else {
+        let mut headers = uninit_fields();
+        let mut request = httparse::Request::new(&mut []);
+        let Some(len) = head_length(request.parse_with_uninit_headers(buf, &mut headers))? else {
             return Ok(false);
         };
         let (Some(method), Some(target), Some(minor)) =
@@ -320,9 +321,14 @@ pub struct ResponseHead {
 impl ResponseHead {
     /// Parses the head at the start of `buf` into `self`. `Ok(false)`: not whole yet.
     pub fn parse(&mut self, buf: &[u8]) -> Result<bool, HeadError> {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_FIELDS];
-        let mut response = httparse::Response::new(&mut headers);
-        let Some(len) = head_length(response.parse(buf))? else {
+        let mut headers = uninit_fields();
+        let mut response = httparse::Response::new(&mut []);
+        let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut response,
+            buf,
+            &mut headers,
+        );
+        let Some(len) = head_length(parsed)? else {
             return Ok(false);
         };
         let (Some(status), Some(minor)) = (response.code, response.version) else {
@@ -348,6 +354,12 @@ impl ResponseHead {
             .declared_framing(buf)?
             .unwrap_or(Framing::UntilClose))
     }
+}
+
+/// Room for httparse's fields, left uninitialized: zeroing a hundred of them cost more than
+/// parsing a common head.
+fn uninit_fields<'b>() -> [MaybeUninit<httparse::Header<'b>>; MAX_FIELDS] {
+    [const { MaybeUninit::uninit() }; MAX_FIELDS]
 }
 
 /// httparse's answer as the head's length, `None` while it is not whole.

@@ -142,7 +142,12 @@ pub(super) async fn read_answer(
     answered: &mut bool,
 ) -> Result<(), ExchangeError> {
     loop {
-        match answer.parse(peer.data()) {
+        // (Nothing to parse before the first read.)
+        let parsed = match peer.data() {
+            [] => Ok(false),
+            data => answer.parse(data),
+        };
+        match parsed {
             Ok(true) => return Ok(()),
             Ok(false) => match peer.fill().await {
                 Ok(0) if !*answered => return Err(ExchangeError::Unanswered),
