@@ -31,6 +31,7 @@ use hyper::body::{Body, Incoming};
 use crate::body::{Outcome, RequestBody};
 use crate::config::{Http1, Protocol};
 use crate::conn::Conn;
+use crate::h1::write::field;
 use crate::hop_by_hop::remove_hop_by_hop;
 use crate::metrics::Direction;
 use crate::policy::retry::Retry;
@@ -38,7 +39,8 @@ use crate::policy::route::{self, Chosen, Route};
 use crate::policy::{message, rate_limit};
 use crate::record::{Described, Record, ResponseBody};
 use crate::refusal::Refusal;
-use crate::upstream::{Client, SendError};
+use crate::upstream::h1_hyper::OwnHead;
+use crate::upstream::{Client, Outbound, SendError};
 use crate::{Settings, Shared};
 
 /// The service of one accepted connection.
@@ -79,25 +81,45 @@ impl Proxy {
             .get(&REQUEST_ID)
             .cloned()
             .unwrap_or_else(http_span::new_request_id);
-        request.headers_mut().insert(REQUEST_ID, request_id.clone());
         let service = &settings.config.service;
         let describe = || Described::of(&request);
-        let mut record = Record::start(&self, service, context, joined, describe, request_id);
+        let mut record = Record::start(
+            &self,
+            service,
+            context,
+            joined,
+            describe,
+            request_id.clone(),
+        );
         let route = match self.admit(&settings, &mut record, &request).await {
             Ok(route) => route,
             Err(refusal) => return Ok(record.refuse(refusal)),
         };
         // The upstream sees the context: the same one inbound, the CLIENT span's outbound.
         let tracing = &settings.config.tracing;
-        incoming.inject(
-            &context,
-            tracing.propagation.into(),
-            tracing.b3_format.into(),
-            request.headers_mut(),
-        );
+        let (propagation, format) = (tracing.propagation.into(), tracing.b3_format.into());
+        let client = client_for(&settings, route.protocol, request.version());
+        let own_head = if let Client::Http1Own { .. } = client {
+            // Written straight into the head: no `HeaderMap` to update.
+            Some(OwnHead::start(&request, |out| {
+                incoming.fields(&context, propagation, format, |name, value| {
+                    field(out, name.as_bytes(), value);
+                });
+                field(out, REQUEST_ID.as_str().as_bytes(), request_id.as_bytes());
+            }))
+        } else {
+            request.headers_mut().insert(REQUEST_ID, request_id);
+            incoming.inject(&context, propagation, format, request.headers_mut());
+            None
+        };
+        let outgoing = Outgoing {
+            request,
+            client,
+            own_head,
+        };
         Ok(
             match self
-                .send(&settings, &mut record, &route, request, started)
+                .send(&settings, &mut record, &route, outgoing, started)
                 .await
             {
                 Ok(response) => record.forward(response),
@@ -126,11 +148,15 @@ impl Proxy {
         settings: &Settings,
         record: &mut Record,
         route: &Route,
-        request: Request<Incoming>,
+        outgoing: Outgoing,
         started: Instant,
     ) -> Result<Response<crate::upstream::UpstreamBody>, Refusal> {
-        let limits = &settings.config.limits;
-        let body_timeout = Duration::from_millis(limits.body_timeout_ms);
+        let body_timeout = Duration::from_millis(settings.config.limits.body_timeout_ms);
+        let Outgoing {
+            request,
+            client,
+            own_head,
+        } = outgoing;
         let (mut parts, body) = request.into_parts();
         let retry = Retry::new(&parts.method, body.is_end_stream(), route.attempts);
         let mut body = Some(body);
@@ -140,32 +166,35 @@ impl Proxy {
             attempt += 1;
             let upstream = route.pick();
             record.upstream(&upstream.address, &upstream.version);
-            let http2 = match route.protocol {
-                Protocol::Auto => parts.version == Version::HTTP_2,
-                Protocol::Http1 => false,
-                Protocol::Http2 => true,
+            let body = record.counted(RequestBody::new(body.take(), body_timeout));
+            let upstreams = &self.shared.upstreams;
+            let outbound = match (client, &own_head) {
+                (Client::Http1Own { head_limit }, Some(head)) => {
+                    let host = parts.uri.authority().map(uri::Authority::as_str);
+                    let request = head.request(&parts.method, host, body);
+                    Outbound::Own {
+                        request,
+                        head_limit,
+                    }
+                }
+                _ => {
+                    // The headers are copied only when a later attempt may need them again.
+                    let headers = if retry.may_follow(attempt) {
+                        parts.headers.clone()
+                    } else {
+                        std::mem::take(&mut parts.headers)
+                    };
+                    let http2 = client == Client::Http2;
+                    let outgoing =
+                        upstream_request(&parts, headers, &upstream.address, http2, body)
+                            .map_err(Refusal::BadUpstream)?;
+                    Outbound::Hyper {
+                        request: outgoing,
+                        http2,
+                    }
+                }
             };
-            let client = match settings.config.http1 {
-                _ if http2 => Client::Http2,
-                Http1::Hyper => Client::Http1Hyper,
-                Http1::Own => Client::Http1Own {
-                    head_limit: limits.max_header_bytes,
-                },
-            };
-            // The headers are copied only when a later attempt may need them again.
-            let headers = if retry.may_follow(attempt) {
-                parts.headers.clone()
-            } else {
-                std::mem::take(&mut parts.headers)
-            };
-            let body = RequestBody::new(body.take(), body_timeout);
-            let outgoing = upstream_request(&parts, headers, &upstream.address, http2, body)
-                .map_err(Refusal::BadUpstream)?
-                .map(|body| record.counted(body));
-            let sent = self
-                .shared
-                .upstreams
-                .send(&upstream.address, outgoing, client);
+            let sent = upstreams.send(&upstream.address, outbound);
             let error = match tokio::time::timeout_at(deadline.into(), sent).await {
                 Ok(Ok(response)) => return Ok(response),
                 Ok(Err(error)) => error,
@@ -207,6 +236,31 @@ pub(crate) async fn admit_route<'s>(
         }
     }
     Ok(route)
+}
+
+/// Which client takes a request upstream: HTTP/2 when the route says so (or, with
+/// `protocol = "auto"`, when the client spoke it), else HTTP/1.1 on the path `http1` names.
+fn client_for(settings: &Settings, protocol: Protocol, version: Version) -> Client {
+    let http2 = match protocol {
+        Protocol::Auto => version == Version::HTTP_2,
+        Protocol::Http1 => false,
+        Protocol::Http2 => true,
+    };
+    match settings.config.http1 {
+        _ if http2 => Client::Http2,
+        Http1::Hyper => Client::Http1Hyper,
+        Http1::Own => Client::Http1Own {
+            head_limit: settings.config.limits.max_header_bytes,
+        },
+    }
+}
+
+/// A request on its way upstream, and how it goes: on the own codec, its head's start is
+/// written once, for every attempt.
+struct Outgoing {
+    request: Request<Incoming>,
+    client: Client,
+    own_head: Option<OwnHead>,
 }
 
 /// Why a request got no answer from its upstream, as the client is told: `body` is how the

@@ -312,3 +312,39 @@ fn a_malformed_answer_is_a_502_and_the_next_request_is_served() {
         .collect();
     assert_eq!(statuses, ["502", "200"]);
 }
+
+#[test]
+fn the_callers_context_and_request_id_go_upstream_once_each() {
+    let (app, received) = upstream();
+    let (sidecar, _dir) = sidecar(app);
+    let inbound = sidecar.inbound();
+    let trace = "463ac35c9f6413ad48485a3953bb6124";
+    runtime().block_on(async {
+        let request = Request::get(format!("http://{inbound}/echo"))
+            .header("x-b3-traceid", trace)
+            .header("x-b3-spanid", "a2fb4a1d1a96d312")
+            .header("x-b3-sampled", "1")
+            .header("x-request-id", "req-1")
+            .header("x-app", "kept")
+            .body(Full::default())
+            .unwrap();
+        let (response, _) = send_with(&http2_client(), request).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    });
+    let got = next(&received);
+    let values = |name: &str| -> Vec<String> {
+        got.head
+            .iter()
+            .filter_map(|line| line.split_once(": "))
+            .filter(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.to_owned())
+            .collect()
+    };
+    // Inbound, the sidecar joins the caller's span: the upstream sees the same context.
+    assert_eq!(values("x-b3-traceid"), [trace], "{got:?}");
+    assert_eq!(values("x-b3-spanid"), ["a2fb4a1d1a96d312"], "{got:?}");
+    assert_eq!(values("x-b3-sampled"), ["1"], "{got:?}");
+    assert_eq!(values("x-request-id"), ["req-1"], "{got:?}");
+    assert_eq!(values("x-app"), ["kept"], "{got:?}");
+    assert_eq!(values("host"), [inbound.to_string()], "{got:?}");
+}

@@ -397,7 +397,8 @@ fn parse_length(digits: &[u8]) -> Result<u64, HeadError> {
         .fold(0, |length, digit| length * 10 + u64::from(digit - b'0')))
 }
 
-fn kind_of(name: &[u8], value: &[u8]) -> FieldKind {
+/// What a field named `name` (with `value`: `te` depends on it) is to a proxy.
+pub fn kind_of(name: &[u8], value: &[u8]) -> FieldKind {
     // Names are case-insensitive; most are short, and a match on the length first keeps
     // the comparisons few.
     let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());

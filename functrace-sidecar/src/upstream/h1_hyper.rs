@@ -21,30 +21,112 @@ use super::h1::{connect_peer, read_answer, upstream_failed, Peer, Pool};
 use super::{BoxError, SendError};
 use crate::body::RequestBody;
 use crate::h1::chunked::{chunk_start, ChunkedDecoder, CHUNK_END, LAST_CHUNK};
+use crate::h1::head::kind_of;
 use crate::h1::io::{BodyError, FLUSH_AT};
 use crate::h1::write::{end_head, field};
 use crate::h1::{FieldKind, Framing, ResponseHead};
 
-/// Sends `request` (origin-form, its `Host` set, hop-by-hop fields gone) to `address` on a
-/// kept connection or a new one (its read buffer `head_limit` bytes), and reads the final
-/// answer's head; 1xx answers are dropped, as hyper's client drops them.
+/// The start of a request's HTTP/1.1 head, written once for all its attempts: the request
+/// line (origin form) and the fields less those that stay at this hop (hop-by-hop ones and
+/// those `Connection` names, framing, trace context, request id, `Expect`: the kinds of
+/// [`kind_of`]); then this hop's, which `added` writes.
+pub struct OwnHead {
+    bytes: Vec<u8>,
+    /// A `Host` field came (else one is written for each attempt).
+    has_host: bool,
+}
+
+/// One attempt's request: the head's start, the `Host` when none came (the client's
+/// authority, or else the upstream's address), the body.
+pub struct OwnRequest<'a> {
+    head: &'a OwnHead,
+    method: &'a Method,
+    host: Option<&'a str>,
+    body: RequestBody,
+}
+
+impl OwnHead {
+    pub fn start<B>(request: &Request<B>, added: impl FnOnce(&mut Vec<u8>)) -> OwnHead {
+        let mut out = Vec::with_capacity(512);
+        out.extend_from_slice(request.method().as_str().as_bytes());
+        out.push(b' ');
+        let target = request.uri().path_and_query();
+        out.extend_from_slice(target.map_or("/", |target| target.as_str()).as_bytes());
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        let headers = request.headers();
+        // (HTTP/2 requests carry no `Connection`: the look costs one probe.)
+        let listed: Vec<&str> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(',').map(str::trim))
+            .collect();
+        let mut has_host = false;
+        for (name, value) in headers {
+            let passes = match kind_of(name.as_str().as_bytes(), value.as_bytes()) {
+                FieldKind::Host => {
+                    has_host = true;
+                    true
+                }
+                FieldKind::Other => !listed
+                    .iter()
+                    .any(|option| option.eq_ignore_ascii_case(name.as_str())),
+                _ => false,
+            };
+            if passes {
+                field(&mut out, name.as_str().as_bytes(), value.as_bytes());
+            }
+        }
+        added(&mut out);
+        OwnHead {
+            bytes: out,
+            has_host,
+        }
+    }
+
+    /// The request of one attempt: `host`, the client's authority if it named one.
+    pub fn request<'a>(
+        &'a self,
+        method: &'a Method,
+        host: Option<&'a str>,
+        body: RequestBody,
+    ) -> OwnRequest<'a> {
+        OwnRequest {
+            head: self,
+            method,
+            host,
+            body,
+        }
+    }
+}
+
+/// Sends `request` to `address` on a kept connection or a new one (its read buffer
+/// `head_limit` bytes), and reads the final answer's head; 1xx answers are dropped, as
+/// hyper's client drops them.
 pub async fn send(
     pool: &Pool,
     address: &Arc<str>,
-    request: Request<RequestBody>,
+    request: OwnRequest<'_>,
     head_limit: usize,
 ) -> Result<Response<PeerBody>, SendError> {
-    let (parts, mut body) = request.into_parts();
+    let OwnRequest {
+        head,
+        method,
+        host,
+        mut body,
+    } = request;
     let (mut peer, reused) = match pool.take(address) {
         Some(peer) => (peer, true),
         // Boxed: connecting is rare, and its future would make every request's larger.
         None => (Box::pin(connect_peer(address, head_limit)).await?, false),
     };
-    let framing = request_framing(&parts.method, &body);
-    let mut out = Vec::with_capacity(1024);
-    request_head(&mut out, &parts, framing);
-    // An upstream that stops taking the body may have answered already: its answer goes
-    // back, and the connection closes after it.
+    let framing = request_framing(method, &body);
+    let mut out = Vec::with_capacity(head.bytes.len() + 64);
+    out.extend_from_slice(&head.bytes);
+    if !head.has_host {
+        field(&mut out, b"host", host.unwrap_or(address).as_bytes());
+    }
+    end_head(&mut out, Some(framing), false);
     let cut_off = match send_body(&mut peer, &mut out, &mut body, framing).await {
         Ok(()) => false,
         Err(BodyError::Read(_)) => return Err(SendError::ClientGone),
@@ -66,7 +148,7 @@ pub async fn send(
         }
     }
     let framing = answer
-        .framing(peer.data(), parts.method == Method::HEAD)
+        .framing(peer.data(), *method == Method::HEAD)
         .map_err(|error| malformed(&error.to_string()))?;
     let (status, headers) = response_parts(&peer, &answer, framing)?;
     peer.consume(answer.fields.len);
@@ -102,25 +184,6 @@ fn request_framing(method: &Method, body: &RequestBody) -> Framing {
     body.size_hint()
         .exact()
         .map_or(Framing::Chunked, Framing::Length)
-}
-
-/// The request's head: origin-form target, HTTP/1.1, its fields less the framing, which is
-/// written anew for `framing`.
-fn request_head(out: &mut Vec<u8>, parts: &http::request::Parts, framing: Framing) {
-    out.extend_from_slice(parts.method.as_str().as_bytes());
-    out.push(b' ');
-    let target = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |target| target.as_str());
-    out.extend_from_slice(target.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in &parts.headers {
-        if name != header::CONTENT_LENGTH && name != header::TRANSFER_ENCODING {
-            field(out, name.as_str().as_bytes(), value.as_bytes());
-        }
-    }
-    end_head(out, Some(framing), false);
 }
 
 /// Writes `out` (the head) and the body framed as `framing`: head and a first piece of

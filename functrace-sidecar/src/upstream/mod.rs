@@ -8,7 +8,7 @@
 //! [`http2`].
 
 pub mod h1;
-mod h1_hyper;
+pub mod h1_hyper;
 mod http2;
 
 use std::io;
@@ -79,25 +79,44 @@ pub enum Client {
     },
 }
 
+/// A request as the client that takes it upstream has it.
+pub enum Outbound<'a> {
+    /// hyper's client: its URI in the form the version needs (origin-form for HTTP/1.1,
+    /// absolute for HTTP/2).
+    Hyper {
+        request: Request<RequestBody>,
+        http2: bool,
+    },
+    /// The own codec's, its connections' read buffers `head_limit` bytes at most.
+    Own {
+        request: h1_hyper::OwnRequest<'a>,
+        head_limit: usize,
+    },
+}
+
 impl Upstreams {
-    /// Sends `request` (its URI in the form the version needs: origin-form for HTTP/1.1,
-    /// absolute for HTTP/2) to `address` and waits for the response head.
+    /// Sends a request to `address` and waits for the response head.
     pub async fn send(
         &self,
         address: &Arc<str>,
-        request: Request<RequestBody>,
-        client: Client,
+        outbound: Outbound<'_>,
     ) -> Result<Response<UpstreamBody>, SendError> {
-        match client {
-            Client::Http2 => {
+        match outbound {
+            Outbound::Hyper {
+                request,
+                http2: true,
+            } => {
                 let response = self.send_http2(address, request).await?;
                 Ok(response.map(Either::Right))
             }
-            Client::Http1Hyper => {
+            Outbound::Hyper { request, .. } => {
                 let response = self.send_http1(address, request).await?;
                 Ok(response.map(|body| Either::Left(Either::Left(body))))
             }
-            Client::Http1Own { head_limit } => {
+            Outbound::Own {
+                request,
+                head_limit,
+            } => {
                 let response = h1_hyper::send(&self.h1, address, request, head_limit).await?;
                 Ok(response.map(|body| Either::Left(Either::Right(body))))
             }
