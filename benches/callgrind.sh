@@ -5,6 +5,9 @@
 # requests to one run and N=6000 to another, and the figure is the difference over 5000 (so
 # start-up and shutdown cancel out).
 #   benches/callgrind.sh                       # needs valgrind and h2load (nghttp2-client)
+#   PROTOCOL=h2 benches/callgrind.sh           # HTTP/2 clients (h2load -c 16 -m 10), the
+#                                              # sidecar sending HTTP/1.1 upstream, as
+#                                              # benches/proxy.sh's HTTP/2 row has it
 #   SIDECAR=/path/to/functrace-sidecar benches/callgrind.sh   # another build, for an A/B
 #   TARGET=forward benches/callgrind.sh        # a reference of benches/proxy.sh instead: forward
 #                                              # (on hyper) or h1forward (on the sidecar's codec)
@@ -13,6 +16,12 @@ cd "$(dirname "$0")/.."
 
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 TARGET=${TARGET:-sidecar}
+PROTOCOL=${PROTOCOL:-h1}
+case $PROTOCOL in
+h1) LOAD=(--h1 -c 16 -m 1) ;;
+h2) LOAD=(-c 16 -m 10) ;;
+*) echo "unknown PROTOCOL $PROTOCOL (h1, h2)" >&2; exit 2 ;;
+esac
 cargo build -q --release -p functrace-sidecar -p functrace-benches --bin functrace-sidecar \
 	--bin ok_upstream --bin forward_proxy --bin h1_forward
 SIDECAR=${SIDECAR:-$TARGET_DIR/release/functrace-sidecar}
@@ -29,8 +38,10 @@ instructions() {
 	local log=$TMP/proxy.$n.log
 	case $TARGET in
 	sidecar)
+		printf '[[inbound]]\nlisten = "127.0.0.1:0"\napp = "%s"\nprotocol = "http1"\n' \
+			"$upstream" >"$TMP/sidecar.toml"
 		taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out" \
-			"$SIDECAR" --inbound "127.0.0.1:0=$upstream" \
+			"$SIDECAR" --config "$TMP/sidecar.toml" \
 			--spans-file "$TMP/spans.$n.jsonl" --sample 1.0 >"$log" 2>&1 &
 		pid=$!
 		until grep -q '^ready' "$log"; do sleep 0.1; done
@@ -47,7 +58,7 @@ instructions() {
 		;;
 	*) echo "unknown TARGET $TARGET (sidecar, forward, h1forward)" >&2; exit 2 ;;
 	esac
-	taskset -c 1 h2load --h1 -n "$n" -c 16 -m 1 "http://$address/" >"$TMP/h2load.$n.log"
+	taskset -c 1 h2load "${LOAD[@]}" -n "$n" "http://$address/" >"$TMP/h2load.$n.log"
 	grep -q " 0 failed, 0 errored" "$TMP/h2load.$n.log" ||
 		{ cat "$TMP/h2load.$n.log" >&2; exit 1; }
 	kill -TERM "$pid"
