@@ -16,13 +16,20 @@ use super::head::Framing;
 /// Body bytes gathered before they are written.
 pub const FLUSH_AT: usize = 16 * 1024;
 
-/// What a connection's read buffer starts at: a head of common size, and a body's reads.
+/// What a client connection's read buffer starts at: a head of common size, and a body's
+/// reads; a buffer that started smaller grows to it when a read fills it.
 const INITIAL: usize = 16 * 1024;
 
+/// What an upstream connection's read buffer starts at: an answer's head of common size.
+/// An HTTP/2 client's streams each hold one while in flight (640 of them under
+/// `benches/proxy.sh`'s load).
+const SMALL: usize = 4 * 1024;
+
 /// A stream and the bytes read from it not yet used. The buffer is made once per connection
-/// and reused for every message; it starts at 16 KiB and grows (by doubling) only for a head
-/// that does not fit, up to the largest head allowed: a connection costs the memory its
-/// messages need, not the limit's.
+/// and reused for every message; it starts at 16 KiB (or 4 KiB, [`Buffered::starting_small`])
+/// and grows (by doubling) for a head that does not fit, up to the largest head allowed, and
+/// to 16 KiB when a read fills it: a connection costs the memory its messages need, not the
+/// limit's.
 pub struct Buffered<S> {
     /// The stream, for writing (reads go through [`Buffered::fill`]).
     pub stream: S,
@@ -36,9 +43,18 @@ pub struct Buffered<S> {
 impl<S: AsyncRead + Unpin> Buffered<S> {
     /// `stream` with a buffer of at most `limit` bytes.
     pub fn new(stream: S, limit: usize) -> Buffered<S> {
+        Buffered::starting_at(stream, limit, INITIAL)
+    }
+
+    /// [`Buffered::new`] with a buffer of 4 KiB at first.
+    pub fn starting_small(stream: S, limit: usize) -> Buffered<S> {
+        Buffered::starting_at(stream, limit, SMALL)
+    }
+
+    fn starting_at(stream: S, limit: usize, size: usize) -> Buffered<S> {
         Buffered {
             stream,
-            buf: vec![0; limit.min(INITIAL)],
+            buf: vec![0; limit.min(size)],
             limit,
             start: 0,
             end: 0,
@@ -85,8 +101,13 @@ impl<S: AsyncRead + Unpin> Buffered<S> {
         }
         let mut free = ReadBuf::new(&mut self.buf[self.end..]);
         ready!(Pin::new(&mut self.stream).poll_read(cx, &mut free))?;
-        let n = free.filled().len();
+        let (n, filled) = (free.filled().len(), free.remaining() == 0);
         self.end += n;
+        // A body streaming in: read it in larger pieces.
+        if filled && self.buf.len() < INITIAL.min(self.limit) {
+            let grown = (self.buf.len() * 2).min(INITIAL).min(self.limit);
+            self.buf.resize(grown, 0);
+        }
         Poll::Ready(Ok(n))
     }
 }
@@ -337,6 +358,21 @@ mod tests {
             from.consume(from.data().len());
         }
         Ok((to, rest))
+    }
+
+    #[tokio::test]
+    async fn a_small_buffer_grows_to_16_kib_as_reads_fill_it() {
+        let (mut writer, reader) = tokio::io::duplex(64 * 1024);
+        writer.write_all(&vec![b'x'; 45_056]).await.unwrap();
+        drop(writer);
+        let mut from = Buffered::starting_small(reader, 64 * 1024);
+        let mut reads = Vec::new();
+        for _ in 0..5 {
+            let n = from.fill().await.unwrap();
+            from.consume(n);
+            reads.push(n);
+        }
+        assert_eq!(reads, [4096, 8192, 16384, 16384, 0]);
     }
 
     #[tokio::test]

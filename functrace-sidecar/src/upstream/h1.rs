@@ -62,7 +62,7 @@ impl Pool {
 
 /// A new connection to `address`, its read buffer `buffer` bytes (the longest head).
 pub async fn connect_peer(address: &str, buffer: usize) -> Result<Peer, SendError> {
-    Ok(Buffered::new(connect(address).await?, buffer))
+    Ok(Buffered::starting_small(connect(address).await?, buffer))
 }
 
 /// Why an exchange did not reach the upstream's final answer.
