@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use sidecar_support::{http2_client, runtime, send_with, Chunks, Sidecar, PATIENCE};
+use sidecar_support::{http2_client, own_http1, runtime, send_with, Chunks, Sidecar, PATIENCE};
 
 /// What the upstream received: on which of its connections (numbered from 0), the head's
 /// lines, the body (decoded from its chunks).
@@ -40,6 +40,12 @@ fn answer(path: &str, body: &[u8]) -> (Vec<u8>, bool) {
         "/extra" => b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokHTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nforged",
         "/malformed" => b"HTTP/1.1 2x0 OK\r\ncontent-length: 2\r\n\r\nok",
         "/no-content" => b"HTTP/1.1 204 No Content\r\n\r\n",
+        "/huge-head" => {
+            let filler = "x".repeat(1000);
+            let fields: String = (0..70).map(|i| format!("x-filler-{i}: {filler}\r\n")).collect();
+            let head = format!("HTTP/1.1 200 OK\r\n{fields}content-length: 2\r\n\r\nok");
+            return (head.into_bytes(), true);
+        }
         _ => {
             let mut echo = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len())
                 .into_bytes();
@@ -296,6 +302,18 @@ fn a_malformed_answer_is_a_502_and_the_next_request_is_served() {
         let (response, _) = send_with(&client, request).await;
         assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
         next(&received);
+        // A head over the sidecar's limit (64 KiB) is refused as what it is. (hyper's client
+        // reads heads to 400 KiB and passes this one on, which the HTTP/2 client refuses
+        // with GOAWAY COMPRESSION_ERROR: not asked on that path.)
+        if own_http1() {
+            let request = Request::get(format!("http://{inbound}/huge-head"))
+                .body(Full::default())
+                .unwrap();
+            let (response, text) = send_with(&client, request).await;
+            assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+            assert!(text.contains("answer head over 65536 bytes"), "{text}");
+            next(&received);
+        }
         let request = Request::get(format!("http://{inbound}/length"))
             .body(Full::default())
             .unwrap();
@@ -310,7 +328,12 @@ fn a_malformed_answer_is_a_502_and_the_next_request_is_served() {
         .iter()
         .filter_map(|span| span.tags.get("http.status_code").cloned())
         .collect();
-    assert_eq!(statuses, ["502", "200"]);
+    let expected: &[&str] = if own_http1() {
+        &["502", "502", "200"]
+    } else {
+        &["502", "200"]
+    };
+    assert_eq!(statuses, expected);
 }
 
 #[test]

@@ -149,6 +149,13 @@ pub(super) async fn read_answer(
         };
         match parsed {
             Ok(true) => return Ok(()),
+            Ok(false) if peer.is_full() => {
+                let error = io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("answer head over {} bytes", peer.data().len()),
+                );
+                return Err(ExchangeError::Upstream(error));
+            }
             Ok(false) => match peer.fill().await {
                 Ok(0) if !*answered => return Err(ExchangeError::Unanswered),
                 Ok(0) => return Err(ExchangeError::Upstream(cut_short())),
