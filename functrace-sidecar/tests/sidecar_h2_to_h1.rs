@@ -17,7 +17,9 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use sidecar_support::{http2_client, own_http1, runtime, send_with, Chunks, Sidecar, PATIENCE};
+use sidecar_support::{
+    http2_client, own_http1, runtime, send_with, sidecar_to_http1, Chunks, PATIENCE,
+};
 
 /// What the upstream received: on which of its connections (numbered from 0), the head's
 /// lines, the body (decoded from its chunks).
@@ -135,19 +137,6 @@ fn read_chunks(reader: &mut impl BufRead) -> Vec<u8> {
     }
 }
 
-/// A sidecar whose inbound listener sends to `app` over HTTP/1.1, whatever the client's
-/// version.
-fn sidecar(app: SocketAddr) -> (Sidecar, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("sidecar.toml");
-    std::fs::write(
-        &config,
-        format!("[[inbound]]\nlisten = \"127.0.0.1:0\"\napp = \"{app}\"\nprotocol = \"http1\"\n"),
-    )
-    .unwrap();
-    (Sidecar::start(&["--config", config.to_str().unwrap()]), dir)
-}
-
 fn next(received: &mpsc::Receiver<Received>) -> Received {
     received
         .recv_timeout(PATIENCE)
@@ -157,7 +146,7 @@ fn next(received: &mpsc::Receiver<Received>) -> Received {
 #[test]
 fn answers_in_each_framing_reach_http2_clients() {
     let (app, received) = upstream();
-    let (sidecar, _dir) = sidecar(app);
+    let (sidecar, _dir) = sidecar_to_http1(app);
     let inbound = sidecar.inbound();
     runtime().block_on(async {
         let client = http2_client();
@@ -194,7 +183,7 @@ fn answers_in_each_framing_reach_http2_clients() {
 #[test]
 fn request_bodies_go_upstream_in_the_framing_they_came_in() {
     let (app, received) = upstream();
-    let (sidecar, _dir) = sidecar(app);
+    let (sidecar, _dir) = sidecar_to_http1(app);
     let inbound = sidecar.inbound();
     runtime().block_on(async {
         let field = |head: &[String], name: &str| {
@@ -260,7 +249,7 @@ fn request_bodies_go_upstream_in_the_framing_they_came_in() {
 #[test]
 fn a_connection_is_kept_only_when_its_answer_ended_cleanly() {
     let (app, received) = upstream();
-    let (sidecar, _dir) = sidecar(app);
+    let (sidecar, _dir) = sidecar_to_http1(app);
     let inbound = sidecar.inbound();
     runtime().block_on(async {
         let client = http2_client();
@@ -292,7 +281,7 @@ fn a_connection_is_kept_only_when_its_answer_ended_cleanly() {
 #[test]
 fn a_malformed_answer_is_a_502_and_the_next_request_is_served() {
     let (app, received) = upstream();
-    let (sidecar, _dir) = sidecar(app);
+    let (sidecar, _dir) = sidecar_to_http1(app);
     let inbound = sidecar.inbound();
     runtime().block_on(async {
         let client = http2_client();
@@ -339,7 +328,7 @@ fn a_malformed_answer_is_a_502_and_the_next_request_is_served() {
 #[test]
 fn the_callers_context_and_request_id_go_upstream_once_each() {
     let (app, received) = upstream();
-    let (sidecar, _dir) = sidecar(app);
+    let (sidecar, _dir) = sidecar_to_http1(app);
     let inbound = sidecar.inbound();
     let trace = "463ac35c9f6413ad48485a3953bb6124";
     runtime().block_on(async {

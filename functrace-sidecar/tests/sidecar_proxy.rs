@@ -548,14 +548,7 @@ fn an_http2_client_reaches_an_http1_only_app_with_protocol_http1() {
         });
         addr
     });
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("sidecar.toml");
-    std::fs::write(
-        &config,
-        format!("[[inbound]]\nlisten = \"127.0.0.1:0\"\napp = \"{app}\"\nprotocol = \"http1\"\n"),
-    )
-    .unwrap();
-    let sidecar = Sidecar::start(&["--config", config.to_str().unwrap()]);
+    let (sidecar, _dir) = sidecar_to_http1(app);
     let inbound = sidecar.inbound();
     let seen = curl(&["--http2-prior-knowledge", &format!("http://{inbound}/")]);
     assert_eq!(seen, format!("HTTP/1.1 host=Some(\"{inbound}\")"));

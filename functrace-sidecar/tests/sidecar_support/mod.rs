@@ -238,6 +238,19 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// A sidecar whose inbound listener sends to `app` over HTTP/1.1 whatever the client's
+/// version (`protocol = "http1"`), and the directory of its config.
+pub fn sidecar_to_http1(app: SocketAddr) -> (Sidecar, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sidecar.toml");
+    std::fs::write(
+        &config,
+        format!("[[inbound]]\nlisten = \"127.0.0.1:0\"\napp = \"{app}\"\nprotocol = \"http1\"\n"),
+    )
+    .unwrap();
+    (Sidecar::start(&["--config", config.to_str().unwrap()]), dir)
+}
+
 /// Runs `curl` with `args` (plus `-s`); answers its stdout.
 pub fn curl(args: &[&str]) -> String {
     let output = Command::new("curl")
