@@ -40,7 +40,7 @@ use crate::policy::{message, rate_limit};
 use crate::record::{Described, Record, ResponseBody};
 use crate::refusal::Refusal;
 use crate::upstream::h1_hyper::OwnHead;
-use crate::upstream::{Client, Outbound, SendError};
+use crate::upstream::{Outbound, SendError};
 use crate::{Settings, Shared};
 
 /// The service of one accepted connection.
@@ -98,28 +98,28 @@ impl Proxy {
         // The upstream sees the context: the same one inbound, the CLIENT span's outbound.
         let tracing = &settings.config.tracing;
         let (propagation, format) = (tracing.propagation.into(), tracing.b3_format.into());
-        let client = client_for(&settings, route.protocol, request.version());
-        let own_head = if let Client::Http1Own { .. } = client {
+        let way = match client_for(&settings, route.protocol, request.version()) {
             // Written straight into the head: no `HeaderMap` to update.
-            Some(OwnHead::start(&request, |out| {
-                incoming.fields(&context, propagation, format, |name, value| {
-                    field(out, name.as_bytes(), value);
-                });
-                field(out, REQUEST_ID.as_str().as_bytes(), request_id.as_bytes());
-            }))
-        } else {
-            request.headers_mut().insert(REQUEST_ID, request_id);
-            incoming.inject(&context, propagation, format, request.headers_mut());
-            None
-        };
-        let outgoing = Outgoing {
-            request,
-            client,
-            own_head,
+            Client::Http1Own { head_limit } => Way::Own {
+                head: OwnHead::start(&request, |out| {
+                    incoming.fields(&context, propagation, format, |name, value| {
+                        field(out, name.as_bytes(), value);
+                    });
+                    field(out, REQUEST_ID.as_str().as_bytes(), request_id.as_bytes());
+                }),
+                head_limit,
+            },
+            client => {
+                request.headers_mut().insert(REQUEST_ID, request_id);
+                incoming.inject(&context, propagation, format, request.headers_mut());
+                Way::Hyper {
+                    http2: client == Client::Http2,
+                }
+            }
         };
         Ok(
             match self
-                .send(&settings, &mut record, &route, outgoing, started)
+                .send(&settings, &mut record, &route, request, way, started)
                 .await
             {
                 Ok(response) => record.forward(response),
@@ -148,15 +148,11 @@ impl Proxy {
         settings: &Settings,
         record: &mut Record,
         route: &Route,
-        outgoing: Outgoing,
+        request: Request<Incoming>,
+        way: Way,
         started: Instant,
     ) -> Result<Response<crate::upstream::UpstreamBody>, Refusal> {
         let body_timeout = Duration::from_millis(settings.config.limits.body_timeout_ms);
-        let Outgoing {
-            request,
-            client,
-            own_head,
-        } = outgoing;
         let (mut parts, body) = request.into_parts();
         let retry = Retry::new(&parts.method, body.is_end_stream(), route.attempts);
         let mut body = Some(body);
@@ -168,23 +164,21 @@ impl Proxy {
             record.upstream(&upstream.address, &upstream.version);
             let body = record.counted(RequestBody::new(body.take(), body_timeout));
             let upstreams = &self.shared.upstreams;
-            let outbound = match (client, &own_head) {
-                (Client::Http1Own { head_limit }, Some(head)) => {
+            let outbound = match &way {
+                Way::Own { head, head_limit } => {
                     let host = parts.uri.authority().map(uri::Authority::as_str);
-                    let request = head.request(&parts.method, host, body);
                     Outbound::Own {
-                        request,
-                        head_limit,
+                        request: head.request(&parts.method, host, body),
+                        head_limit: *head_limit,
                     }
                 }
-                _ => {
+                &Way::Hyper { http2 } => {
                     // The headers are copied only when a later attempt may need them again.
                     let headers = if retry.may_follow(attempt) {
                         parts.headers.clone()
                     } else {
                         std::mem::take(&mut parts.headers)
                     };
-                    let http2 = client == Client::Http2;
                     let outgoing =
                         upstream_request(&parts, headers, &upstream.address, http2, body)
                             .map_err(Refusal::BadUpstream)?;
@@ -238,6 +232,18 @@ pub(crate) async fn admit_route<'s>(
     Ok(route)
 }
 
+/// Which client takes a request upstream.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Client {
+    Http2,
+    /// hyper's HTTP/1.1 client (`http1 = "hyper"`).
+    Http1Hyper,
+    /// The sidecar's own codec, its connections' read buffers `head_limit` bytes at most.
+    Http1Own {
+        head_limit: usize,
+    },
+}
+
 /// Which client takes a request upstream: HTTP/2 when the route says so (or, with
 /// `protocol = "auto"`, when the client spoke it), else HTTP/1.1 on the path `http1` names.
 fn client_for(settings: &Settings, protocol: Protocol, version: Version) -> Client {
@@ -255,12 +261,12 @@ fn client_for(settings: &Settings, protocol: Protocol, version: Version) -> Clie
     }
 }
 
-/// A request on its way upstream, and how it goes: on the own codec, its head's start is
-/// written once, for every attempt.
-struct Outgoing {
-    request: Request<Incoming>,
-    client: Client,
-    own_head: Option<OwnHead>,
+/// How a request goes upstream, for every attempt.
+enum Way {
+    /// hyper's client, over HTTP/2 or HTTP/1.1.
+    Hyper { http2: bool },
+    /// The own codec: the head's start written once.
+    Own { head: OwnHead, head_limit: usize },
 }
 
 /// Why a request got no answer from its upstream, as the client is told: `body` is how the

@@ -67,18 +67,6 @@ pub enum SendError {
     ClientGone,
 }
 
-/// Which client a request goes on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Client {
-    Http2,
-    /// hyper's HTTP/1.1 client (`http1 = "hyper"`).
-    Http1Hyper,
-    /// The sidecar's own codec, its connections' read buffers `head_limit` bytes at most.
-    Http1Own {
-        head_limit: usize,
-    },
-}
-
 /// A request as the client that takes it upstream has it.
 pub enum Outbound<'a> {
     /// hyper's client: its URI in the form the version needs (origin-form for HTTP/1.1,
