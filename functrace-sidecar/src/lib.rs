@@ -28,6 +28,7 @@ pub mod watch;
 mod admin;
 mod body;
 mod conn;
+mod date;
 mod flood;
 mod hop_by_hop;
 mod limit;

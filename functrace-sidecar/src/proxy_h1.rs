@@ -381,11 +381,19 @@ impl Connection {
         let until_close = framing == Framing::UntilClose || dechunk;
         let closes =
             ending.client_closes || until_close || ending.sent.cut_off || *self.stop.borrow();
-        let keep_alive: &[(&[u8], &[u8])] = if ending.http10 && !closes {
-            &[(b"connection", b"keep-alive")]
-        } else {
-            &[]
-        };
+        let mut added: [(&[u8], &[u8]); 2] = [(b"", b""); 2];
+        let mut count = 0;
+        if ending.http10 && !closes {
+            added[count] = (b"connection", b"keep-alive");
+            count += 1;
+        }
+        // An answer that came without a `Date` gets one here (RFC 9110 §6.6.1).
+        let date;
+        if !self.answer.fields.has(peer.data(), b"date") {
+            date = crate::date::now();
+            added[count] = (b"date", &date);
+            count += 1;
+        }
         // A bodiless answer (to HEAD, a 304) passes its Content-Length as it came.
         let written = match framing {
             Framing::Empty => None,
@@ -397,7 +405,7 @@ impl Connection {
             &mut self.out,
             peer.data(),
             &self.answer,
-            keep_alive,
+            &added[..count],
             written,
             closes,
         );

@@ -125,6 +125,8 @@ pub fn write_answer(out: &mut Vec<u8>, status: StatusCode, reason: &str, body: &
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\ndate: ");
+    out.extend_from_slice(&crate::date::now());
     out.extend_from_slice(b"\r\ncontent-type: text/plain; charset=utf-8\r\n");
     if HeaderValue::from_str(reason).is_ok() {
         out.extend_from_slice(b"x-functrace-reason: ");

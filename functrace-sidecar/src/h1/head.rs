@@ -128,6 +128,13 @@ pub struct Fields {
 }
 
 impl Fields {
+    /// Whether a field named `name` (lowercase) came.
+    pub fn has(&self, buf: &[u8], name: &[u8]) -> bool {
+        self.fields
+            .iter()
+            .any(|field| buf[field.name.clone()].eq_ignore_ascii_case(name))
+    }
+
     /// The value of the first field of `kind`.
     pub fn first<'b>(&self, buf: &'b [u8], kind: FieldKind) -> Option<&'b [u8]> {
         let field = self.fields.iter().find(|field| field.kind == kind)?;
