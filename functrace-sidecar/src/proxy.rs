@@ -51,6 +51,8 @@ pub struct Proxy {
     /// Which inbound listener (unused outbound).
     pub inbound: usize,
     pub peer: SocketAddr,
+    /// `peer` as the spans' `peer.address` tag writes it: formatted once per connection.
+    pub peer_text: Arc<str>,
     /// The connection's phases (`conn.rs`): busy while a request is in flight.
     pub conn: Arc<Conn>,
 }

@@ -4,7 +4,6 @@
 //! that ends it.
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -13,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use functrace::TraceContext;
 use functrace_mesh::export::TagText::{Escaped, Plain};
-use functrace_mesh::export::{socket_address_text, Endpoint, Kind, Reporter, Span};
+use functrace_mesh::export::{Endpoint, Kind, Reporter, Span};
 use functrace_mesh::http_span::{self, GrpcStatus};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, Version};
@@ -107,7 +106,7 @@ impl Record {
                 method,
                 path,
                 protocol,
-                peer: proxy.peer,
+                peer: proxy.peer_text.clone(),
                 request_id,
                 upstream: None,
                 fault: None,
@@ -314,7 +313,7 @@ struct Sampled {
     method: Method,
     path: String,
     protocol: &'static str,
-    peer: SocketAddr,
+    peer: Arc<str>,
     request_id: HeaderValue,
     upstream: Option<Arc<str>>,
     fault: Option<&'static str>,
@@ -354,7 +353,6 @@ impl Sampled {
             itoa::Buffer::new(),
             itoa::Buffer::new(),
         );
-        let peer = socket_address_text(peer);
         let request_id = http_span::request_id_text(&request_id);
         let tags = [
             ("error", ended.error.map(Escaped)),

@@ -29,7 +29,7 @@ use crate::open_files;
 use crate::proxy::Proxy;
 use crate::proxy_h1::Connection;
 use crate::{Settings, Shared};
-use functrace_mesh::export::{BuildError, Reporter};
+use functrace_mesh::export::{socket_address_text, BuildError, Reporter};
 
 /// A started sidecar.
 pub struct Running {
@@ -247,6 +247,7 @@ impl Accept {
                 direction,
                 inbound,
                 peer,
+                peer_text: socket_address_text(peer).into(),
                 conn,
             };
             if !own_http1(&shared.settings(), direction, inbound) {
