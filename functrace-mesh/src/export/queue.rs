@@ -122,24 +122,12 @@ impl Queue {
                 if state.closed {
                     return None;
                 }
-                state = match deadline {
-                    Some(deadline) if now < deadline => {
-                        self.work
-                            .wait_timeout(state, deadline - now)
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .0
-                    }
-                    _ => {
-                        deadline = None;
-                        state.worker_idle = true;
-                        let mut state = self
-                            .work
-                            .wait(state)
-                            .unwrap_or_else(PoisonError::into_inner);
-                        state.worker_idle = false;
-                        state
-                    }
-                };
+                // Within the interval after a batch, wait it out; past it, wait idle.
+                deadline = deadline.filter(|&at| now < at);
+                let rest = deadline.map(|at| at - now);
+                state.worker_idle = rest.is_none();
+                state = wait(&self.work, state, rest);
+                state.worker_idle = false;
                 continue;
             }
             let deadline = *deadline.get_or_insert(now + self.interval);
@@ -151,11 +139,7 @@ impl Queue {
                 let take = state.items.len().min(self.batch_size);
                 return Some((state.items.drain(..take).collect(), state.closed));
             }
-            state = self
-                .work
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            state = wait(&self.work, state, Some(deadline - now));
         }
     }
 
@@ -189,22 +173,14 @@ impl Queue {
         state.flush_to = state.flush_to.max(target);
         self.work.notify_one();
         while state.settled < target && state.worker_alive {
-            state = match deadline {
-                None => self
-                    .settled
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return false;
-                    }
-                    self.settled
-                        .wait_timeout(state, deadline - now)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
+            let rest = match deadline {
+                None => None,
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(rest) if !rest.is_zero() => Some(rest),
+                    _ => return false,
+                },
             };
+            state = wait(&self.settled, state, rest);
         }
         true
     }
@@ -246,6 +222,23 @@ impl Queue {
     }
 }
 
+/// Waits on `condvar`, `timeout` at most (`None`: until woken), and takes the lock back.
+fn wait<'a>(
+    condvar: &Condvar,
+    state: MutexGuard<'a, State>,
+    timeout: Option<Duration>,
+) -> MutexGuard<'a, State> {
+    match timeout {
+        None => condvar.wait(state).unwrap_or_else(PoisonError::into_inner),
+        Some(timeout) => {
+            condvar
+                .wait_timeout(state, timeout)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{mpsc, Arc};
@@ -254,19 +247,20 @@ mod tests {
 
     use super::{Queue, Queued};
 
-    /// Runs `next_batch` on a thread of its own, as the export thread does, and returns
-    /// the sizes of the batches it takes, in order.
-    fn export_thread(queue: &Arc<Queue>) -> mpsc::Receiver<usize> {
+    /// A queue of ten spans and `next_batch` run on a thread of its own, as the export
+    /// thread does; the receiver gets the sizes of the batches it takes, in order.
+    fn started(batch_size: usize, interval: Duration) -> (Arc<Queue>, mpsc::Receiver<usize>) {
+        let queue = Arc::new(Queue::new(10, batch_size, interval));
         let (sizes, received) = mpsc::channel();
-        let queue = Arc::clone(queue);
+        let taker = Arc::clone(&queue);
         thread::spawn(move || {
-            while let Some((batch, _)) = queue.next_batch() {
+            while let Some((batch, _)) = taker.next_batch() {
                 if sizes.send(batch.len()).is_err() {
                     return;
                 }
             }
         });
-        received
+        (queue, received)
     }
 
     /// Until the export thread waits for a first span with no interval running.
@@ -284,8 +278,7 @@ mod tests {
 
     #[test]
     fn a_first_span_wakes_an_idle_export_thread_and_goes_out_after_the_interval() {
-        let queue = Arc::new(Queue::new(10, 100, Duration::from_millis(20)));
-        let sizes = export_thread(&queue);
+        let (queue, sizes) = started(100, Duration::from_millis(20));
         until_idle(&queue);
         queue.push(span());
         assert_eq!(sizes.recv_timeout(LONG), Ok(1));
@@ -300,8 +293,7 @@ mod tests {
     fn a_full_batch_wakes_an_export_thread_waiting_out_its_interval() {
         // The export thread starts waiting out an hour's interval: only a full batch can
         // end that wait before the test's time is up.
-        let queue = Arc::new(Queue::new(10, 3, Duration::from_secs(3600)));
-        let sizes = export_thread(&queue);
+        let (queue, sizes) = started(3, Duration::from_secs(3600));
         for _ in 0..3 {
             queue.push(span());
         }
@@ -311,8 +303,7 @@ mod tests {
 
     #[test]
     fn spans_after_a_batch_go_out_when_the_interval_ends() {
-        let queue = Arc::new(Queue::new(10, 100, Duration::from_millis(20)));
-        let sizes = export_thread(&queue);
+        let (queue, sizes) = started(100, Duration::from_millis(20));
         queue.push(span());
         assert_eq!(sizes.recv_timeout(LONG), Ok(1));
         // Back from its batch, the thread waits out an interval and takes what came.
