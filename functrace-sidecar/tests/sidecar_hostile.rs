@@ -799,6 +799,36 @@ fn interim_answers_reach_no_http10_client() {
     assert_eq!(statuses(&answer), expected, "{answer:?}");
 }
 
+/// An upstream that closed a kept connection while it was idle may reset it as the next
+/// request reaches it (the close and the request cross): that request had no answer and
+/// goes again on a new connection, as after a clean close. Here the upstream waits for the
+/// second request to arrive and closes without reading it, which makes the kernel reset.
+#[test]
+fn a_kept_connection_reset_under_the_next_request_sends_it_again() {
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = upstream.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut answered = 0;
+        for stream in upstream.incoming() {
+            let mut stream = stream.unwrap();
+            let _ = stream.read(&mut [0; 4096]);
+            answered += 1;
+            let answer = format!("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n{answered}");
+            let _ = stream.write_all(answer.as_bytes());
+            // The next request on this connection: arrived, left unread, reset.
+            let _ = stream.peek(&mut [0; 1]);
+        }
+    });
+    let hostile = Hostile::start(app, "", "");
+    let request = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+    let first = exchange(hostile.inbound(), request);
+    assert_eq!(statuses(&first), ["200"], "{first:?}");
+    assert!(first.ends_with("\r\n\r\n1"), "{first:?}");
+    let second = exchange(hostile.inbound(), request);
+    assert_eq!(statuses(&second), ["200"], "{second:?}");
+    assert!(second.ends_with("\r\n\r\n2"), "{second:?}");
+}
+
 /// An upstream that sends more than its answer (here a second, forged answer right behind
 /// the first) does not get it read as the answer to the next request: the connection the
 /// extra bytes came on is not reused.

@@ -1,6 +1,7 @@
-//! Retry: a request whose upstream refused the connection, or closed it before answering,
-//! is sent again (up to the route's `attempts`) when that is safe: an idempotent method and
-//! no request body. Every attempt shares one deadline, the route's timeout.
+//! Retry: a request whose upstream refused the connection, or closed (or reset) a kept one
+//! before answering, is sent again (up to the route's `attempts`) when that is safe: an
+//! idempotent method and no request body. Every attempt shares one deadline, the route's
+//! timeout.
 
 use http::Method;
 

@@ -72,10 +72,11 @@ pub enum ExchangeError {
     /// (`InvalidData`), too slow (`TimedOut`), or its connection failed. Or passing a 1xx
     /// answer on to the client failed.
     Client(io::Error),
-    /// The upstream closed the connection before a byte of answer: on a kept connection,
-    /// it had closed it while idle.
-    Unanswered,
-    /// The upstream failed: a reset, an answer cut short or malformed.
+    /// The upstream closed the connection, or reset it (the error), before a byte of
+    /// answer: on a kept connection, it had closed it while idle (and reset it if the
+    /// request came after the close).
+    Unanswered(Option<io::Error>),
+    /// The upstream failed: a reset mid-answer, an answer cut short or malformed.
     Upstream(io::Error),
 }
 
@@ -135,7 +136,8 @@ where
 }
 
 /// Reads an answer's head on `peer` into `answer`, its bytes left in `peer`. `answered`:
-/// whether a byte of answer came before (a close before any is [`ExchangeError::Unanswered`]).
+/// whether a byte of answer came before (a close or reset before any is
+/// [`ExchangeError::Unanswered`]).
 pub(super) async fn read_answer(
     peer: &mut Peer,
     answer: &mut ResponseHead,
@@ -157,9 +159,12 @@ pub(super) async fn read_answer(
                 return Err(ExchangeError::Upstream(error));
             }
             Ok(false) => match peer.fill().await {
-                Ok(0) if !*answered => return Err(ExchangeError::Unanswered),
+                Ok(0) if !*answered => return Err(ExchangeError::Unanswered(None)),
                 Ok(0) => return Err(ExchangeError::Upstream(cut_short())),
                 Ok(_) => *answered = true,
+                Err(error) if !*answered && is_reset(&error) => {
+                    return Err(ExchangeError::Unanswered(Some(error)))
+                }
                 Err(error) => return Err(ExchangeError::Upstream(error)),
             },
             Err(error) => {
@@ -174,15 +179,28 @@ pub(super) async fn read_answer(
 /// closed is [`SendError::Closed`] (an idempotent request can go again).
 pub fn upstream_failed(error: ExchangeError, reused: bool) -> SendError {
     match error {
-        ExchangeError::Unanswered if reused => {
+        ExchangeError::Unanswered(_) if reused => {
             SendError::Closed("the upstream closed a kept connection".into())
         }
-        ExchangeError::Unanswered => {
+        ExchangeError::Unanswered(None) => {
             SendError::Exchange("the upstream closed the connection without answering".into())
         }
-        ExchangeError::Upstream(error) => SendError::Exchange(error.into()),
+        ExchangeError::Unanswered(Some(error)) | ExchangeError::Upstream(error) => {
+            SendError::Exchange(error.into())
+        }
         ExchangeError::Client(_) => SendError::ClientGone,
     }
+}
+
+/// Whether `error` is the peer's reset (or a write into a connection it had reset): on a
+/// kept connection, an upstream that closed it while idle, the request already on its way.
+pub fn is_reset(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
 }
 
 fn cut_short() -> io::Error {

@@ -191,7 +191,9 @@ impl Upstreams {
 
 /// The request back when it never went out on a kept connection: the upstream had closed
 /// that connection, so a new one may carry it. Otherwise why the send failed: a message cut
-/// short is `Closed` on a kept connection.
+/// short, or a reset, is `Closed` on a kept connection (hyper does not say whether a byte
+/// of answer had come before the reset; only idempotent requests without a body go again,
+/// so sending one twice is safe either way).
 fn unsent(
     mut error: TrySendError<Request<RequestBody>>,
     reused: bool,
@@ -199,26 +201,32 @@ fn unsent(
     match error.take_message() {
         Some(unsent) if reused => Ok(unsent),
         _ if client_body_failed(error.error()) => Err(SendError::ClientGone),
-        _ if reused && error.error().is_incomplete_message() => {
+        _ if reused && (error.error().is_incomplete_message() || reset(error.error())) => {
             Err(SendError::Closed(error.into_error().into()))
         }
         _ => Err(SendError::Exchange(error.into_error().into())),
     }
 }
 
+/// Whether the connection failed with the peer's reset ([`h1::is_reset`]).
+fn reset(error: &(dyn std::error::Error + 'static)) -> bool {
+    causes(error).any(|error| error.downcast_ref::<io::Error>().is_some_and(h1::is_reset))
+}
+
 /// Whether sending failed because reading the client's request body did.
 fn client_body_failed(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut source = Some(error);
-    while let Some(error) = source {
-        if error
+    causes(error).any(|error| {
+        error
             .downcast_ref::<hyper::Error>()
             .is_some_and(hyper::Error::is_user)
-        {
-            return true;
-        }
-        source = error.source();
-    }
-    false
+    })
+}
+
+/// `error` and the errors under it.
+fn causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |error| error.source())
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
