@@ -147,7 +147,8 @@ pub fn span_name<B>(request: &Request<B>) -> String {
 /// An HTTP span's name from its method and path: `get /users`.
 pub fn http_name(method: &str, path: &str) -> String {
     let mut name = String::with_capacity(method.len() + 1 + path.len());
-    name.extend(method.chars().map(|c| c.to_ascii_lowercase()));
+    name.push_str(method);
+    name.make_ascii_lowercase();
     name.push(' ');
     name.push_str(path);
     name
@@ -251,6 +252,13 @@ fn grpc_message(value: &HeaderValue) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_names_lowercase_the_method_only() {
+        assert_eq!(http_name("GET", "/Users/A"), "get /Users/A");
+        assert_eq!(http_name("PROPFIND", "/"), "propfind /");
+        assert_eq!(http_name("Ünï", "/x"), "Ünï /x");
+    }
 
     #[test]
     fn grpc_messages_are_percent_decoded() {

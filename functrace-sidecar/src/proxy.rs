@@ -87,6 +87,7 @@ impl Proxy {
         let describe = || Described::of(&request);
         let mut record = Record::start(
             &self,
+            started,
             service,
             context,
             joined,

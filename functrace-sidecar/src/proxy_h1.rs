@@ -161,6 +161,7 @@ impl Connection {
         let describe = || describe(head, buf, &method);
         let mut record = Record::start(
             &proxy,
+            started,
             service,
             context,
             joined,

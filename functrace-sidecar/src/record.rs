@@ -75,8 +75,11 @@ impl Described {
 }
 
 impl Record {
+    /// The record of a request that came in at `started` (the clock read once for the
+    /// route's deadline and the record's latency).
     pub fn start(
         proxy: &Proxy,
+        started: Instant,
         service: &str,
         context: TraceContext,
         joined: bool,
@@ -117,7 +120,7 @@ impl Record {
         Record {
             shared: proxy.shared.clone(),
             direction: proxy.direction,
-            started: Instant::now(),
+            started,
             sampled,
             route: None,
             version: None,
