@@ -191,7 +191,9 @@ impl Proxy {
                     }
                 }
             };
-            let sent = upstreams.send(&upstream.address, outbound);
+            // Boxed: the exchange's future is most of a request's state, and unboxed it made
+            // this one 3.4 KiB, copied as each future around it was made (1.9 KiB now).
+            let sent = Box::pin(upstreams.send(&upstream.address, outbound));
             let error = match tokio::time::timeout_at(deadline.into(), sent).await {
                 Ok(Ok(response)) => return Ok(response),
                 Ok(Err(error)) => error,
