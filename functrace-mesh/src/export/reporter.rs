@@ -189,7 +189,7 @@ impl Reporter {
             return;
         }
         span.normalize(self.service_name());
-        let mut encoded = Vec::with_capacity(768);
+        let mut encoded = Vec::new(); // sized by the writer, which reserves a span's room
         json::write_span_with_tags(&mut encoded, &span, tags);
         self.inner.queue.push(Queued::Encoded(encoded));
     }
