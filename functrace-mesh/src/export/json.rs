@@ -25,9 +25,9 @@ pub(super) fn write_span_with_tags<'a>(
     span: &Span,
     tags: impl IntoIterator<Item = (Text<'a>, Text<'a>)>,
 ) {
-    // A proxy's span takes about 500 bytes: one check of the capacity rather than a growth
-    // or two along the way.
-    out.reserve(512 + span.name.len());
+    // A proxy's span takes about 500 bytes, more with long ids and paths: one check of the
+    // capacity, with room to spare, rather than a growth or two along the way.
+    out.reserve(768 + span.name.len());
     let mut hex = [0u8; 32];
     out.extend_from_slice(b"{\"traceId\":\"");
     let len = b3::put_trace_id(&mut hex, span.trace_id);

@@ -189,7 +189,7 @@ impl Reporter {
             return;
         }
         span.normalize(self.service_name());
-        let mut encoded = Vec::new(); // sized by the writer, which reserves a span's room
+        let mut encoded = Vec::new(); // the writer reserves a span's room
         json::write_span_with_tags(&mut encoded, &span, tags);
         self.inner.queue.push(Queued::Encoded(encoded));
     }
