@@ -192,8 +192,15 @@ fn sighup_under_load_fails_no_request() {
 }
 
 /// A minute of steady load, with clients that misbehave beside it: resident memory grows
-/// by at most 20% after the first ten seconds, no request fails, and every answered
-/// request has its span.
+/// by at most 20% between the second ten seconds and the last ten, no request fails, and
+/// every answered request has its span.
+///
+/// Resident memory is compared by the medians of samples taken every 250 ms: one sample
+/// moves by up to a quarter either way as the export queue fills and empties and the
+/// allocator gives pages back (seen over 160 s of this load: 21.5 to 28.3 MiB with no
+/// trend), so two single samples would measure that rhythm, not a leak. A leak of 32 bytes
+/// per request fails it (tried: +26%, some 240,000 requests between the windows; without
+/// it, +5% to +9% over three runs).
 #[test]
 fn a_minute_of_load_keeps_memory_flat_and_every_span() {
     let rt = runtime();
@@ -222,16 +229,25 @@ fn a_minute_of_load_keeps_memory_flat_and_every_span() {
         }
     }));
     let mut seen = HashSet::new();
+    // Answers are taken for `length`; the median of resident memory sampled meanwhile.
     let soak = |seen: &mut HashSet<String>, length: Duration| {
-        let until = Instant::now() + length;
+        let mut samples = Vec::new();
+        let mut next_sample = Instant::now();
+        let until = next_sample + length;
         while Instant::now() < until {
             await_answers(&answered, seen, 100);
+            if Instant::now() >= next_sample {
+                samples.push(sidecar.status_kib("VmRSS"));
+                next_sample += Duration::from_millis(250);
+            }
         }
+        samples.sort_unstable();
+        samples[samples.len() / 2]
     };
     soak(&mut seen, Duration::from_secs(10));
-    let warm = sidecar.status_kib("VmRSS");
-    soak(&mut seen, Duration::from_secs(50));
-    let end = sidecar.status_kib("VmRSS");
+    let warm = soak(&mut seen, Duration::from_secs(10));
+    soak(&mut seen, Duration::from_secs(30));
+    let end = soak(&mut seen, Duration::from_secs(10));
     stop.store(true, Ordering::Relaxed);
     for thread in threads {
         thread.join().unwrap();
@@ -240,7 +256,7 @@ fn a_minute_of_load_keeps_memory_flat_and_every_span() {
     let (status, spans) = sidecar.stop();
     assert!(status.success());
     eprintln!(
-        "{} requests answered; resident memory {warm} KiB after 10 s, {end} KiB at 60 s",
+        "{} requests answered; resident memory (median) {warm} KiB in 10-20 s, {end} KiB in 50-60 s",
         seen.len()
     );
     assert!(
