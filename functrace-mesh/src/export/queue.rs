@@ -13,14 +13,19 @@ use functrace::FinishedSpan;
 use super::reporter::DeferredSpan;
 use super::span::Span;
 
-/// A span waiting for export: a traced call's is converted on the export thread, not on
-/// the caller's.
-/// What the export thread takes.
+/// What the export thread takes: a traced call's span is converted there, not on the
+/// caller's thread.
 pub(crate) enum Queued {
     Finished(FinishedSpan),
     Span(Span),
-    /// A span already written as a JSON object, normalized.
-    Encoded(Vec<u8>),
+    /// `count` spans already written as JSON lines, normalized. Written straight into the
+    /// queue ([`Queue::push_line`]), one after the other into the last such buffer while it
+    /// holds less than a batch: a proxy's span costs no allocation of its own, and the export
+    /// thread writes the buffer as it is rather than gathering lines.
+    Lines {
+        bytes: Vec<u8>,
+        count: usize,
+    },
     /// A span in its recorder's own form, written by the export thread (the sidecar's).
     Deferred(Box<dyn DeferredSpan>),
 }
@@ -39,8 +44,22 @@ pub(crate) struct Queue {
     exported: AtomicU64,
 }
 
+impl Queued {
+    /// How many spans this is.
+    pub(crate) fn spans(&self) -> usize {
+        match self {
+            Queued::Lines { count, .. } => *count,
+            _ => 1,
+        }
+    }
+}
+
 struct State {
     items: VecDeque<Queued>,
+    /// Spans in `items`.
+    spans: usize,
+    /// A lines buffer the export thread is done with, kept for the next lines.
+    spare: Vec<u8>,
     /// Spans accepted into the queue, ever.
     accepted: u64,
     /// Spans the export thread is done with (written, sent, or failed), ever.
@@ -61,6 +80,8 @@ impl Queue {
         Queue {
             state: Mutex::new(State {
                 items: VecDeque::with_capacity(capacity.min(1024)),
+                spans: 0,
+                spare: Vec::new(),
                 accepted: 0,
                 settled: 0,
                 flush_to: 0,
@@ -86,16 +107,51 @@ impl Queue {
 
     /// Queues a span, or drops and counts it when the queue is full or closed.
     pub(crate) fn push(&self, item: Queued) {
-        let mut state = self.lock();
-        if state.closed || state.items.len() >= self.capacity {
+        if let Some(mut state) = self.admit() {
+            state.items.push_back(item);
+            self.accepted(state);
+        }
+    }
+
+    /// Queues a span that `write` writes as one JSON object (the newline is added), or drops
+    /// and counts it when the queue is full or closed. `write` runs under the queue's lock,
+    /// straight into the lines the export thread will write: it should only write.
+    pub(crate) fn push_line(&self, write: impl FnOnce(&mut Vec<u8>)) {
+        let Some(mut state) = self.admit() else {
+            return;
+        };
+        let state_ref = &mut *state;
+        let open = matches!(state_ref.items.back(),
+            Some(Queued::Lines { count, .. }) if *count < self.batch_size);
+        if !open {
+            let bytes = std::mem::take(&mut state_ref.spare);
+            state_ref.items.push_back(Queued::Lines { bytes, count: 0 });
+        }
+        if let Some(Queued::Lines { bytes, count }) = state_ref.items.back_mut() {
+            write(bytes);
+            bytes.push(b'\n');
+            *count += 1;
+        }
+        self.accepted(state);
+    }
+
+    /// The lock, when the queue takes one more span; else the span is counted as dropped.
+    fn admit(&self) -> Option<MutexGuard<'_, State>> {
+        let state = self.lock();
+        if state.closed || state.spans >= self.capacity {
             drop(state);
             self.dropped_full.fetch_add(1, Ordering::Relaxed);
-            return;
+            return None;
         }
-        state.items.push_back(item);
+        Some(state)
+    }
+
+    /// Counts the span just queued, and wakes the export thread if it needs to know.
+    fn accepted(&self, mut state: MutexGuard<'_, State>) {
         state.accepted += 1;
-        let len = state.items.len();
-        let wake = (len == 1 && state.worker_idle) || len == self.batch_size;
+        state.spans += 1;
+        let spans = state.spans;
+        let wake = (spans == 1 && state.worker_idle) || spans == self.batch_size;
         drop(state);
         // The export thread only needs waking when there is something new to wait for: a
         // first span while it waits idle (the span starts the interval), or a full batch.
@@ -105,8 +161,8 @@ impl Queue {
     }
 
     /// For the export thread: waits until a batch is due (full, interval elapsed, flushed
-    /// or closing) and takes it, saying whether the queue is closing; `None` once closed
-    /// and empty.
+    /// or closing) and takes it (about a batch's spans: lines come in buffers of up to a
+    /// batch), saying whether the queue is closing; `None` once closed and empty.
     ///
     /// Back from a batch, the thread waits out one interval for spans to come before it
     /// waits idle: a span that comes meanwhile goes out when that interval ends (or its
@@ -132,20 +188,34 @@ impl Queue {
             }
             let deadline = *deadline.get_or_insert(now + self.interval);
             if state.closed
-                || state.items.len() >= self.batch_size
+                || state.spans >= self.batch_size
                 || state.flush_to > state.settled
                 || now >= deadline
             {
-                let take = state.items.len().min(self.batch_size);
-                return Some((state.items.drain(..take).collect(), state.closed));
+                let mut batch = Vec::new();
+                let mut spans = 0;
+                while spans < self.batch_size {
+                    let Some(item) = state.items.pop_front() else {
+                        break;
+                    };
+                    spans += item.spans();
+                    batch.push(item);
+                }
+                state.spans -= spans;
+                return Some((batch, state.closed));
             }
             state = wait(&self.work, state, Some(deadline - now));
         }
     }
 
-    /// For the export thread: `count` spans are done with, exported or not.
-    pub(crate) fn settle(&self, count: usize, result: Result<(), String>) {
+    /// For the export thread: `count` spans are done with, exported or not; `spare`, a
+    /// lines buffer it no longer needs, is kept for the next lines.
+    pub(crate) fn settle(&self, count: usize, result: Result<(), String>, mut spare: Vec<u8>) {
+        spare.clear();
         let mut state = self.lock();
+        if spare.capacity() > state.spare.capacity() {
+            state.spare = spare;
+        }
         match result {
             Ok(()) => {
                 self.exported.fetch_add(count as u64, Ordering::Relaxed);
@@ -214,7 +284,7 @@ impl Queue {
     }
 
     pub(crate) fn queued(&self) -> usize {
-        self.lock().items.len()
+        self.lock().spans
     }
 
     pub(crate) fn last_error(&self) -> Option<String> {
@@ -245,7 +315,7 @@ mod tests {
     use std::thread;
     use std::time::Duration;
 
-    use super::{Queue, Queued};
+    use super::{Queue, Queued, Span};
 
     /// A queue of ten spans and `next_batch` run on a thread of its own, as the export
     /// thread does; the receiver gets the sizes of the batches it takes, in order.
@@ -255,7 +325,7 @@ mod tests {
         let taker = Arc::clone(&queue);
         thread::spawn(move || {
             while let Some((batch, _)) = taker.next_batch() {
-                if sizes.send(batch.len()).is_err() {
+                if sizes.send(batch.iter().map(Queued::spans).sum()).is_err() {
                     return;
                 }
             }
@@ -271,7 +341,10 @@ mod tests {
     }
 
     fn span() -> Queued {
-        Queued::Encoded(b"{}".to_vec())
+        Queued::Lines {
+            bytes: b"{}\n".to_vec(),
+            count: 1,
+        }
     }
 
     const LONG: Duration = Duration::from_secs(30);
@@ -299,6 +372,70 @@ mod tests {
         }
         assert_eq!(sizes.recv_timeout(LONG), Ok(3));
         queue.close();
+    }
+
+    /// The lines of each batch the queue gives out, once closed, and its spans' count.
+    fn drained(queue: &Queue) -> Vec<(Vec<String>, usize)> {
+        queue.close();
+        let mut batches = Vec::new();
+        while let Some((batch, _)) = queue.next_batch() {
+            let spans = batch.iter().map(Queued::spans).sum();
+            let lines = batch.into_iter().map(|item| match item {
+                Queued::Lines { bytes, .. } => String::from_utf8(bytes).unwrap(),
+                _ => "a span".to_owned(),
+            });
+            batches.push((lines.collect(), spans));
+        }
+        batches
+    }
+
+    #[test]
+    fn lines_are_written_into_buffers_of_a_batch_at_most_and_a_full_queue_drops() {
+        let queue = Queue::new(10, 4, LONG);
+        for i in 0..11 {
+            queue.push_line(|out| out.extend_from_slice(format!("{{{i}}}").as_bytes()));
+        }
+        assert_eq!(queue.queued(), 10);
+        assert_eq!(queue.dropped_full(), 1);
+        let lines = |range: std::ops::Range<i32>| range.map(|i| format!("{{{i}}}\n")).collect();
+        assert_eq!(
+            drained(&queue),
+            [
+                (vec![lines(0..4)], 4),
+                (vec![lines(4..8)], 4),
+                (vec![lines(8..10)], 2)
+            ]
+        );
+    }
+
+    #[test]
+    fn lines_keep_their_place_among_other_spans() {
+        let queue = Queue::new(10, 4, LONG);
+        let context = functrace::TraceContext::new_root(functrace::Sampling::Accept);
+        let at = std::time::SystemTime::now();
+        queue.push_line(|out| out.extend_from_slice(b"{1}"));
+        queue.push(Queued::Span(Span::new(&context, "x", at, LONG, "svc")));
+        queue.push_line(|out| out.extend_from_slice(b"{2}"));
+        queue.push_line(|out| out.extend_from_slice(b"{3}"));
+        let batch = vec![
+            "{1}\n".to_owned(),
+            "a span".to_owned(),
+            "{2}\n{3}\n".to_owned(),
+        ];
+        assert_eq!(drained(&queue), [(batch, 4)]);
+    }
+
+    #[test]
+    fn a_settled_lines_buffer_takes_the_next_lines() {
+        let queue = Queue::new(10, 4, Duration::ZERO);
+        let spare = Vec::with_capacity(4096);
+        queue.settle(0, Ok(()), spare);
+        queue.push_line(|out| out.extend_from_slice(b"{}"));
+        let (batch, _) = queue.next_batch().unwrap();
+        let [Queued::Lines { bytes, count: 1 }] = &batch[..] else {
+            panic!("one line expected");
+        };
+        assert_eq!(bytes.capacity(), 4096, "a new buffer was allocated");
     }
 
     #[test]

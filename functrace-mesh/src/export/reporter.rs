@@ -189,9 +189,9 @@ impl Reporter {
             return;
         }
         span.normalize(self.service_name());
-        let mut encoded = Vec::new(); // the writer reserves a span's room
-        json::write_span_with_tags(&mut encoded, &span, tags);
-        self.inner.queue.push(Queued::Encoded(encoded));
+        self.inner
+            .queue
+            .push_line(|lines| json::write_span_with_tags(lines, &span, tags));
     }
 
     /// Queues a span kept in its recorder's own form, which the export thread writes: the
@@ -571,8 +571,10 @@ impl Worker {
         while let Some((batch, closing)) = self.queue.next_batch() {
             // Each span is written once, as a JSON line; every JSON destination takes the
             // lines. OTLP and an SDK exporter take the spans.
-            let count = batch.len();
+            let count = batch.iter().map(Queued::spans).sum();
             lines.clear();
+            // The lines buffer handed back to the queue for its next lines.
+            let mut spare = Vec::new();
             let mut spans = Vec::new();
             for queued in batch {
                 let mut span = match queued {
@@ -580,10 +582,15 @@ impl Worker {
                         Span::from_finished(&finished, &self.service_name)
                     }
                     Queued::Span(span) => span,
-                    // Only when no destination takes spans (OTLP, an SDK exporter).
-                    Queued::Encoded(json) => {
-                        lines.extend_from_slice(&json);
-                        lines.push(b'\n');
+                    // Only when no destination takes spans (OTLP, an SDK exporter). Usually
+                    // the whole batch: taken as it is, not copied.
+                    Queued::Lines { bytes, .. } => {
+                        if lines.is_empty() {
+                            spare = std::mem::replace(&mut lines, bytes);
+                        } else {
+                            lines.extend_from_slice(&bytes);
+                            spare = bytes;
+                        }
                         continue;
                     }
                     Queued::Deferred(mut deferred) => {
@@ -622,7 +629,7 @@ impl Worker {
                 }
             }
             let result = self.export(&lines, &spans, closing);
-            self.queue.settle(count, result);
+            self.queue.settle(count, result, spare);
         }
         #[cfg(feature = "otel")]
         if let Some(exporter) = &mut self.exporter {
