@@ -566,15 +566,25 @@ impl Worker {
     fn run(mut self) {
         let _exited = Exited(self.queue.clone());
         let json = !self.files.is_empty() || self.collector.is_some();
-        // Kept from batch to batch, so that it grows to a batch's size once.
+        // Kept from batch to batch, so that it grows to a batch's size once. When it is a
+        // buffer of lines the queue gave (`from_queue`), it goes back to the queue for its
+        // next lines as the next batch is taken: the two buffers take turns.
         let mut lines = Vec::new();
-        while let Some((batch, closing)) = self.queue.next_batch() {
+        let mut from_queue = false;
+        loop {
+            let spare = if from_queue {
+                std::mem::take(&mut lines)
+            } else {
+                Vec::new()
+            };
+            let Some((batch, closing)) = self.queue.next_batch(spare) else {
+                break;
+            };
             // Each span is written once, as a JSON line; every JSON destination takes the
             // lines. OTLP and an SDK exporter take the spans.
             let count = batch.iter().map(Queued::spans).sum();
             lines.clear();
-            // The lines buffer handed back to the queue for its next lines.
-            let mut spare = Vec::new();
+            from_queue = false;
             let mut spans = Vec::new();
             for queued in batch {
                 let mut span = match queued {
@@ -586,10 +596,10 @@ impl Worker {
                     // the whole batch: taken as it is, not copied.
                     Queued::Lines { bytes, .. } => {
                         if lines.is_empty() {
-                            spare = std::mem::replace(&mut lines, bytes);
+                            lines = bytes;
+                            from_queue = true;
                         } else {
                             lines.extend_from_slice(&bytes);
-                            spare = bytes;
                         }
                         continue;
                     }
@@ -629,7 +639,7 @@ impl Worker {
                 }
             }
             let result = self.export(&lines, &spans, closing);
-            self.queue.settle(count, result, spare);
+            self.queue.settle(count, result);
         }
         #[cfg(feature = "otel")]
         if let Some(exporter) = &mut self.exporter {
