@@ -227,7 +227,8 @@ pub struct Limits {
     pub handshake_timeout_ms: u64,
     /// Milliseconds from a request's first byte to the end of its headers (HTTP/1.1); 408.
     pub header_read_timeout_ms: u64,
-    /// Longest wait, in milliseconds, for the next bytes of a request body; 408.
+    /// Longest wait, in milliseconds, for the next bytes of a body: a request's (408), an
+    /// upstream's answer (cut where it stopped).
     pub body_timeout_ms: u64,
     /// Milliseconds an HTTP/1.1 connection may stay idle between requests.
     pub keep_alive_timeout_ms: u64,

@@ -179,7 +179,7 @@ pub struct Watched {
 /// A wait's timer: made at the first wait, set when a wait begins, and left to run until
 /// bytes move. So a read or write that goes through at once costs one store.
 #[derive(Default)]
-struct Stall {
+pub(crate) struct Stall {
     timer: Option<Pin<Box<Sleep>>>,
     /// Whether the timer times the current wait (no bytes moved since it was set).
     set: bool,
@@ -187,7 +187,7 @@ struct Stall {
 
 impl Stall {
     /// Ready once the current wait has lasted `limit`.
-    fn poll(&mut self, cx: &mut Context<'_>, limit: Duration) -> Poll<()> {
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>, limit: Duration) -> Poll<()> {
         let deadline = tokio::time::Instant::now() + limit;
         let timer = self
             .timer
@@ -199,7 +199,8 @@ impl Stall {
         timer.as_mut().poll(cx)
     }
 
-    fn moved(&mut self) {
+    /// Bytes moved: the wait is over.
+    pub(crate) fn moved(&mut self) {
         self.set = false;
     }
 }

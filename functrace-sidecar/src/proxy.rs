@@ -125,7 +125,7 @@ impl Proxy {
                 .send(&settings, &mut record, &route, request, way, started)
                 .await
             {
-                Ok(response) => record.forward(response),
+                Ok(response) => record.forward(response, body_timeout(&settings)),
                 Err(refusal) => record.refuse(refusal),
             },
         )
@@ -155,7 +155,7 @@ impl Proxy {
         way: Way,
         started: Instant,
     ) -> Result<Response<crate::upstream::UpstreamBody>, Refusal> {
-        let body_timeout = Duration::from_millis(settings.config.limits.body_timeout_ms);
+        let body_timeout = body_timeout(settings);
         let (mut parts, body) = request.into_parts();
         let retry = Retry::new(&parts.method, body.is_end_stream(), route.attempts);
         let mut body = Some(body);
@@ -276,6 +276,12 @@ enum Way {
 
 /// Why a request got no answer from its upstream, as the client is told: `body` is how the
 /// client's request body went.
+/// The longest a body's sender may keep its next bytes waiting: a client's request body,
+/// an upstream's answer.
+pub(crate) fn body_timeout(settings: &Settings) -> Duration {
+    Duration::from_millis(settings.config.limits.body_timeout_ms)
+}
+
 pub(crate) fn refusal_of(error: SendError, body: Outcome) -> Refusal {
     match error {
         SendError::Connect(error) => Refusal::ConnectFailed(with_sources(&error)),

@@ -8,7 +8,9 @@
 //! the context for the next hop, send (retries within the route's timeout), record. The
 //! connection's deadlines are `conn.rs`'s (a head not whole in time: 408; idle: closed; a
 //! client that stops reading: cut off), and one more while a request body is read: the
-//! client may keep its next bytes waiting `body_timeout_ms` at most (408).
+//! client may keep its next bytes waiting `body_timeout_ms` at most (408). The upstream may
+//! keep the next bytes of its answer's body waiting as long, no longer: the answer is cut
+//! there, and the connection closes.
 //!
 //! A connection goes on after an answer only when the message boundaries are certain: a
 //! refusal before a request body was read, a failed exchange mid-body, an answer to the
@@ -35,7 +37,7 @@ use crate::h1::{FieldKind, Framing, HeadError, RequestHead, ResponseHead};
 use crate::policy::message;
 use crate::policy::retry::Retry;
 use crate::policy::route::{self, Chosen, Upstream};
-use crate::proxy::{admit_route, refusal_of, Proxy};
+use crate::proxy::{admit_route, body_timeout, refusal_of, Proxy};
 use crate::record::{Described, Record};
 use crate::refusal::{write_answer, Refusal};
 use crate::upstream::h1::{connect_peer, exchange, upstream_failed, ExchangeError, Peer, Sent};
@@ -214,7 +216,7 @@ impl Connection {
 
         let bodiless = matches!(framing, Framing::Empty | Framing::Length(0));
         let retry = Retry::new(&method, bodiless, route.attempts);
-        let body_timeout = Duration::from_millis(settings.config.limits.body_timeout_ms);
+        let body_timeout = body_timeout(&settings);
         let attempts = Attempts {
             route: &route,
             first: upstream,
@@ -239,6 +241,7 @@ impl Connection {
             sent,
             client_closes,
             http10,
+            body_timeout,
         };
         self.answer_client(record, peer, &address, ending).await
     }
@@ -414,10 +417,11 @@ impl Connection {
             !self.answer.fields.close && framing != Framing::UntilClose && !ending.sent.cut_off;
         peer.consume(self.answer.fields.len);
         let to = &mut self.client.stream;
+        let stall = Some(ending.body_timeout);
         let forwarded = if dechunk {
-            forward_body_plain(&mut peer, to, &mut self.out).await
+            forward_body_plain(&mut peer, to, &mut self.out, stall).await
         } else {
-            forward_body(&mut peer, to, &mut self.out, framing).await
+            forward_body(&mut peer, to, &mut self.out, framing, stall).await
         };
         match forwarded {
             Ok(bytes) => {
@@ -501,6 +505,8 @@ struct Ending {
     /// The client asked for the connection to close.
     client_closes: bool,
     http10: bool,
+    /// The longest the upstream may keep the next bytes of its answer's body waiting.
+    body_timeout: Duration,
 }
 
 /// The request's trace headers, read as `propagation::extract` reads them. The map is made

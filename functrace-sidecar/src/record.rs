@@ -21,7 +21,8 @@ use hyper::body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use crate::body::{Outcome, Progress, RequestBody};
-use crate::conn::Busy;
+use crate::conn::{Busy, Stall};
+use crate::h1::io::stalled;
 use crate::hop_by_hop::remove_hop_by_hop;
 use crate::metrics::Direction;
 use crate::proxy::Proxy;
@@ -249,8 +250,13 @@ impl Record {
         self.finish();
     }
 
-    /// Passes the upstream's response on; the record ends with its body.
-    pub fn forward(mut self, response: Response<UpstreamBody>) -> Response<ResponseBody> {
+    /// Passes the upstream's response on; the record ends with its body, which may keep
+    /// its next bytes waiting `stall_limit` at most (then it fails).
+    pub fn forward(
+        mut self,
+        response: Response<UpstreamBody>,
+        stall_limit: Duration,
+    ) -> Response<ResponseBody> {
         let (mut parts, body) = response.into_parts();
         remove_hop_by_hop(&mut parts.headers);
         // The client's connection has its own version (an HTTP/1.0 upstream must not turn
@@ -268,7 +274,13 @@ impl Record {
         } else {
             Some(self)
         };
-        Response::from_parts(parts, ResponseBody::Upstream { body, record })
+        let body = ResponseBody::Upstream {
+            body,
+            record,
+            stall: Stall::default(),
+            stall_limit,
+        };
+        Response::from_parts(parts, body)
     }
 
     /// How a gRPC call ended; only server-fault codes are errors.
@@ -415,6 +427,9 @@ pin_project! {
             #[pin]
             body: UpstreamBody,
             record: Option<Record>,
+            // Runs while the upstream keeps the body's next bytes waiting.
+            stall: Stall,
+            stall_limit: Duration,
         },
         Local {
             #[pin]
@@ -435,8 +450,22 @@ impl Body for ResponseBody {
             ResponseBodyProjection::Local { body } => body
                 .poll_frame(cx)
                 .map(|frame| frame.map(|frame| frame.map_err(|never| match never {}))),
-            ResponseBodyProjection::Upstream { mut body, record } => {
-                let frame = std::task::ready!(body.as_mut().poll_frame(cx));
+            ResponseBodyProjection::Upstream {
+                mut body,
+                record,
+                stall,
+                stall_limit,
+            } => {
+                let frame = match body.as_mut().poll_frame(cx) {
+                    Poll::Ready(frame) => {
+                        stall.moved();
+                        frame
+                    }
+                    Poll::Pending => {
+                        std::task::ready!(stall.poll(cx, *stall_limit));
+                        Some(Err(stalled(*stall_limit).into()))
+                    }
+                };
                 if let Some(mut ended) = record.take() {
                     match &frame {
                         Some(Ok(frame)) => {

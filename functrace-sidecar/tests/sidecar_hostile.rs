@@ -870,3 +870,83 @@ fn bytes_after_an_answer_are_never_the_next_requests_answer() {
         assert!(answer.ends_with("\r\n\r\nreal"), "{answer:?}");
     }
 }
+
+/// An upstream whose answer's body stops coming is given up on after `body_timeout_ms`
+/// without a byte (the route's timeout ends with the answer's head): what came goes to the
+/// client, then the HTTP/1.1 connection closes or the HTTP/2 stream is reset, and the span
+/// says why. A body that trickles, never that long without a byte, goes whole.
+#[test]
+fn an_upstream_body_that_stalls_is_cut_and_one_that_trickles_is_not() {
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = upstream.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in upstream.incoming() {
+            let mut stream = stream.unwrap();
+            std::thread::spawn(move || {
+                let mut request = [0; 4096];
+                while let Ok(read @ 1..) = stream.read(&mut request) {
+                    let head = String::from_utf8_lossy(&request[..read]).into_owned();
+                    let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
+                    if stream.write_all(answer).is_err() {
+                        return;
+                    }
+                    if !head.contains("/trickle") {
+                        // Two bytes of ten; the connection stays open until the sidecar
+                        // closes it.
+                        let _ = stream.write_all(b"ab");
+                        while matches!(stream.read(&mut request), Ok(read) if read > 0) {}
+                        return;
+                    }
+                    // A byte every 100 ms: a second in all, never 200 ms without one.
+                    for byte in b"0123456789" {
+                        std::thread::sleep(Duration::from_millis(100));
+                        if stream.write_all(&[*byte]).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    // HTTP/1.1 to the upstream whatever the client speaks.
+    let hostile = Hostile::start(app, "protocol = \"http1\"", "body_timeout_ms = 200\n");
+    let inbound = hostile.inbound();
+
+    let stalled = exchange(inbound, b"GET /stalled HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(stalled.starts_with("HTTP/1.1 200"), "{stalled:?}");
+    assert!(stalled.ends_with("\r\n\r\nab"), "{stalled:?}");
+
+    let mut trickle = connect(inbound);
+    trickle
+        .write_all(b"GET /trickle HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let trickled = read_until_closed(&mut trickle);
+    assert!(trickled.ends_with("\r\n\r\n0123456789"), "{trickled:?}");
+
+    let rt = runtime();
+    let over_http2 = rt.block_on(async {
+        let request = Request::get(format!("http://{inbound}/stalled-h2"))
+            .body(Full::default())
+            .unwrap();
+        let response = http2_client().request(request).await.unwrap();
+        assert_eq!(response.status(), 200, "{:?}", response.headers());
+        tokio::time::timeout(PATIENCE, response.into_body().collect()).await
+    });
+    let reset = over_http2.expect("the stream was not reset");
+    assert!(reset.is_err(), "the whole body came: {reset:?}");
+
+    let (status, spans) = hostile.sidecar.stop();
+    assert!(status.success());
+    for (path, error) in [
+        ("/stalled", "upstream body failed: no bytes for 200 ms"),
+        ("/stalled-h2", "upstream body failed: no bytes for 200 ms"),
+        ("/trickle", ""),
+    ] {
+        let span = spans
+            .iter()
+            .find(|span| tag(span, "http.path") == path)
+            .unwrap_or_else(|| panic!("no span of {path}: {spans:#?}"));
+        assert_eq!(tag(span, "http.status_code"), "200", "{span:?}");
+        assert_eq!(tag(span, "error"), error, "{span:?}");
+    }
+}

@@ -144,7 +144,7 @@ impl Exchange {
         // An upstream that stops taking the body may have answered already (without
         // reading it, say): its answer goes back, and the client's connection closes, the
         // rest of its body unread.
-        let cut_off = match forward_body(client, &mut peer.stream, out, self.framing).await {
+        let cut_off = match forward_body(client, &mut peer.stream, out, self.framing, None).await {
             Ok(_) => false,
             Err(BodyError::Write(_)) => true,
             Err(BodyError::Read(error)) => return Err(error.into()),
@@ -184,7 +184,7 @@ impl Exchange {
         response_head(out, peer.data(), answer, &[], written, client_closes);
         let upstream_reusable = !answer.fields.close && !until_close && !cut_off;
         peer.consume(answer.fields.len);
-        forward_body(peer, &mut client.stream, out, framing)
+        forward_body(peer, &mut client.stream, out, framing, None)
             .await
             .map_err(BodyError::into_inner)?;
         Ok(Done {

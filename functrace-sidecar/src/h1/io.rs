@@ -7,6 +7,7 @@
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
@@ -141,12 +142,13 @@ pub async fn forward_body<R, W>(
     to: &mut W,
     out: &mut Vec<u8>,
     framing: Framing,
+    stall: Option<Duration>,
 ) -> Result<u64, BodyError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    forward(from, to, out, framing, true).await
+    forward(from, to, out, framing, true, stall).await
 }
 
 /// [`forward_body`] of a chunked body, its data written without chunks (to an HTTP/1.0
@@ -155,12 +157,13 @@ pub async fn forward_body_plain<R, W>(
     from: &mut Buffered<R>,
     to: &mut W,
     out: &mut Vec<u8>,
+    stall: Option<Duration>,
 ) -> Result<u64, BodyError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    forward(from, to, out, Framing::Chunked, false).await
+    forward(from, to, out, Framing::Chunked, false, stall).await
 }
 
 async fn forward<R, W>(
@@ -169,6 +172,7 @@ async fn forward<R, W>(
     out: &mut Vec<u8>,
     framing: Framing,
     rechunk: bool,
+    stall: Option<Duration>,
 ) -> Result<u64, BodyError>
 where
     R: AsyncRead + Unpin,
@@ -181,7 +185,7 @@ where
             Framing::Empty => {}
             Framing::Length(mut left) => {
                 while left > 0 {
-                    if from.data().is_empty() && read(from, to, out).await? == 0 {
+                    if from.data().is_empty() && read(from, to, out, stall).await? == 0 {
                         return Err(cut_short());
                     }
                     let take = from
@@ -216,7 +220,7 @@ where
                         break;
                     }
                     flush_if_full(to, out).await?;
-                    if from.data().is_empty() && read(from, to, out).await? == 0 {
+                    if from.data().is_empty() && read(from, to, out, stall).await? == 0 {
                         return Err(cut_short());
                     }
                 }
@@ -229,7 +233,7 @@ where
                 out.extend_from_slice(from.data());
                 from.consume(from.data().len());
                 flush_if_full(to, out).await?;
-                if read(from, to, out).await? == 0 {
+                if read(from, to, out, stall).await? == 0 {
                     break;
                 }
             },
@@ -250,11 +254,14 @@ where
 /// Reads more of the body, having sent what gathered from the last read: the receiver may
 /// be waiting for it (a body that streams: a slow upload, events). Sent first rather than
 /// only when the read would wait: a read begun and left while the write waits would count
-/// the receiver's slowness against the sender (the body deadline of `conn.rs`).
+/// the receiver's slowness against the sender (the body deadline of `conn.rs`). `stall`:
+/// the longest the sender may keep its next bytes waiting (`TimedOut` beyond), when the
+/// sender's stream keeps no deadline of its own (an upstream's answer).
 async fn read<R, W>(
     from: &mut Buffered<R>,
     to: &mut W,
     out: &mut Vec<u8>,
+    stall: Option<Duration>,
 ) -> Result<usize, BodyError>
 where
     R: AsyncRead + Unpin,
@@ -264,7 +271,22 @@ where
         to.write_all(out).await.map_err(BodyError::Write)?;
         out.clear();
     }
-    from.fill().await.map_err(BodyError::Read)
+    let read = match stall {
+        None => from.fill().await,
+        // The timer is only set if the read has to wait.
+        Some(limit) => tokio::time::timeout(limit, from.fill())
+            .await
+            .unwrap_or_else(|_| Err(stalled(limit))),
+    };
+    read.map_err(BodyError::Read)
+}
+
+/// Why a body's sender was given up on: nothing came for `limit`.
+pub(crate) fn stalled(limit: Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("no bytes for {} ms", limit.as_millis()),
+    )
 }
 
 async fn flush_if_full<W: AsyncWrite + Unpin>(
@@ -345,7 +367,7 @@ mod tests {
         let mut from = Buffered::new(reader, 1024);
         let mut to = Recorder::default();
         let mut out = b"HEAD\r\n".to_vec();
-        let result = forward_body(&mut from, &mut to, &mut out, framing).await;
+        let result = forward_body(&mut from, &mut to, &mut out, framing, None).await;
         feeder.await.unwrap();
         to.moved = result.map_err(|error| match error {
             BodyError::Read(error) => error,
@@ -434,7 +456,7 @@ mod tests {
         let mut from = Buffered::new(reader, 64);
         let mut to = Recorder::default();
         let mut out = b"HEAD\r\n".to_vec();
-        let moved = forward_body_plain(&mut from, &mut to, &mut out)
+        let moved = forward_body_plain(&mut from, &mut to, &mut out, None)
             .await
             .unwrap();
         assert_eq!(
@@ -453,7 +475,7 @@ mod tests {
         let forwarding = tokio::spawn(async move {
             let (mut from, mut to) = (Buffered::new(reader, 64), to);
             let mut out = b"HEAD\r\n".to_vec();
-            forward_body(&mut from, &mut to, &mut out, Framing::Length(10)).await
+            forward_body(&mut from, &mut to, &mut out, Framing::Length(10), None).await
         });
         writer.write_all(b"hello").await.unwrap();
         let mut got = vec![0; 11];
@@ -479,7 +501,7 @@ mod tests {
         drop(writer);
         let (mut from, mut to) = (Buffered::new(reader, 64), Recorder::default());
         let mut out = b"HEAD\r\n".to_vec();
-        let cut = forward_body(&mut from, &mut to, &mut out, Framing::Length(10)).await;
+        let cut = forward_body(&mut from, &mut to, &mut out, Framing::Length(10), None).await;
         assert!(matches!(cut, Err(BodyError::Read(_))), "{cut:?}");
         assert_eq!(to.bytes, b"HEAD\r\nhello", "what came still goes");
 
@@ -492,6 +514,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_sender_that_stalls_is_given_up_on_after_the_stall_limit() {
+        // Five bytes of ten, then the sender keeps its connection open and sends nothing.
+        let (mut writer, reader) = tokio::io::duplex(64);
+        writer.write_all(b"hello").await.unwrap();
+        let (mut from, mut to) = (Buffered::new(reader, 64), Recorder::default());
+        let mut out = b"HEAD\r\n".to_vec();
+        let limit = Some(Duration::from_millis(50));
+        let stalled = forward_body(&mut from, &mut to, &mut out, Framing::Length(10), limit).await;
+        let Err(BodyError::Read(error)) = stalled else {
+            panic!("{stalled:?}");
+        };
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(error.to_string(), "no bytes for 50 ms");
+        assert_eq!(to.bytes, b"HEAD\r\nhello", "what came still goes");
+        drop(writer);
+    }
+
+    #[tokio::test]
     async fn a_receiver_gone_is_a_write_error() {
         let (mut writer, reader) = tokio::io::duplex(64);
         writer.write_all(b"hello").await.unwrap();
@@ -500,7 +540,7 @@ mod tests {
         let (mut to, gone) = tokio::io::duplex(64);
         drop(gone);
         let mut out = Vec::new();
-        let result = forward_body(&mut from, &mut to, &mut out, Framing::Length(5)).await;
+        let result = forward_body(&mut from, &mut to, &mut out, Framing::Length(5), None).await;
         assert!(matches!(result, Err(BodyError::Write(_))), "{result:?}");
     }
 

@@ -107,11 +107,12 @@ where
 {
     // An upstream that stops taking the body may have answered already (without reading
     // it, say): its answer goes back.
-    let (body_bytes, cut_off) = match forward_body(client, &mut peer.stream, out, framing).await {
-        Ok(bytes) => (bytes, false),
-        Err(BodyError::Write(_)) => (0, true),
-        Err(BodyError::Read(error)) => return Err(ExchangeError::Client(error)),
-    };
+    let (body_bytes, cut_off) =
+        match forward_body(client, &mut peer.stream, out, framing, None).await {
+            Ok(bytes) => (bytes, false),
+            Err(BodyError::Write(_)) => (0, true),
+            Err(BodyError::Read(error)) => return Err(ExchangeError::Client(error)),
+        };
     out.clear();
     let mut answered = false;
     loop {
