@@ -271,14 +271,20 @@ where
         to.write_all(out).await.map_err(BodyError::Write)?;
         out.clear();
     }
-    let read = match stall {
-        None => from.fill().await,
-        // The timer is only set if the read has to wait.
-        Some(limit) => tokio::time::timeout(limit, from.fill())
-            .await
-            .unwrap_or_else(|_| Err(stalled(limit))),
+    let Some(limit) = stall else {
+        return from.fill().await.map_err(BodyError::Read);
     };
-    read.map_err(BodyError::Read)
+    // The timer is made only if the read has to wait (boxed: the future stays small).
+    let mut timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    let read = std::future::poll_fn(|cx| match from.poll_fill(cx) {
+        Poll::Ready(read) => Poll::Ready(read),
+        Poll::Pending => {
+            let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+            ready!(std::future::Future::poll(timer.as_mut(), cx));
+            Poll::Ready(Err(stalled(limit)))
+        }
+    });
+    read.await.map_err(BodyError::Read)
 }
 
 /// Why a body's sender was given up on: nothing came for `limit`.
