@@ -136,7 +136,9 @@ impl BodyError {
 
 /// Writes `out` (a head, say) and the body framed as `framing` that `from` has or will
 /// read, framed the same way, to `to`; `out` is left empty. The bytes after the body stay
-/// in `from`. The body's length (its data, without framing).
+/// in `from`. The body's length (its data, without framing). `stall`: the longest `from`
+/// may keep the body's next bytes waiting (a read fails with `TimedOut` beyond), for a
+/// sender whose stream keeps no deadline of its own (an upstream's answer).
 pub async fn forward_body<R, W>(
     from: &mut Buffered<R>,
     to: &mut W,
@@ -254,9 +256,7 @@ where
 /// Reads more of the body, having sent what gathered from the last read: the receiver may
 /// be waiting for it (a body that streams: a slow upload, events). Sent first rather than
 /// only when the read would wait: a read begun and left while the write waits would count
-/// the receiver's slowness against the sender (the body deadline of `conn.rs`). `stall`:
-/// the longest the sender may keep its next bytes waiting (`TimedOut` beyond), when the
-/// sender's stream keeps no deadline of its own (an upstream's answer).
+/// the receiver's slowness against the sender (the body deadline of `conn.rs`, or `stall`).
 async fn read<R, W>(
     from: &mut Buffered<R>,
     to: &mut W,
