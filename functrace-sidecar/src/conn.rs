@@ -5,7 +5,8 @@
 //! - head (HTTP/1.1): a request's first bytes read, its head not yet whole:
 //!   `header_read_timeout_ms`, then answered 408 and closed;
 //! - busy: requests in flight. No deadline here: a request body's progress is `body.rs`'s,
-//!   the upstream's answer the route's timeout;
+//!   the upstream's answer head the route's timeout, its body's quiet time `body_timeout_ms`
+//!   (`h1::io::forward_body`, or `record.rs` on hyper's path);
 //! - idle: no request in flight: `keep_alive_timeout_ms` (HTTP/1.1) or
 //!   `http2_idle_timeout_ms`, then closed (HTTP/2: with a GOAWAY, written by `flood.rs`,
 //!   which sees the deadline's error). Idle (and fresh, and head) connections are also the
