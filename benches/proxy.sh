@@ -5,6 +5,8 @@
 # that only forwards: what hyper costs before any of the sidecar's own work. The `h1forward`
 # target (benches/src/bin/h1_forward.rs) forwards HTTP/1.1 only, on the sidecar's own codec
 # (functrace_sidecar::h1): what that design costs before the sidecar's own work. The
+# `h2forward` target (benches/src/bin/h2_forward.rs) is `forward` serving HTTP/2 with h2
+# directly, not through hyper's server: what hyper's HTTP/2 server layer costs. The
 # `sidecarhyper` target is the sidecar on hyper's HTTP/1.1 path (`--http1 hyper`). None is in
 # the default TARGETS' comparison of proxies: they are references.
 #
@@ -87,6 +89,9 @@ build() {
 	fi
 	if has_target h1forward; then
 		cargo build --release -p functrace-benches --bin h1_forward >&2
+	fi
+	if has_target h2forward; then
+		cargo build --release -p functrace-benches --bin h2_forward >&2
 	fi
 	if has_target sidecar || has_target sidecarhyper; then
 		cargo build --release -p functrace-sidecar --bin functrace-sidecar >&2
@@ -191,6 +196,14 @@ start_h1forward() {
 	address=$(listening_on h1forward)
 	URL[h1:h1forward]=http://$address/
 	URL[h2:h1forward]=http://$address/ # HTTP/1.1 only: its HTTP/2 check fails, and it sits out
+}
+
+start_h2forward() {
+	local address
+	spawn h2forward "$TARGET_DIR/release/h2_forward" 127.0.0.1:0 "$UPSTREAM"
+	address=$(listening_on h2forward)
+	URL[h1:h2forward]=http://$address/ # HTTP/2 only: its HTTP/1.1 check fails, and it sits out
+	URL[h2:h2forward]=http://$address/
 }
 
 start_haproxy() {
@@ -391,9 +404,9 @@ run_protocol() {
 		for t in $(active "$proto"); do measure_peak "$proto" "$t"; done
 	done
 	# Fixed rate: half the peak of the slowest proxy (of direct when no proxy takes part);
-	# `forward`, `h1forward` and `sidecarhyper` are references, not proxies compared.
+	# `forward`, `h1forward`, `h2forward` and `sidecarhyper` are references, not proxies compared.
 	for t in $(active "$proto"); do
-		[[ $t =~ ^(direct|forward|h1forward|sidecarhyper)$ ]] || peaks+="$(median "${PEAKS[$proto:$t]}") "
+		[[ $t =~ ^(direct|forward|h1forward|h2forward|sidecarhyper)$ ]] || peaks+="$(median "${PEAKS[$proto:$t]}") "
 	done
 	[[ -n $peaks ]] || ! has_target direct || peaks=$(median "${PEAKS[$proto:direct]:-}")
 	slowest=$(tr ' ' '\n' <<<"$peaks" | sort -g | awk 'NF && !n++')
@@ -478,7 +491,7 @@ main() {
 	local t proto
 	[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 	for t in $TARGETS; do
-		[[ $t =~ ^(direct|forward|h1forward|sidecar|sidecarhyper|haproxy|nginx)$ ]] || die "unknown target $t"
+		[[ $t =~ ^(direct|forward|h1forward|h2forward|sidecar|sidecarhyper|haproxy|nginx)$ ]] || die "unknown target $t"
 	done
 	install_tools
 	# The latency runs rely on a fixed request rate per client.
