@@ -269,3 +269,41 @@ fn a_minute_of_load_keeps_memory_flat_and_every_span() {
     let missing = seen.difference(&written).count();
     assert_eq!(missing, 0, "of {} answered requests", seen.len());
 }
+
+/// Spans whose clients made them large (a 30 KiB path each, in its name and its tags)
+/// while the span sink stalls (a Zipkin collector whose connections are never answered): the
+/// export queue holds at most its byte bound of them (4 MiB, and a batch of 1 MiB in the
+/// export thread's hands) and drops the rest, counted;
+/// every request is still answered. Without the bound, the 1,500 spans (some 60 KiB each)
+/// would all wait in memory: about 90 MiB.
+#[test]
+fn large_spans_behind_a_stalled_sink_hold_bounded_memory() {
+    let rt = runtime();
+    let app = rt.block_on(path_app());
+    // Connections to it complete in the kernel's backlog; nothing reads or answers them.
+    let collector = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let zipkin = format!("http://{}/api/v2/spans", collector.local_addr().unwrap());
+    let sidecar = Sidecar::start(&[
+        "--inbound",
+        &format!("127.0.0.1:0={app}"),
+        "--zipkin",
+        &zipkin,
+    ]);
+    let path = format!("/{}", "x".repeat(30 * 1024));
+    let mut client = KeepAlive::open(sidecar.inbound()).unwrap();
+    client.get("/warm").unwrap();
+    let before = sidecar.status_kib("VmRSS");
+    for _ in 0..1500 {
+        let (status, body) = client.get(&path).unwrap();
+        assert_eq!((status, body.len()), (200, path.len()));
+    }
+    let after = sidecar.status_kib("VmRSS");
+    let dropped = sidecar.metric("functrace_sidecar_spans_dropped_total");
+    eprintln!("resident memory {before} KiB before, {after} KiB after; {dropped} spans dropped");
+    assert!(dropped > 0.0, "the stalled sink's queue dropped nothing");
+    assert!(
+        after < before + 24 * 1024,
+        "resident memory grew from {before} KiB to {after} KiB"
+    );
+    drop(collector);
+}

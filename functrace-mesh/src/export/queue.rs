@@ -13,6 +13,11 @@ use functrace::FinishedSpan;
 use super::reporter::DeferredSpan;
 use super::span::Span;
 
+/// A batch's text stops at about this many bytes (a lines buffer, the batch the export
+/// thread takes), whatever its count of spans: a batch of large spans in the export thread's
+/// hands (and in a collector's request) is not counted by the queue's byte bound.
+const BATCH_BYTES: usize = 1 << 20;
+
 /// What the export thread takes: a traced call's span is converted there, not on the
 /// caller's thread.
 pub(crate) enum Queued {
@@ -37,6 +42,10 @@ pub(crate) struct Queue {
     /// `flush` waits here for the export thread to settle spans.
     settled: Condvar,
     capacity: usize,
+    /// The most bytes of spans' text that may wait (JSON lines, a structured span's
+    /// strings): a span's size is its client's to choose (a path of 60 KiB), and a sink that
+    /// stalls would otherwise hold `capacity` of the largest.
+    max_bytes: usize,
     batch_size: usize,
     interval: Duration,
     dropped_full: AtomicU64,
@@ -52,12 +61,25 @@ impl Queued {
             _ => 1,
         }
     }
+
+    /// The bytes of text this holds, as the queue's byte bound counts them: a lines
+    /// buffer's length, a structured span's strings. A traced call's span and a deferred
+    /// one count none: their recorders bound them.
+    fn bytes(&self) -> usize {
+        match self {
+            Queued::Lines { bytes, .. } => bytes.len(),
+            Queued::Span(span) => span.text_len(),
+            Queued::Finished(_) | Queued::Deferred(_) => 0,
+        }
+    }
 }
 
 struct State {
     items: VecDeque<Queued>,
     /// Spans in `items`.
     spans: usize,
+    /// Bytes in `items`, as [`Queued::bytes`] counts them.
+    bytes: usize,
     /// A lines buffer the export thread is done with, kept for the next lines.
     spare: Vec<u8>,
     /// Spans accepted into the queue, ever.
@@ -76,11 +98,17 @@ struct State {
 }
 
 impl Queue {
-    pub(crate) fn new(capacity: usize, batch_size: usize, interval: Duration) -> Queue {
+    pub(crate) fn new(
+        capacity: usize,
+        max_bytes: usize,
+        batch_size: usize,
+        interval: Duration,
+    ) -> Queue {
         Queue {
             state: Mutex::new(State {
                 items: VecDeque::with_capacity(capacity.min(1024)),
                 spans: 0,
+                bytes: 0,
                 spare: Vec::new(),
                 accepted: 0,
                 settled: 0,
@@ -93,6 +121,7 @@ impl Queue {
             work: Condvar::new(),
             settled: Condvar::new(),
             capacity,
+            max_bytes,
             batch_size,
             interval,
             dropped_full: AtomicU64::new(0),
@@ -107,7 +136,9 @@ impl Queue {
 
     /// Queues a span, or drops and counts it when the queue is full or closed.
     pub(crate) fn push(&self, item: Queued) {
-        if let Some(mut state) = self.admit() {
+        let bytes = item.bytes();
+        if let Some(mut state) = self.admit(bytes) {
+            state.bytes += bytes;
             state.items.push_back(item);
             self.accepted(state);
         }
@@ -117,28 +148,46 @@ impl Queue {
     /// and counts it when the queue is full or closed. `write` runs under the queue's lock,
     /// straight into the lines the export thread will write: it should only write.
     pub(crate) fn push_line(&self, write: impl FnOnce(&mut Vec<u8>)) {
-        let Some(mut state) = self.admit() else {
+        let Some(mut state) = self.admit(0) else {
             return;
         };
         let state_ref = &mut *state;
         let open = matches!(state_ref.items.back(),
-            Some(Queued::Lines { count, .. }) if *count < self.batch_size);
+            Some(Queued::Lines { bytes, count }) if *count < self.batch_size && bytes.len() < BATCH_BYTES);
         if !open {
             let bytes = std::mem::take(&mut state_ref.spare);
             state_ref.items.push_back(Queued::Lines { bytes, count: 0 });
         }
-        if let Some(Queued::Lines { bytes, count }) = state_ref.items.back_mut() {
-            write(bytes);
-            bytes.push(b'\n');
-            *count += 1;
+        let Some(Queued::Lines { bytes, count }) = state_ref.items.back_mut() else {
+            unreachable!("a lines buffer was just made the last item");
+        };
+        let start = bytes.len();
+        write(bytes);
+        bytes.push(b'\n');
+        let line = bytes.len() - start;
+        if state_ref.bytes + line > self.max_bytes {
+            // Its size is known only once written: taken back out, and dropped as a full
+            // queue drops.
+            bytes.truncate(start);
+            if *count == 0 {
+                if let Some(Queued::Lines { bytes, .. }) = state_ref.items.pop_back() {
+                    state_ref.spare = bytes;
+                }
+            }
+            drop(state);
+            self.dropped_full.fetch_add(1, Ordering::Relaxed);
+            return;
         }
+        *count += 1;
+        state_ref.bytes += line;
         self.accepted(state);
     }
 
-    /// The lock, when the queue takes one more span; else the span is counted as dropped.
-    fn admit(&self) -> Option<MutexGuard<'_, State>> {
+    /// The lock, when the queue takes one more span of `bytes` (as far as they are known
+    /// yet); else the span is counted as dropped.
+    fn admit(&self, bytes: usize) -> Option<MutexGuard<'_, State>> {
         let state = self.lock();
-        if state.closed || state.spans >= self.capacity {
+        if state.closed || state.spans >= self.capacity || state.bytes + bytes > self.max_bytes {
             drop(state);
             self.dropped_full.fetch_add(1, Ordering::Relaxed);
             return None;
@@ -202,14 +251,16 @@ impl Queue {
                 || now >= deadline
             {
                 let mut batch = Vec::new();
-                let mut spans = 0;
-                while spans < self.batch_size {
+                let (mut spans, mut bytes) = (0, 0);
+                while spans < self.batch_size && bytes < BATCH_BYTES {
                     let Some(item) = state.items.pop_front() else {
                         break;
                     };
                     spans += item.spans();
+                    bytes += item.bytes();
                     batch.push(item);
                 }
+                state.bytes -= bytes;
                 state.spans -= spans;
                 return Some((batch, state.closed));
             }
@@ -324,7 +375,7 @@ mod tests {
     /// A queue of ten spans and `next_batch` run on a thread of its own, as the export
     /// thread does; the receiver gets the sizes of the batches it takes, in order.
     fn started(batch_size: usize, interval: Duration) -> (Arc<Queue>, mpsc::Receiver<usize>) {
-        let queue = Arc::new(Queue::new(10, batch_size, interval));
+        let queue = Arc::new(Queue::new(10, ANY_SIZE, batch_size, interval));
         let (sizes, received) = mpsc::channel();
         let taker = Arc::clone(&queue);
         thread::spawn(move || {
@@ -352,6 +403,9 @@ mod tests {
     }
 
     const LONG: Duration = Duration::from_secs(30);
+
+    /// A byte bound no test's spans come near.
+    const ANY_SIZE: usize = 1 << 20;
 
     #[test]
     fn a_first_span_wakes_an_idle_export_thread_and_goes_out_after_the_interval() {
@@ -395,7 +449,7 @@ mod tests {
 
     #[test]
     fn lines_are_written_into_buffers_of_a_batch_at_most_and_a_full_queue_drops() {
-        let queue = Queue::new(10, 4, LONG);
+        let queue = Queue::new(10, ANY_SIZE, 4, LONG);
         for i in 0..11 {
             queue.push_line(|out| out.extend_from_slice(format!("{{{i}}}").as_bytes()));
         }
@@ -413,8 +467,65 @@ mod tests {
     }
 
     #[test]
+    fn a_line_past_the_byte_bound_is_dropped_whole_and_smaller_ones_still_fit() {
+        // Room for 10 bytes: "{1}\n" takes 4, a 20-byte line does not fit, "{2}\n" does.
+        let queue = Queue::new(10, 10, 4, LONG);
+        queue.push_line(|out| out.extend_from_slice(b"{1}"));
+        queue.push_line(|out| out.extend_from_slice(&[b'x'; 19]));
+        queue.push_line(|out| out.extend_from_slice(b"{2}"));
+        assert_eq!((queue.queued(), queue.dropped_full()), (2, 1));
+        assert_eq!(drained(&queue), [(vec!["{1}\n{2}\n".to_owned()], 2)]);
+    }
+
+    #[test]
+    fn a_first_line_past_the_byte_bound_leaves_no_empty_buffer_behind() {
+        let queue = Queue::new(10, 10, 4, LONG);
+        queue.push_line(|out| out.extend_from_slice(&[b'x'; 19]));
+        assert_eq!((queue.queued(), queue.dropped_full()), (0, 1));
+        assert_eq!(drained(&queue), []);
+    }
+
+    #[test]
+    fn bytes_taken_by_the_export_thread_make_room_again() {
+        let queue = Queue::new(10, 8, 4, Duration::ZERO);
+        queue.push_line(|out| out.extend_from_slice(b"{1}"));
+        queue.push_line(|out| out.extend_from_slice(b"{2}"));
+        queue.push_line(|out| out.extend_from_slice(b"{3}"));
+        assert_eq!(queue.dropped_full(), 1, "8 bytes hold two lines");
+        let (batch, _) = queue.next_batch(Vec::new()).unwrap();
+        assert_eq!(batch.iter().map(Queued::spans).sum::<usize>(), 2);
+        queue.push_line(|out| out.extend_from_slice(b"{4}"));
+        queue.push_line(|out| out.extend_from_slice(b"{5}"));
+        assert_eq!(queue.dropped_full(), 1);
+        assert_eq!(drained(&queue), [(vec!["{4}\n{5}\n".to_owned()], 2)]);
+    }
+
+    #[test]
+    fn a_batch_of_large_lines_stops_at_a_mebibyte_of_them() {
+        let queue = Queue::new(10, 8 << 20, 4, LONG);
+        let line = vec![b'x'; 600 << 10];
+        for _ in 0..3 {
+            queue.push_line(|out| out.extend_from_slice(&line));
+        }
+        let spans: Vec<usize> = drained(&queue).iter().map(|(_, spans)| *spans).collect();
+        assert_eq!(spans, [2, 1], "a buffer closes once past a mebibyte");
+    }
+
+    #[test]
+    fn a_structured_span_counts_its_text_against_the_byte_bound() {
+        let queue = Queue::new(10, 1000, 4, LONG);
+        let context = functrace::TraceContext::new_root(functrace::Sampling::Accept);
+        let at = std::time::SystemTime::now();
+        let mut large = Span::new(&context, "x", at, LONG, "svc");
+        large.tags.insert("http.path".to_owned(), "/".repeat(2000));
+        queue.push(Queued::Span(large));
+        queue.push(Queued::Span(Span::new(&context, "x", at, LONG, "svc")));
+        assert_eq!((queue.queued(), queue.dropped_full()), (1, 1));
+    }
+
+    #[test]
     fn lines_keep_their_place_among_other_spans() {
-        let queue = Queue::new(10, 4, LONG);
+        let queue = Queue::new(10, ANY_SIZE, 4, LONG);
         let context = functrace::TraceContext::new_root(functrace::Sampling::Accept);
         let at = std::time::SystemTime::now();
         queue.push_line(|out| out.extend_from_slice(b"{1}"));
@@ -431,7 +542,7 @@ mod tests {
 
     #[test]
     fn the_buffer_handed_back_for_a_batch_takes_the_next_lines() {
-        let queue = Queue::new(10, 4, Duration::ZERO);
+        let queue = Queue::new(10, ANY_SIZE, 4, Duration::ZERO);
         queue.push_line(|out| out.extend_from_slice(b"{1}"));
         let written = b"{0}\n".repeat(1000);
         let (first, _) = queue.next_batch(written).unwrap();

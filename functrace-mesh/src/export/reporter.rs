@@ -21,6 +21,10 @@ use super::span::Span;
 
 /// Spans held at most, waiting for export, by default.
 pub const DEFAULT_QUEUE_SIZE: usize = 10_000;
+/// The most bytes of spans' text that may wait for export, by default: some 8,000 of a
+/// proxy's spans of about 500 bytes, and no more of those its clients made large (a path of
+/// 60 KiB in the name and a tag) while a sink stalls.
+pub const DEFAULT_QUEUE_BYTES: usize = 4 << 20;
 /// Spans per write or `POST`, by default.
 pub const DEFAULT_BATCH_SIZE: usize = 100;
 /// How long a span waits for its batch to fill, by default.
@@ -91,6 +95,7 @@ pub struct ReporterBuilder {
     #[cfg(feature = "otlp")]
     otlp_protocol: super::otlp::OtlpProtocol,
     queue_size: usize,
+    queue_bytes: usize,
     batch_size: usize,
     interval: Duration,
     request_timeout: Duration,
@@ -158,6 +163,7 @@ impl Reporter {
             #[cfg(feature = "otlp")]
             otlp_protocol: super::otlp::OtlpProtocol::default(),
             queue_size: DEFAULT_QUEUE_SIZE,
+            queue_bytes: DEFAULT_QUEUE_BYTES,
             batch_size: DEFAULT_BATCH_SIZE,
             interval: DEFAULT_INTERVAL,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
@@ -392,6 +398,13 @@ impl ReporterBuilder {
         self
     }
 
+    /// How many bytes of spans' text may wait for export: a JSON line's length, a structured
+    /// span's strings (at least 1); a span past it is dropped.
+    pub fn queue_bytes(mut self, bytes: usize) -> ReporterBuilder {
+        self.queue_bytes = bytes.max(1);
+        self
+    }
+
     /// How many spans go in one write or `POST` (at least 1).
     pub fn batch_size(mut self, spans: usize) -> ReporterBuilder {
         self.batch_size = spans.max(1);
@@ -480,7 +493,12 @@ impl ReporterBuilder {
             None => None,
         };
         let batch_size = self.batch_size.min(self.queue_size);
-        let queue = Arc::new(Queue::new(self.queue_size, batch_size, self.interval));
+        let queue = Arc::new(Queue::new(
+            self.queue_size,
+            self.queue_bytes,
+            batch_size,
+            self.interval,
+        ));
         let worker = Worker {
             queue: queue.clone(),
             service_name: self.service_name.clone(),

@@ -248,6 +248,25 @@ impl Span {
         self
     }
 
+    /// The bytes of this span's text (name, service names, annotations, tags): what its
+    /// caller chose the size of, as the export queue's byte bound counts it.
+    pub(crate) fn text_len(&self) -> usize {
+        let service = |endpoint: &Endpoint| endpoint.service_name.as_ref().map_or(0, String::len);
+        self.name.len()
+            + service(&self.local_endpoint)
+            + self.remote_endpoint.as_ref().map_or(0, service)
+            + self
+                .annotations
+                .iter()
+                .map(|a| a.value.len())
+                .sum::<usize>()
+            + self
+                .tags
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
+    }
+
     /// Brings a span in line with the model before it is written: the local service name
     /// is set (`default_service` when missing), service and span names are lowercase, the
     /// duration is at least 1µs, and repeated annotations are removed.
