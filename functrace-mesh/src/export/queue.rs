@@ -138,9 +138,8 @@ impl Queue {
     pub(crate) fn push(&self, item: Queued) {
         let bytes = item.bytes();
         if let Some(mut state) = self.admit(bytes) {
-            state.bytes += bytes;
             state.items.push_back(item);
-            self.accepted(state);
+            self.accepted(state, bytes);
         }
     }
 
@@ -152,8 +151,12 @@ impl Queue {
             return;
         };
         let state_ref = &mut *state;
-        let open = matches!(state_ref.items.back(),
-            Some(Queued::Lines { bytes, count }) if *count < self.batch_size && bytes.len() < BATCH_BYTES);
+        let open = match state_ref.items.back() {
+            Some(Queued::Lines { bytes, count }) => {
+                *count < self.batch_size && bytes.len() < BATCH_BYTES
+            }
+            _ => false,
+        };
         if !open {
             let bytes = std::mem::take(&mut state_ref.spare);
             state_ref.items.push_back(Queued::Lines { bytes, count: 0 });
@@ -179,8 +182,7 @@ impl Queue {
             return;
         }
         *count += 1;
-        state_ref.bytes += line;
-        self.accepted(state);
+        self.accepted(state, line);
     }
 
     /// The lock, when the queue takes one more span of `bytes` (as far as they are known
@@ -195,23 +197,28 @@ impl Queue {
         Some(state)
     }
 
-    /// Counts the span just queued, and wakes the export thread if it needs to know.
-    fn accepted(&self, mut state: MutexGuard<'_, State>) {
+    /// Counts the span just queued (of `bytes`), and wakes the export thread if it needs to
+    /// know.
+    fn accepted(&self, mut state: MutexGuard<'_, State>, bytes: usize) {
         state.accepted += 1;
         state.spans += 1;
+        state.bytes += bytes;
         let spans = state.spans;
-        let wake = (spans == 1 && state.worker_idle) || spans == self.batch_size;
+        let filled = state.bytes >= BATCH_BYTES && state.bytes - bytes < BATCH_BYTES;
+        let wake = (spans == 1 && state.worker_idle) || spans == self.batch_size || filled;
         drop(state);
         // The export thread only needs waking when there is something new to wait for: a
-        // first span while it waits idle (the span starts the interval), or a full batch.
+        // first span while it waits idle (the span starts the interval), or a full batch (of
+        // spans, or of bytes).
         if wake {
             self.work.notify_one();
         }
     }
 
     /// For the export thread: waits until a batch is due (full, interval elapsed, flushed
-    /// or closing) and takes it (about a batch's spans: lines come in buffers of up to a
-    /// batch), saying whether the queue is closing; `None` once closed and empty.
+    /// or closing) and takes it (about a batch's spans, or a mebibyte of their text: lines
+    /// come in buffers of up to either), saying whether the queue is closing; `None` once
+    /// closed and empty.
     ///
     /// Back from a batch, the thread waits out one interval for spans to come before it
     /// waits idle: a span that comes meanwhile goes out when that interval ends (or its
@@ -247,6 +254,7 @@ impl Queue {
             let deadline = *deadline.get_or_insert(now + self.interval);
             if state.closed
                 || state.spans >= self.batch_size
+                || state.bytes >= BATCH_BYTES
                 || state.flush_to > state.settled
                 || now >= deadline
             {
@@ -405,7 +413,7 @@ mod tests {
     const LONG: Duration = Duration::from_secs(30);
 
     /// A byte bound no test's spans come near.
-    const ANY_SIZE: usize = 1 << 20;
+    const ANY_SIZE: usize = 64 << 20;
 
     #[test]
     fn a_first_span_wakes_an_idle_export_thread_and_goes_out_after_the_interval() {
@@ -509,6 +517,17 @@ mod tests {
         }
         let spans: Vec<usize> = drained(&queue).iter().map(|(_, spans)| *spans).collect();
         assert_eq!(spans, [2, 1], "a buffer closes once past a mebibyte");
+    }
+
+    #[test]
+    fn a_mebibyte_of_lines_wakes_an_export_thread_waiting_out_its_interval() {
+        // As a full batch does: with an hour's interval, only that ends the wait in time.
+        let (queue, sizes) = started(100, Duration::from_secs(3600));
+        let line = vec![b'x'; 600 << 10];
+        queue.push_line(|out| out.extend_from_slice(&line));
+        queue.push_line(|out| out.extend_from_slice(&line));
+        assert_eq!(sizes.recv_timeout(LONG), Ok(2));
+        queue.close();
     }
 
     #[test]
