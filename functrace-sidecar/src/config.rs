@@ -159,6 +159,10 @@ pub struct Tracing {
     /// `/v1/traces`, or a full URL).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub otlp: Option<String>,
+    /// The most bytes of a request's path a span keeps, in its name and `http.path` tag
+    /// (Envoy's `max_path_tag_length`): a trace backend need not store a client's 60 KiB
+    /// path, nor the export queue hold it.
+    pub max_path_tag_length: usize,
 }
 
 /// How B3 goes to the next hop.
@@ -277,6 +281,7 @@ impl Default for Tracing {
             spans_file: None,
             zipkin: None,
             otlp: None,
+            max_path_tag_length: 256,
         }
     }
 }
@@ -394,6 +399,12 @@ impl Config {
             }
         }
         let tracing = &self.tracing;
+        if tracing.max_path_tag_length == 0 {
+            return Err(ConfigError::new(
+                "tracing.max_path_tag_length",
+                "must be at least 1",
+            ));
+        }
         if !(0.0..=1.0).contains(&tracing.sample) {
             return Err(ConfigError::new(
                 "tracing.sample",
@@ -734,6 +745,10 @@ otlp = "http://127.0.0.1:4318/v1/traces"
         }
         let invalid = [
             ("[tracing]\nsample = 1.5\n[outbound]\nlisten = \"127.0.0.1:1\"", "tracing.sample"),
+            (
+                "[tracing]\nmax_path_tag_length = 0\n[outbound]\nlisten = \"127.0.0.1:1\"",
+                "tracing.max_path_tag_length",
+            ),
             (
                 "[outbound]\nlisten = \"127.0.0.1:1\"\n[[outbound.route]]\nhost = \"a\"\nbackends = []",
                 "outbound.route[0].backends",

@@ -84,7 +84,8 @@ impl Proxy {
             .cloned()
             .unwrap_or_else(http_span::new_request_id);
         let service = &settings.config.service;
-        let describe = || Described::of(&request);
+        let max_path = settings.config.tracing.max_path_tag_length;
+        let describe = || Described::of(&request, max_path);
         let mut record = Record::start(
             &self,
             started,

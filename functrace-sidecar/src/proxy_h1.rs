@@ -38,7 +38,7 @@ use crate::policy::message;
 use crate::policy::retry::Retry;
 use crate::policy::route::{self, Chosen, Upstream};
 use crate::proxy::{admit_route, body_timeout, refusal_of, Proxy};
-use crate::record::{Described, Record};
+use crate::record::{cut_path, Described, Record};
 use crate::refusal::{write_answer, Refusal};
 use crate::upstream::h1::{connect_peer, exchange, upstream_failed, ExchangeError, Peer, Sent};
 use crate::upstream::SendError;
@@ -160,7 +160,8 @@ impl Connection {
             .unwrap_or_else(http_span::new_request_id);
         let service = &settings.config.service;
         let method = Method::from_bytes(&buf[head.method.clone()]).unwrap_or(Method::GET);
-        let describe = || describe(head, buf, &method);
+        let max_path = settings.config.tracing.max_path_tag_length;
+        let describe = || describe(head, buf, &method, max_path);
         let mut record = Record::start(
             &proxy,
             started,
@@ -525,7 +526,7 @@ fn received(head: &RequestHead, buf: &[u8]) -> Received {
 }
 
 /// What the span says of the request: as `Described::of`, from the head.
-fn describe(head: &RequestHead, buf: &[u8], method: &Method) -> Described {
+fn describe(head: &RequestHead, buf: &[u8], method: &Method, max_path: usize) -> Described {
     let (_, target) = origin_form(&buf[head.target.clone()]);
     let path = match target
         .split(|&byte| byte == b'?')
@@ -535,7 +536,7 @@ fn describe(head: &RequestHead, buf: &[u8], method: &Method) -> Described {
         [] => &b"/"[..],
         path => path,
     };
-    let path = String::from_utf8_lossy(path).into_owned();
+    let path = cut_path(&String::from_utf8_lossy(path), max_path).to_owned();
     let version = match head.fields.minor_version {
         0 => Version::HTTP_10,
         _ => Version::HTTP_11,

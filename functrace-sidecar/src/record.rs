@@ -64,15 +64,31 @@ pub struct Described {
 }
 
 impl Described {
-    /// What hyper's parsed request says.
-    pub fn of<B>(request: &Request<B>) -> Described {
+    /// What hyper's parsed request says, its path cut to `max_path` bytes.
+    pub fn of<B>(request: &Request<B>, max_path: usize) -> Described {
+        let path = cut_path(request.uri().path(), max_path);
+        // `functrace_mesh::http_span::span_name`, of the cut path.
+        let name = if http_span::is_grpc(request.headers()) {
+            path.to_owned()
+        } else {
+            http_span::http_name(request.method().as_str(), path)
+        };
         Described {
-            name: http_span::span_name(request),
+            name,
             method: request.method().clone(),
-            path: request.uri().path().to_owned(),
+            path: path.to_owned(),
             protocol: http_span::protocol(request.version()),
         }
     }
+}
+
+/// `path` cut to at most `max` bytes, at a character's boundary (`tracing.max_path_tag_length`).
+pub fn cut_path(path: &str, max: usize) -> &str {
+    if path.len() <= max {
+        return path;
+    }
+    let end = (0..=max).rev().find(|&end| path.is_char_boundary(end));
+    &path[..end.unwrap_or(0)]
 }
 
 impl Record {
@@ -507,5 +523,20 @@ impl Body for ResponseBody {
             ResponseBody::Upstream { body, .. } => body.size_hint(),
             ResponseBody::Local { body } => body.size_hint(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut_path;
+
+    #[test]
+    fn a_path_is_cut_at_a_character_boundary_no_longer_than_the_limit() {
+        assert_eq!(cut_path("/abc", 4), "/abc");
+        assert_eq!(cut_path("/abcdef", 4), "/abc");
+        // "é" is two bytes, from 2 to 4: a cut at 3 falls inside it.
+        assert_eq!(cut_path("/aé", 3), "/a");
+        assert_eq!(cut_path("/aé", 4), "/aé");
+        assert_eq!(cut_path("é", 1), "");
     }
 }

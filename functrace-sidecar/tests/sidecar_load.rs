@@ -270,7 +270,8 @@ fn a_minute_of_load_keeps_memory_flat_and_every_span() {
     assert_eq!(missing, 0, "of {} answered requests", seen.len());
 }
 
-/// Spans whose clients made them large (a 30 KiB path each, in its name and its tags)
+/// Spans whose clients made them large (a 30 KiB path each, in its name and its tags, kept
+/// whole by `tracing.max_path_tag_length`)
 /// while the span sink stalls (a Zipkin collector whose connections are never answered): the
 /// export queue holds at most its byte bound of them (4 MiB, and a batch of 1 MiB in the
 /// export thread's hands) and drops the rest, counted;
@@ -283,12 +284,15 @@ fn large_spans_behind_a_stalled_sink_hold_bounded_memory() {
     // Connections to it complete in the kernel's backlog; nothing reads or answers them.
     let collector = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let zipkin = format!("http://{}/api/v2/spans", collector.local_addr().unwrap());
-    let sidecar = Sidecar::start(&[
-        "--inbound",
-        &format!("127.0.0.1:0={app}"),
-        "--zipkin",
-        &zipkin,
-    ]);
+    // Spans that keep the whole path (256 bytes by default).
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sidecar.toml");
+    let text = format!(
+        "[[inbound]]\nlisten = \"127.0.0.1:0\"\napp = \"{app}\"\n\
+         [tracing]\nzipkin = \"{zipkin}\"\nmax_path_tag_length = 65536\n"
+    );
+    std::fs::write(&config, text).unwrap();
+    let sidecar = Sidecar::start(&["--config", config.to_str().unwrap()]);
     let path = format!("/{}", "x".repeat(30 * 1024));
     let mut client = KeepAlive::open(sidecar.inbound()).unwrap();
     client.get("/warm").unwrap();

@@ -86,6 +86,26 @@ fn inbound_joins_the_callers_b3_and_hands_it_to_the_app() {
     assert!(spans.iter().any(|s| tag(s, "guid:x-request-id") == "r-2"));
 }
 
+/// A long path reaches the app whole; the span keeps `tracing.max_path_tag_length` bytes of
+/// it (256 by default) in its name and `http.path`, from HTTP/1.1 and HTTP/2 clients alike.
+#[test]
+fn a_long_path_is_cut_in_the_span_only() {
+    let rt = runtime();
+    let app = rt.block_on(path_app());
+    let sidecar = Sidecar::start(&["--inbound", &format!("127.0.0.1:0={app}")]);
+    let path = format!("/{}", "p".repeat(999));
+    let url = format!("http://{}{path}", sidecar.inbound());
+    assert_eq!(curl(&[&url]), path);
+    assert_eq!(curl(&["--http2-prior-knowledge", &url]), path);
+    let (status, spans) = sidecar.stop();
+    assert!(status.success(), "{status}");
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    for span in &spans {
+        assert_eq!(tag(span, "http.path"), &path[..256]);
+        assert_eq!(span.name, format!("get {}", &path[..256]));
+    }
+}
+
 #[test]
 fn a_request_id_beyond_ascii_is_tagged_as_text() {
     let rt = runtime();
