@@ -118,6 +118,7 @@ impl Proxy {
                 incoming.inject(&context, propagation, format, request.headers_mut());
                 Way::Hyper {
                     http2: client == Client::Http2,
+                    head_limit: settings.config.limits.max_header_bytes,
                 }
             }
         };
@@ -176,7 +177,7 @@ impl Proxy {
                         head_limit: *head_limit,
                     }
                 }
-                &Way::Hyper { http2 } => {
+                &Way::Hyper { http2, head_limit } => {
                     // The headers are copied only when a later attempt may need them again.
                     let headers = if retry.may_follow(attempt) {
                         parts.headers.clone()
@@ -189,6 +190,7 @@ impl Proxy {
                     Outbound::Hyper {
                         request: outgoing,
                         http2,
+                        head_limit,
                     }
                 }
             };
@@ -269,8 +271,8 @@ fn client_for(settings: &Settings, protocol: Protocol, version: Version) -> Clie
 
 /// How a request goes upstream, for every attempt.
 enum Way {
-    /// hyper's client, over HTTP/2 or HTTP/1.1.
-    Hyper { http2: bool },
+    /// hyper's client, over HTTP/2 or HTTP/1.1 (its read buffers `head_limit` bytes at most).
+    Hyper { http2: bool, head_limit: usize },
     /// The own codec: the head's start written once.
     Own { head: OwnHead, head_limit: usize },
 }

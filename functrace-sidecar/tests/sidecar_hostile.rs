@@ -950,3 +950,43 @@ fn an_upstream_body_that_stalls_is_cut_and_one_that_trickles_is_not() {
         assert_eq!(tag(span, "error"), error, "{span:?}");
     }
 }
+
+/// An upstream's answer head past `max_header_bytes` is refused with a 502, whichever client
+/// takes the request upstream (the own codec's; hyper's, with `SIDECAR_HTTP1=hyper`; the own
+/// one under hyper's server, from HTTP/2 clients): the sidecar holds no more of an answer's
+/// head than of a request's.
+#[test]
+fn an_upstream_answer_head_past_the_limit_is_a_502() {
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = upstream.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in upstream.incoming() {
+            let mut stream = stream.unwrap();
+            std::thread::spawn(move || {
+                let mut request = [0; 4096];
+                if let Ok(1..) = stream.read(&mut request) {
+                    let big = "a".repeat(20 * 1024);
+                    let answer =
+                        format!("HTTP/1.1 200 OK\r\nx-big: {big}\r\nContent-Length: 2\r\n\r\nok");
+                    let _ = stream.write_all(answer.as_bytes());
+                    while matches!(stream.read(&mut request), Ok(read) if read > 0) {}
+                }
+            });
+        }
+    });
+    let hostile = Hostile::start(app, "protocol = \"http1\"", "max_header_bytes = 8192\n");
+    let inbound = hostile.inbound();
+    let answer = exchange(
+        inbound,
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 502"), "{answer:?}");
+    let rt = runtime();
+    let status = rt.block_on(async {
+        let request = Request::get(format!("http://{inbound}/"))
+            .body(Full::default())
+            .unwrap();
+        http2_client().request(request).await.unwrap().status()
+    });
+    assert_eq!(status, 502);
+}

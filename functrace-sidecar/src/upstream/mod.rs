@@ -70,10 +70,12 @@ pub enum SendError {
 /// A request as the client that takes it upstream has it.
 pub enum Outbound<'a> {
     /// hyper's client: its URI in the form the version needs (origin-form for HTTP/1.1,
-    /// absolute for HTTP/2).
+    /// absolute for HTTP/2); over HTTP/1.1 its connections' read buffers `head_limit` bytes
+    /// at most (hyper's own default would take an answer head of 400 KiB).
     Hyper {
         request: Request<RequestBody>,
         http2: bool,
+        head_limit: usize,
     },
     /// The own codec's, its connections' read buffers `head_limit` bytes at most.
     Own {
@@ -93,12 +95,17 @@ impl Upstreams {
             Outbound::Hyper {
                 request,
                 http2: true,
+                ..
             } => {
                 let response = self.send_http2(address, request).await?;
                 Ok(response.map(Either::Right))
             }
-            Outbound::Hyper { request, .. } => {
-                let response = self.send_http1(address, request).await?;
+            Outbound::Hyper {
+                request,
+                head_limit,
+                ..
+            } => {
+                let response = self.send_http1(address, request, head_limit).await?;
                 Ok(response.map(|body| Either::Left(Either::Left(body))))
             }
             Outbound::Own {
@@ -115,13 +122,14 @@ impl Upstreams {
         &self,
         address: &Arc<str>,
         mut request: Request<RequestBody>,
+        head_limit: usize,
     ) -> Result<Response<Incoming>, SendError> {
         loop {
             let (mut sender, reused) = match self.idle_http1(address) {
                 Some(sender) => (sender, true),
                 // Boxed: connecting is rare, and its large future would otherwise make every
                 // request's future larger, and costlier to move.
-                None => (Box::pin(connect_http1(address)).await?, false),
+                None => (Box::pin(connect_http1(address, head_limit)).await?, false),
             };
             match sender.try_send_request(request).await {
                 Ok(response) => {
@@ -246,9 +254,15 @@ async fn connect(address: &str) -> Result<TcpStream, SendError> {
     Ok(stream)
 }
 
-async fn connect_http1(address: &str) -> Result<http1::SendRequest<RequestBody>, SendError> {
+async fn connect_http1(
+    address: &str,
+    head_limit: usize,
+) -> Result<http1::SendRequest<RequestBody>, SendError> {
     let io = TokioIo::new(connect(address).await?);
-    let (sender, connection) = http1::handshake(io)
+    // hyper refuses a read buffer under 8 KiB (the config's `max_header_bytes` is at least).
+    let (sender, connection) = http1::Builder::new()
+        .max_buf_size(head_limit.max(8192))
+        .handshake(io)
         .await
         .map_err(|error| SendError::Exchange(error.into()))?;
     // Ends when the upstream closes, or after the last exchange once the pool drops it.
