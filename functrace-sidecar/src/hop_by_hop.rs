@@ -3,25 +3,30 @@
 
 use http::header::{self, HeaderMap, HeaderName};
 
+use crate::h1::head::kind_of;
+use crate::h1::FieldKind;
+
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), including the
 /// names `Connection` lists. `te: trailers` stays: gRPC needs it end to end.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     // Most messages carry none of them: one look at each name is cheaper than a removal
     // (a hash and a probe) per hop-by-hop name.
-    if !headers.keys().any(|name| is_hop_by_hop(name.as_str())) {
+    if !headers.keys().any(is_hop_by_hop) {
         return;
     }
-    let listed: Vec<HeaderName> = headers
+    let mut names: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
         .collect();
-    for name in listed {
-        headers.remove(name);
-    }
-    for name in &HOP_BY_HOP {
+    // `te` goes by its value, below.
+    let named = headers
+        .keys()
+        .filter(|&name| is_hop_by_hop(name) && name != header::TE);
+    names.extend(named.cloned());
+    for name in names {
         headers.remove(name);
     }
     if headers
@@ -32,36 +37,14 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Whether `name` is one of [`HOP_BY_HOP`] or `te`: one match on the text, which compiles
-/// to a switch on the length and a comparison or two.
-fn is_hop_by_hop(name: &str) -> bool {
+/// Whether `name` is hop-by-hop (or `te`, whatever its value), as the own codec's
+/// [`kind_of`] classifies a field: one list of names for both HTTP/1.1 paths.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
     matches!(
-        name,
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "http2-settings"
-            | "te"
+        kind_of(name.as_str().as_bytes(), b""),
+        FieldKind::HopByHop | FieldKind::Connection | FieldKind::TransferEncoding
     )
 }
-
-/// The hop-by-hop names removed whatever their value (`te` goes unless it is `trailers`).
-const HOP_BY_HOP: [HeaderName; 9] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    HeaderName::from_static("http2-settings"),
-];
 
 #[cfg(test)]
 mod tests {
@@ -71,11 +54,23 @@ mod tests {
 
     #[test]
     fn the_quick_check_knows_every_hop_by_hop_name() {
-        for name in HOP_BY_HOP.iter().chain([&header::TE]) {
-            assert!(is_hop_by_hop(name.as_str()), "{name}");
+        for name in [
+            "connection",
+            "keep-alive",
+            "proxy-connection",
+            "proxy-authenticate",
+            "proxy-authorization",
+            "trailer",
+            "transfer-encoding",
+            "upgrade",
+            "http2-settings",
+            "te",
+        ] {
+            assert!(is_hop_by_hop(&HeaderName::from_static(name)), "{name}");
         }
-        assert!(!is_hop_by_hop("x-keep"));
-        assert!(!is_hop_by_hop("host"));
+        for name in ["x-keep", "host", "content-length", "x-request-id", "b3"] {
+            assert!(!is_hop_by_hop(&HeaderName::from_static(name)), "{name}");
+        }
     }
 
     #[test]
@@ -87,6 +82,8 @@ mod tests {
             ("keep-alive", "timeout=5"),
             ("transfer-encoding", "chunked"),
             ("te", "trailers"),
+            ("upgrade", "h2c"),
+            ("proxy-authorization", "x"),
             ("x-keep", "1"),
             ("host", "svc"),
         ] {
