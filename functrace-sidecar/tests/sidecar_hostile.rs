@@ -94,6 +94,21 @@ fn exchange(addr: SocketAddr, bytes: &[u8]) -> String {
     read_until_closed(&mut stream)
 }
 
+/// A scripted upstream on loopback: each connection it accepts goes, with its number (from
+/// 0), to `serve` on a thread of its own. Answers its address.
+fn scripted_upstream(serve: impl Fn(usize, TcpStream) + Send + Sync + 'static) -> SocketAddr {
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = upstream.local_addr().unwrap();
+    let serve = std::sync::Arc::new(serve);
+    std::thread::spawn(move || {
+        for (n, stream) in upstream.incoming().enumerate() {
+            let (serve, stream) = (serve.clone(), stream.unwrap());
+            std::thread::spawn(move || serve(n, stream));
+        }
+    });
+    app
+}
+
 /// The status of each response in `answer`, read one after the other by their lengths.
 fn statuses(mut answer: &str) -> Vec<&str> {
     let mut statuses = Vec::new();
@@ -830,27 +845,20 @@ fn a_kept_connection_reset_under_the_next_request_sends_it_again() {
 /// extra bytes came on is not reused.
 #[test]
 fn bytes_after_an_answer_are_never_the_next_requests_answer() {
-    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
-    let app = upstream.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for (n, stream) in upstream.incoming().enumerate() {
-            let mut stream = stream.unwrap();
-            std::thread::spawn(move || {
-                let mut head = [0; 4096];
-                // The first connection adds a forged answer behind its first one.
-                let mut forge = n == 0;
-                while matches!(stream.read(&mut head), Ok(read) if read > 0) {
-                    let answer: &[u8] = if forge {
-                        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nrealHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged"
-                    } else {
-                        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal"
-                    };
-                    forge = false;
-                    if stream.write_all(answer).is_err() {
-                        return;
-                    }
-                }
-            });
+    let app = scripted_upstream(|n, mut stream| {
+        let mut head = [0; 4096];
+        // The first connection adds a forged answer behind its first one.
+        let mut forge = n == 0;
+        while matches!(stream.read(&mut head), Ok(read) if read > 0) {
+            let answer: &[u8] = if forge {
+                b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nrealHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged"
+            } else {
+                b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal"
+            };
+            forge = false;
+            if stream.write_all(answer).is_err() {
+                return;
+            }
         }
     });
     let hostile = Hostile::start(app, "", "");
@@ -877,35 +885,28 @@ fn bytes_after_an_answer_are_never_the_next_requests_answer() {
 /// says why. A body that trickles, never that long without a byte, goes whole.
 #[test]
 fn an_upstream_body_that_stalls_is_cut_and_one_that_trickles_is_not() {
-    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
-    let app = upstream.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in upstream.incoming() {
-            let mut stream = stream.unwrap();
-            std::thread::spawn(move || {
-                let mut request = [0; 4096];
-                while let Ok(read @ 1..) = stream.read(&mut request) {
-                    let head = String::from_utf8_lossy(&request[..read]).into_owned();
-                    let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
-                    if stream.write_all(answer).is_err() {
-                        return;
-                    }
-                    if !head.contains("/trickle") {
-                        // Two bytes of ten; the connection stays open until the sidecar
-                        // closes it.
-                        let _ = stream.write_all(b"ab");
-                        while matches!(stream.read(&mut request), Ok(read) if read > 0) {}
-                        return;
-                    }
-                    // A byte every 100 ms: a second in all, never 200 ms without one.
-                    for byte in b"0123456789" {
-                        std::thread::sleep(Duration::from_millis(100));
-                        if stream.write_all(&[*byte]).is_err() {
-                            return;
-                        }
-                    }
+    let app = scripted_upstream(|_, mut stream| {
+        let mut request = [0; 4096];
+        while let Ok(read @ 1..) = stream.read(&mut request) {
+            let head = String::from_utf8_lossy(&request[..read]).into_owned();
+            let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
+            if stream.write_all(answer).is_err() {
+                return;
+            }
+            if !head.contains("/trickle") {
+                // Two bytes of ten; the connection stays open until the sidecar
+                // closes it.
+                let _ = stream.write_all(b"ab");
+                while matches!(stream.read(&mut request), Ok(read) if read > 0) {}
+                return;
+            }
+            // A byte every 100 ms: a second in all, never 200 ms without one.
+            for byte in b"0123456789" {
+                std::thread::sleep(Duration::from_millis(100));
+                if stream.write_all(&[*byte]).is_err() {
+                    return;
                 }
-            });
+            }
         }
     });
     // HTTP/1.1 to the upstream whatever the client speaks.
@@ -957,21 +958,13 @@ fn an_upstream_body_that_stalls_is_cut_and_one_that_trickles_is_not() {
 /// head than of a request's.
 #[test]
 fn an_upstream_answer_head_past_the_limit_is_a_502() {
-    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
-    let app = upstream.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in upstream.incoming() {
-            let mut stream = stream.unwrap();
-            std::thread::spawn(move || {
-                let mut request = [0; 4096];
-                if let Ok(1..) = stream.read(&mut request) {
-                    let big = "a".repeat(20 * 1024);
-                    let answer =
-                        format!("HTTP/1.1 200 OK\r\nx-big: {big}\r\nContent-Length: 2\r\n\r\nok");
-                    let _ = stream.write_all(answer.as_bytes());
-                    while matches!(stream.read(&mut request), Ok(read) if read > 0) {}
-                }
-            });
+    let app = scripted_upstream(|_, mut stream| {
+        let mut request = [0; 4096];
+        if let Ok(1..) = stream.read(&mut request) {
+            let big = "a".repeat(20 * 1024);
+            let answer = format!("HTTP/1.1 200 OK\r\nx-big: {big}\r\nContent-Length: 2\r\n\r\nok");
+            let _ = stream.write_all(answer.as_bytes());
+            while matches!(stream.read(&mut request), Ok(read) if read > 0) {}
         }
     });
     let hostile = Hostile::start(app, "protocol = \"http1\"", "max_header_bytes = 8192\n");
