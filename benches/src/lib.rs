@@ -1,1 +1,3 @@
 //! Benchmarks of functrace; see benches/.
+
+pub mod forward_client;

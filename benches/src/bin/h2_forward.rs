@@ -7,29 +7,21 @@
 //!
 //! Usage: `h2_forward LISTEN UPSTREAM`; the first stdout line is `listening on ADDR`.
 
-use std::error::Error;
 use std::io::Write;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
+use functrace_benches::forward_client::{self, BoxError};
 use h2::server::SendResponse;
 use h2::{RecvStream, SendStream};
-use http::uri::PathAndQuery;
-use http::{
-    header, HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, Uri, Version,
-};
+use http::{header, HeaderMap, HeaderName, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 
-type BoxError = Box<dyn Error + Send + Sync>;
-
-/// Idle connections to the upstream; one may still be finishing its last response.
-type Pool = Arc<Mutex<Vec<SendRequest<RequestBody>>>>;
+type Pool = forward_client::Pool<RequestBody>;
 
 /// An HTTP/2 request's body as a hyper `Body`: the flow-control window is given back as the
 /// data is taken.
@@ -73,7 +65,7 @@ async fn handle(
     mut respond: SendResponse<Bytes>,
 ) {
     let request = request.map(RequestBody);
-    let response = match send(&pool, &upstream, request).await {
+    let response = match forward_client::send(&pool, &upstream, request).await {
         Ok(response) => response,
         Err(_) => {
             let mut refused = Response::new(());
@@ -130,47 +122,6 @@ fn strip_connection_fields(headers: &mut HeaderMap) {
     ] {
         headers.remove(name);
     }
-}
-
-async fn send(
-    pool: &Pool,
-    upstream: &str,
-    request: Request<RequestBody>,
-) -> Result<Response<Incoming>, BoxError> {
-    let idle = {
-        let mut idle = pool.lock().unwrap();
-        let ready = idle.iter().rposition(SendRequest::is_ready);
-        ready.map(|index| idle.swap_remove(index))
-    };
-    let mut sender = match idle {
-        Some(sender) => sender,
-        None => connect(upstream).await?,
-    };
-    let response = sender.send_request(http1_request(request)?).await?;
-    pool.lock().unwrap().push(sender);
-    Ok(response)
-}
-
-/// The request in HTTP/1.1's origin form, with the target in `Host` (HTTP/2 names it in
-/// the URI).
-fn http1_request(request: Request<RequestBody>) -> Result<Request<RequestBody>, BoxError> {
-    let (mut parts, body) = request.into_parts();
-    if let Some(authority) = parts.uri.authority() {
-        let host = HeaderValue::from_str(authority.as_str())?;
-        parts.headers.entry(header::HOST).or_insert(host);
-    }
-    let path = parts.uri.path_and_query().cloned();
-    parts.uri = Uri::from(path.unwrap_or_else(|| PathAndQuery::from_static("/")));
-    parts.version = Version::HTTP_11;
-    Ok(Request::from_parts(parts, body))
-}
-
-async fn connect(upstream: &str) -> Result<SendRequest<RequestBody>, BoxError> {
-    let stream = TcpStream::connect(upstream).await?;
-    stream.set_nodelay(true)?;
-    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    Ok(sender)
 }
 
 /// A connection's streams, each its own task; accepting also drives the connection's I/O.
