@@ -136,7 +136,11 @@ pub fn request_id_text(id: &HeaderValue) -> Cow<'_, str> {
 /// A span's name: gRPC names the call by its path; HTTP by method and path, lowercase as
 /// Zipkin shows it.
 pub fn span_name<B>(request: &Request<B>) -> String {
-    let path = request.uri().path();
+    span_name_with_path(request, request.uri().path())
+}
+
+/// [`span_name`] with `path` in place of the request's own (a proxy's, cut to a length).
+pub fn span_name_with_path<B>(request: &Request<B>, path: &str) -> String {
     if is_grpc(request.headers()) {
         path.to_owned()
     } else {

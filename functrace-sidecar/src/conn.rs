@@ -42,6 +42,7 @@ use tokio::time::Sleep;
 
 use crate::config::Limits;
 use crate::h1::io::Buffered;
+use crate::stall::Stall;
 
 const FRESH: u8 = 0;
 const HEAD: u8 = 1;
@@ -177,35 +178,6 @@ pub struct Watched {
     body_stall: Stall,
 }
 
-/// A wait's timer: made at the first wait, set when a wait begins, and left to run until
-/// bytes move. So a read or write that goes through at once costs one store.
-#[derive(Default)]
-pub(crate) struct Stall {
-    timer: Option<Pin<Box<Sleep>>>,
-    /// Whether the timer times the current wait (no bytes moved since it was set).
-    set: bool,
-}
-
-impl Stall {
-    /// Ready once the current wait has lasted `limit`.
-    pub(crate) fn poll(&mut self, cx: &mut Context<'_>, limit: Duration) -> Poll<()> {
-        let deadline = tokio::time::Instant::now() + limit;
-        let timer = self
-            .timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        if !self.set {
-            timer.as_mut().reset(deadline);
-            self.set = true;
-        }
-        timer.as_mut().poll(cx)
-    }
-
-    /// Bytes moved: the wait is over.
-    pub(crate) fn moved(&mut self) {
-        self.set = false;
-    }
-}
-
 impl Watched {
     pub fn new(stream: TcpStream, conn: Arc<Conn>, deadlines: Deadlines) -> Watched {
         let timer = Box::pin(tokio::time::sleep(
@@ -234,7 +206,7 @@ impl Watched {
 
     /// Whether a read of the request body is waiting for the client now.
     pub fn waiting_for_body(&self) -> bool {
-        self.body_timeout.is_some() && self.body_stall.set
+        self.body_timeout.is_some() && self.body_stall.waiting()
     }
 
     /// Bytes came in: a fresh connection shows its protocol, an idle HTTP/1.1 one starts

@@ -38,6 +38,7 @@ mod proxy_h1;
 mod record;
 mod refusal;
 mod serve;
+mod stall;
 mod upstream;
 
 use std::sync::{Arc, RwLock};

@@ -21,12 +21,12 @@ use hyper::body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use crate::body::{Outcome, Progress, RequestBody};
-use crate::conn::{Busy, Stall};
-use crate::h1::io::stalled;
+use crate::conn::Busy;
 use crate::hop_by_hop::remove_hop_by_hop;
 use crate::metrics::Direction;
 use crate::proxy::Proxy;
 use crate::refusal::{write_answer, Refusal, REASON};
+use crate::stall::{stalled, Stall};
 use crate::upstream::{BoxError, UpstreamBody};
 use crate::Shared;
 
@@ -67,14 +67,8 @@ impl Described {
     /// What hyper's parsed request says, its path cut to `max_path` bytes.
     pub fn of<B>(request: &Request<B>, max_path: usize) -> Described {
         let path = cut_path(request.uri().path(), max_path);
-        // `functrace_mesh::http_span::span_name`, of the cut path.
-        let name = if http_span::is_grpc(request.headers()) {
-            path.to_owned()
-        } else {
-            http_span::http_name(request.method().as_str(), path)
-        };
         Described {
-            name,
+            name: http_span::span_name_with_path(request, path),
             method: request.method().clone(),
             path: path.to_owned(),
             protocol: http_span::protocol(request.version()),

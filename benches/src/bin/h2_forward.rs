@@ -18,7 +18,7 @@ use h2::server::SendResponse;
 use h2::{RecvStream, SendStream};
 use http::{header, HeaderMap, HeaderName, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, Incoming};
 use tokio::net::{TcpListener, TcpStream};
 
 type Pool = forward_client::Pool<RequestBody>;
@@ -50,10 +50,6 @@ impl Body for RequestBody {
 
     fn is_end_stream(&self) -> bool {
         self.0.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
     }
 }
 

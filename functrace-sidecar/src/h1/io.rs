@@ -13,6 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::chunked::{chunk_start, ChunkedDecoder, CHUNK_END, LAST_CHUNK};
 use super::head::Framing;
+use crate::stall::{stalled, Stall};
 
 /// Body bytes gathered before they are written.
 pub const FLUSH_AT: usize = 16 * 1024;
@@ -274,25 +275,16 @@ where
     let Some(limit) = stall else {
         return from.fill().await.map_err(BodyError::Read);
     };
-    // The timer is made only if the read has to wait (boxed: the future stays small).
-    let mut timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    // The timer is made only if the read has to wait.
+    let mut timer = Stall::default();
     let read = std::future::poll_fn(|cx| match from.poll_fill(cx) {
         Poll::Ready(read) => Poll::Ready(read),
         Poll::Pending => {
-            let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
-            ready!(std::future::Future::poll(timer.as_mut(), cx));
+            ready!(timer.poll(cx, limit));
             Poll::Ready(Err(stalled(limit)))
         }
     });
     read.await.map_err(BodyError::Read)
-}
-
-/// Why a body's sender was given up on: nothing came for `limit`.
-pub(crate) fn stalled(limit: Duration) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::TimedOut,
-        format!("no bytes for {} ms", limit.as_millis()),
-    )
 }
 
 async fn flush_if_full<W: AsyncWrite + Unpin>(
