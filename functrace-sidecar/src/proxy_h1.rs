@@ -215,7 +215,7 @@ impl Connection {
         let expects_continue = self.head.expects_continue(self.client.data());
         self.client.consume(self.head.fields.len);
 
-        let bodiless = matches!(framing, Framing::Empty | Framing::Length(0));
+        let bodiless = !framing.has_body();
         let retry = Retry::new(&method, bodiless, route.attempts);
         let body_timeout = body_timeout(&settings);
         let attempts = Attempts {
@@ -330,7 +330,7 @@ impl Connection {
                 Err(error) => return Err((error, Outcome::Ended)),
             },
         };
-        let has_body = !matches!(framing, Framing::Empty | Framing::Length(0));
+        let has_body = framing.has_body();
         if has_body && attempts.expects_continue {
             // The client waits for this before it sends the body (the upstream was not
             // asked: `Expect` stays at this hop).
@@ -454,7 +454,7 @@ impl Connection {
     async fn refuse(&mut self, record: Record, refusal: &Refusal, unread: Framing) -> Next {
         let closes = self.head.fields.close
             || refusal.closes_connection()
-            || !matches!(unread, Framing::Empty | Framing::Length(0))
+            || unread.has_body()
             || *self.stop.borrow();
         self.out.clear();
         record.refuse_h1(refusal, &mut self.out, closes);

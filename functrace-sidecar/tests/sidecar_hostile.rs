@@ -983,3 +983,167 @@ fn an_upstream_answer_head_past_the_limit_is_a_502() {
     });
     assert_eq!(status, 502);
 }
+
+/// An upstream may refuse a request before it has its body (413, 401) and read no more of
+/// it: its answer reaches the client at once, and the connection closes after it (the rest
+/// of the body unread), rather than a 504 at the route's timeout once the body stops
+/// going. From HTTP/1.1 clients (the own codec's client, or hyper's with
+/// `SIDECAR_HTTP1=hyper`) and HTTP/2 clients (the own client under hyper's server).
+#[test]
+fn an_answer_before_the_whole_body_reaches_the_client_at_once() {
+    let released = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    let held = released.clone();
+    let app = scripted_upstream(move |_, mut stream| {
+        let mut head = Vec::new();
+        let mut chunk = [0; 4096];
+        while !head.windows(4).any(|end| end == b"\r\n\r\n") {
+            match stream.read(&mut chunk) {
+                Ok(read @ 1..) => head.extend_from_slice(&chunk[..read]),
+                _ => return,
+            }
+        }
+        let refusal = b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\n\r\ntoo big\n";
+        let _ = stream.write_all(refusal);
+        // Holds the connection open, reading no more of the body, until the test is done.
+        let (lock, done) = &*held;
+        let guard = lock.lock().unwrap();
+        let _ = done.wait_timeout_while(guard, PATIENCE, |released| !*released);
+    });
+    // A 504 would come at the route's timeout: 10 s.
+    let hostile = Hostile::start(app, "protocol = \"http1\"\ntimeout_ms = 10000", "");
+    let inbound = hostile.inbound();
+
+    let mut upload = connect(inbound);
+    let length = 64 << 20;
+    let head = format!("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: {length}\r\n\r\n");
+    upload.write_all(head.as_bytes()).unwrap();
+    let writer = upload.try_clone().unwrap();
+    // Writes until the sidecar stops taking the body (the upstream is full, then the
+    // connection closed).
+    let writing = std::thread::spawn(move || {
+        let mut writer = writer;
+        let chunk = vec![b'x'; 64 << 10];
+        for _ in 0..length / chunk.len() {
+            if writer.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    let mut chunk = [0; 4096];
+    while !answer.ends_with(b"too big\n") {
+        match upload.read(&mut chunk) {
+            Ok(read @ 1..) => answer.extend_from_slice(&chunk[..read]),
+            end => panic!("{end:?} after {:?}", String::from_utf8_lossy(&answer)),
+        }
+    }
+    let answer = String::from_utf8(answer).unwrap();
+    assert_eq!(statuses(&answer), ["413"], "{answer:?}");
+    if own_http1() {
+        // (hyper's server closes it once hyper's client is done sending the body: when
+        // the upstream lets go of its connection.)
+        assert!(answer.contains("connection: close\r\n"), "{answer:?}");
+        assert_eq!(read_until_closed(&mut upload), "");
+    }
+    let _ = upload.shutdown(std::net::Shutdown::Both);
+    writing.join().unwrap();
+
+    let rt = runtime();
+    let status = rt.block_on(async {
+        let body = Full::new(Bytes::from(vec![b'x'; 64 << 20]));
+        let request = Request::post(format!("http://{inbound}/upload-h2"))
+            .body(body)
+            .unwrap();
+        http2_client().request(request).await.unwrap().status()
+    });
+    assert_eq!(status, 413);
+
+    let (lock, done) = &*released;
+    *lock.lock().unwrap() = true;
+    done.notify_all();
+    let (status, spans) = hostile.sidecar.stop();
+    assert!(status.success());
+    for path in ["/upload", "/upload-h2"] {
+        let span = spans
+            .iter()
+            .find(|span| tag(span, "http.path") == path)
+            .unwrap_or_else(|| panic!("no span of {path}: {spans:#?}"));
+        assert_eq!(tag(span, "http.status_code"), "413", "{span:?}");
+    }
+}
+
+/// An upstream that answers 2xx before it has the body, then reads it, gets the whole body:
+/// only a refusal (300 or more) stops the body early.
+#[test]
+fn an_early_2xx_answer_still_gets_the_whole_body() {
+    let app = scripted_upstream(|_, mut stream| {
+        let mut read = Vec::new();
+        let mut chunk = [0; 64 << 10];
+        let end = loop {
+            if let Some(end) = read.windows(4).position(|end| end == b"\r\n\r\n") {
+                break end + 4;
+            }
+            match stream.read(&mut chunk) {
+                Ok(n @ 1..) => read.extend_from_slice(&chunk[..n]),
+                _ => return,
+            }
+        };
+        let head = String::from_utf8_lossy(&read[..end]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        // The answer's head first, then the body is read.
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        let mut body = read.len() - end;
+        while body < length {
+            match stream.read(&mut chunk) {
+                Ok(n @ 1..) => body += n,
+                _ => break,
+            }
+        }
+        let count = format!("received {body}");
+        let answer = format!("{:x}\r\n{count}\r\n0\r\n\r\n", count.len());
+        let _ = stream.write_all(answer.as_bytes());
+    });
+    let hostile = Hostile::start(app, "protocol = \"http1\"\ntimeout_ms = 10000", "");
+    let inbound = hostile.inbound();
+    // More than loopback's socket buffers hold: the answer's head comes while the body goes.
+    let length = 32 << 20;
+
+    let mut upload = connect(inbound);
+    let writer = upload.try_clone().unwrap();
+    let writing = std::thread::spawn(move || {
+        let mut writer = writer;
+        let head = format!("POST /stream HTTP/1.1\r\nHost: a\r\nContent-Length: {length}\r\n\r\n");
+        writer.write_all(head.as_bytes()).unwrap();
+        writer.write_all(&vec![b'x'; length]).unwrap();
+    });
+    let mut answer = Vec::new();
+    let mut chunk = [0; 4096];
+    while !answer.ends_with(b"0\r\n\r\n") {
+        match upload.read(&mut chunk) {
+            Ok(read @ 1..) => answer.extend_from_slice(&chunk[..read]),
+            end => panic!("{end:?} after {:?}", String::from_utf8_lossy(&answer)),
+        }
+    }
+    writing.join().unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    assert!(
+        answer.contains(&format!("received {length}\r\n")),
+        "{answer:?}"
+    );
+
+    let rt = runtime();
+    let (response, body) = rt.block_on(async {
+        let request = Request::post(format!("http://{inbound}/stream-h2"))
+            .body(Full::new(Bytes::from(vec![b'x'; length])))
+            .unwrap();
+        send_with(&http2_client(), request).await
+    });
+    assert_eq!(response.status(), 200);
+    assert_eq!(body, format!("received {length}"));
+}

@@ -77,6 +77,13 @@ pub enum Framing {
     UntilClose,
 }
 
+impl Framing {
+    /// Whether a body of at least a byte may follow the head.
+    pub fn has_body(self) -> bool {
+        !matches!(self, Framing::Empty | Framing::Length(0))
+    }
+}
+
 /// What a field's name makes it to a proxy, found once while the head is parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldKind {

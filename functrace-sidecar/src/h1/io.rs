@@ -10,6 +10,8 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::tcp::{ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
 
 use super::chunked::{chunk_start, ChunkedDecoder, CHUNK_END, LAST_CHUNK};
 use super::head::Framing;
@@ -35,6 +37,11 @@ const SMALL: usize = 4 * 1024;
 pub struct Buffered<S> {
     /// The stream, for writing (reads go through [`Buffered::fill`]).
     pub stream: S,
+    read: Buffer,
+}
+
+/// The bytes read from a stream, `buf[start..end]` not yet used.
+struct Buffer {
     buf: Vec<u8>,
     /// The largest the buffer may grow.
     limit: usize,
@@ -54,32 +61,33 @@ impl<S: AsyncRead + Unpin> Buffered<S> {
     }
 
     fn starting_at(stream: S, limit: usize, size: usize) -> Buffered<S> {
-        Buffered {
-            stream,
+        let read = Buffer {
             buf: vec![0; limit.min(size)],
             limit,
             start: 0,
             end: 0,
-        }
+        };
+        Buffered { stream, read }
     }
 
     /// The bytes read and not yet used.
     pub fn data(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
+        self.read.data()
     }
 
     /// Marks `n` bytes of [`Buffered::data`] used.
     pub fn consume(&mut self, n: usize) {
-        assert!(n <= self.end - self.start, "consumed more than was read");
-        self.start += n;
-        if self.start == self.end {
-            (self.start, self.end) = (0, 0);
+        let read = &mut self.read;
+        assert!(n <= read.end - read.start, "consumed more than was read");
+        read.start += n;
+        if read.start == read.end {
+            (read.start, read.end) = (0, 0);
         }
     }
 
     /// Whether the unused bytes fill the buffer at its limit (a head that does not fit).
     pub fn is_full(&self) -> bool {
-        self.end - self.start >= self.limit
+        self.read.end - self.read.start >= self.read.limit
     }
 
     /// Reads more after what is there: `Ok(0)` at the end of the stream, or when the buffer
@@ -90,6 +98,56 @@ impl<S: AsyncRead + Unpin> Buffered<S> {
 
     /// [`Buffered::fill`] as a poll, for a body that hyper polls.
     pub fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        self.read.poll_fill(&mut self.stream, cx)
+    }
+}
+
+impl Buffered<TcpStream> {
+    /// The stream's writing half, and its reading half into the buffer: to read what the
+    /// peer sends while a write to it waits (an answer that comes before the request's body
+    /// went whole).
+    pub fn split(&mut self) -> (Reading<'_>, WriteHalf<'_>) {
+        let (stream, write) = self.stream.split();
+        let read = Reading {
+            stream,
+            read: &mut self.read,
+        };
+        (read, write)
+    }
+}
+
+/// A [`Buffered`] stream's reading half, from [`Buffered::split`].
+pub struct Reading<'a> {
+    stream: ReadHalf<'a>,
+    read: &'a mut Buffer,
+}
+
+impl Reading<'_> {
+    /// [`Buffered::data`].
+    pub fn data(&self) -> &[u8] {
+        self.read.data()
+    }
+
+    /// [`Buffered::fill`].
+    pub async fn fill(&mut self) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.read.poll_fill(&mut self.stream, cx)).await
+    }
+}
+
+impl Buffer {
+    // (Inlined: a call per parse of a head, or move of a body's bytes, otherwise.)
+    #[inline]
+    fn data(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    // (Inlined into its two callers, as it was when it was `Buffered`'s alone.)
+    #[inline(always)]
+    fn poll_fill<R: AsyncRead + Unpin>(
+        &mut self,
+        stream: &mut R,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
         if self.end == self.buf.len() && self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             (self.start, self.end) = (0, self.end - self.start);
@@ -102,7 +160,7 @@ impl<S: AsyncRead + Unpin> Buffered<S> {
             self.buf.resize(grown, 0);
         }
         let mut free = ReadBuf::new(&mut self.buf[self.end..]);
-        ready!(Pin::new(&mut self.stream).poll_read(cx, &mut free))?;
+        ready!(Pin::new(stream).poll_read(cx, &mut free))?;
         let (n, filled) = (free.filled().len(), free.remaining() == 0);
         self.end += n;
         // A body streaming in: read it in larger pieces.
@@ -558,12 +616,16 @@ mod tests {
         let (mut writer, reader) = tokio::io::duplex(1 << 20);
         writer.write_all(&vec![b'x'; 40_000]).await.unwrap();
         let mut from = Buffered::new(reader, 50_000);
-        assert_eq!(from.buf.len(), INITIAL);
+        assert_eq!(from.read.buf.len(), INITIAL);
         while from.data().len() < 40_000 {
             assert!(from.fill().await.unwrap() > 0);
         }
         assert!(!from.is_full());
-        assert_eq!(from.buf.len(), 50_000, "16 KiB, 32 KiB, then the limit");
+        assert_eq!(
+            from.read.buf.len(),
+            50_000,
+            "16 KiB, 32 KiB, then the limit"
+        );
         writer.write_all(&vec![b'x'; 20_000]).await.unwrap();
         while !from.is_full() {
             assert!(from.fill().await.unwrap() > 0);

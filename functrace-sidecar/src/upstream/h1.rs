@@ -4,6 +4,7 @@
 //! caller's: it decides what the client's connection becomes.
 
 use std::collections::hash_map::Entry;
+use std::future::Future;
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -12,7 +13,7 @@ use fnv::FnvHashMap;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::h1::io::{forward_body, BodyError, Buffered};
+use crate::h1::io::{forward_body, BodyError, Buffered, Reading};
 use crate::h1::{Framing, ResponseHead};
 use crate::upstream::{connect, lock, SendError, IDLE_TIMEOUT, MAX_IDLE};
 
@@ -105,16 +106,31 @@ pub async fn exchange<C>(
 where
     C: AsyncRead + AsyncWrite + Unpin,
 {
-    // An upstream that stops taking the body may have answered already (without reading
-    // it, say): its answer goes back.
-    let (body_bytes, cut_off) =
+    let (body_bytes, cut_off) = if framing.has_body() {
+        let (mut reading, mut to) = peer.split();
+        let sending = forward_body(client, &mut to, out, framing, None);
+        // Boxed: most requests have no body, and this future would make every exchange's
+        // larger.
+        match Box::pin(body_or_answer(&mut reading, sending)).await {
+            BodyWent::Sent(Ok(bytes)) => (bytes, false),
+            // An upstream that stops taking the body may have answered already (without
+            // reading it, say): its answer goes back.
+            BodyWent::Sent(Err(BodyError::Write(_))) | BodyWent::Answered => (0, true),
+            BodyWent::Sent(Err(BodyError::Read(error))) => {
+                return Err(ExchangeError::Client(error))
+            }
+            BodyWent::Failed(error) => return Err(failed(peer, error)),
+        }
+    } else {
         match forward_body(client, &mut peer.stream, out, framing, None).await {
             Ok(bytes) => (bytes, false),
             Err(BodyError::Write(_)) => (0, true),
             Err(BodyError::Read(error)) => return Err(ExchangeError::Client(error)),
-        };
+        }
+    };
     out.clear();
-    let mut answered = false;
+    // (Bytes the upstream sent while the body went are answer already.)
+    let mut answered = !peer.data().is_empty();
     loop {
         read_answer(peer, answer, &mut answered).await?;
         if answer.status >= 200 {
@@ -133,6 +149,72 @@ where
                 .map_err(ExchangeError::Client)?;
         }
         peer.consume(len);
+    }
+}
+
+/// How a request's body went, as far as the upstream let it.
+pub(super) enum BodyWent<T> {
+    /// It went (or failed) before the upstream answered.
+    Sent(T),
+    /// The upstream refused the request (a final answer of 300 or more) first, the answer's
+    /// head now in the peer's buffer; the rest of the body is not sent.
+    Answered,
+    /// The upstream failed (a reset) first.
+    Failed(io::Error),
+}
+
+/// Runs `sending` (a request's body on its way to the upstream) while reading what the
+/// upstream sends meanwhile into `reading`'s buffer. An upstream may refuse a request before
+/// it has the whole body (413, 401) and read no more of it: waiting for the body to go
+/// whole, the proxy would wait for the route's timeout and lose the answer. RFC 9112 §9.6
+/// asks a client to watch for an error answer while it sends a body and to cease sending
+/// one the server does not wish to receive; an answer of 2xx says it does (it may stream
+/// its answer to a body it still reads), so the body goes on. A 1xx or 2xx answer, an end
+/// of stream, a head too long or malformed are read again after the body, as without this.
+pub(super) async fn body_or_answer<T>(
+    reading: &mut Reading<'_>,
+    sending: impl Future<Output = T>,
+) -> BodyWent<T> {
+    let answer = async {
+        let mut head = ResponseHead::default();
+        // The 1xx heads already read.
+        let mut interim = 0;
+        loop {
+            match reading.fill().await {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(error) => return Some(Err(error)),
+            }
+            loop {
+                match head.parse(&reading.data()[interim..]) {
+                    Ok(true) if head.status < 200 => interim += head.fields.len,
+                    Ok(true) if head.status >= 300 => return Some(Ok(())),
+                    // 2xx: the upstream took the request, and may be streaming its answer
+                    // to a body it still reads.
+                    Ok(true) => return None,
+                    Ok(false) => break,
+                    Err(_) => return None,
+                }
+            }
+        }
+    };
+    tokio::select! {
+        biased;
+        sent = sending => BodyWent::Sent(sent),
+        // (`None` disables this branch: the body goes on.)
+        Some(answer) = answer => match answer {
+            Ok(()) => BodyWent::Answered,
+            Err(error) => BodyWent::Failed(error),
+        },
+    }
+}
+
+/// The upstream's failure while the request's body went, as [`read_answer`] would report it.
+pub(super) fn failed(peer: &Peer, error: io::Error) -> ExchangeError {
+    if peer.data().is_empty() && is_reset(&error) {
+        ExchangeError::Unanswered(Some(error))
+    } else {
+        ExchangeError::Upstream(error)
     }
 }
 

@@ -16,9 +16,11 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::h1::{connect_peer, read_answer, upstream_failed, Peer, Pool};
+use super::h1::{
+    body_or_answer, connect_peer, failed, read_answer, upstream_failed, BodyWent, Peer, Pool,
+};
 use super::{BoxError, SendError};
 use crate::body::RequestBody;
 use crate::h1::chunked::{chunk_start, ChunkedDecoder, CHUNK_END, LAST_CHUNK};
@@ -128,13 +130,27 @@ pub async fn send(
         field(&mut out, b"host", host.unwrap_or(address).as_bytes());
     }
     end_head(&mut out, Some(framing), false);
-    let cut_off = match send_body(&mut peer, &mut out, &mut body, framing).await {
-        Ok(()) => false,
-        Err(BodyError::Read(_)) => return Err(SendError::ClientGone),
-        Err(BodyError::Write(_)) => true,
+    let went = if framing.has_body() {
+        let (mut reading, mut to) = peer.split();
+        body_or_answer(
+            &mut reading,
+            send_body(&mut to, &mut out, &mut body, framing),
+        )
+        .await
+    } else {
+        BodyWent::Sent(send_body(&mut peer.stream, &mut out, &mut body, framing).await)
+    };
+    let cut_off = match went {
+        BodyWent::Sent(Ok(())) => false,
+        BodyWent::Sent(Err(BodyError::Read(_))) => return Err(SendError::ClientGone),
+        // An upstream that stops taking the body may have answered already: its answer
+        // goes back.
+        BodyWent::Sent(Err(BodyError::Write(_))) | BodyWent::Answered => true,
+        BodyWent::Failed(error) => return Err(upstream_failed(failed(&peer, error), false)),
     };
     let mut answer = ResponseHead::default();
-    let mut answered = false;
+    // (Bytes the upstream sent while the body went are answer already.)
+    let mut answered = !peer.data().is_empty();
     loop {
         let read = read_answer(&mut peer, &mut answer, &mut answered).await;
         read.map_err(|error| upstream_failed(error, reused && !cut_off))?;
@@ -190,8 +206,8 @@ fn request_framing(method: &Method, body: &RequestBody) -> Framing {
 /// Writes `out` (the head) and the body framed as `framing`: head and a first piece of
 /// body in one write. A body that comes out longer or shorter than its length fails as the
 /// client's: never a message whose end the upstream reads elsewhere.
-async fn send_body(
-    peer: &mut Peer,
+async fn send_body<W: AsyncWrite + Unpin>(
+    to: &mut W,
     out: &mut Vec<u8>,
     body: &mut RequestBody,
     framing: Framing,
@@ -201,12 +217,11 @@ async fn send_body(
             "the body's length is not its declared one",
         ))
     };
-    let to = &mut peer.stream;
     let mut left = match framing {
         Framing::Length(length) => length,
         _ => 0,
     };
-    if !matches!(framing, Framing::Empty | Framing::Length(0)) {
+    if framing.has_body() {
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|error| BodyError::Read(io::Error::other(error)))?;
             // Trailers go nowhere: an HTTP/1.1 upstream of an HTTP/2 client gets none.
