@@ -94,6 +94,39 @@ fn exchange(addr: SocketAddr, bytes: &[u8]) -> String {
     read_until_closed(&mut stream)
 }
 
+/// What the sidecar sends on `stream` up to `end`, the connection left open.
+fn read_until_ending(stream: &mut TcpStream, end: &str) -> String {
+    let mut answer = Vec::new();
+    let mut chunk = [0; 4096];
+    while !answer.ends_with(end.as_bytes()) {
+        match stream.read(&mut chunk) {
+            Ok(read @ 1..) => answer.extend_from_slice(&chunk[..read]),
+            end => panic!("{end:?} after {:?}", String::from_utf8_lossy(&answer)),
+        }
+    }
+    String::from_utf8(answer).unwrap()
+}
+
+/// A `POST` of 64 MiB to `path` on a new connection, its body written by a thread until
+/// the sidecar stops taking it (the upstream full, or the connection closed): the
+/// connection, and the thread.
+fn upload(addr: SocketAddr, path: &str) -> (TcpStream, std::thread::JoinHandle<()>) {
+    let mut upload = connect(addr);
+    let length = 64 << 20;
+    let head = format!("POST {path} HTTP/1.1\r\nHost: a\r\nContent-Length: {length}\r\n\r\n");
+    upload.write_all(head.as_bytes()).unwrap();
+    let mut writer = upload.try_clone().unwrap();
+    let writing = std::thread::spawn(move || {
+        let chunk = vec![b'x'; 64 << 10];
+        for _ in 0..length / chunk.len() {
+            if writer.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+    });
+    (upload, writing)
+}
+
 /// A scripted upstream on loopback: each connection it accepts goes, with its number (from
 /// 0), to `serve` on a thread of its own. Answers its address.
 fn scripted_upstream(serve: impl Fn(usize, TcpStream) + Send + Sync + 'static) -> SocketAddr {
@@ -457,24 +490,7 @@ fn an_upstream_not_taking_the_body_gets_504_not_408() {
         unreachable!()
     }));
     let hostile = Hostile::start(app, "timeout_ms = 500", "body_timeout_ms = 200\n");
-    let mut upload = connect(hostile.inbound());
-    let length = 64 << 20;
-    upload
-        .write_all(
-            format!("POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: {length}\r\n\r\n").as_bytes(),
-        )
-        .unwrap();
-    let writer = upload.try_clone().unwrap();
-    // Writes until the sidecar stops taking the body (the upstream is full).
-    let writing = std::thread::spawn(move || {
-        let mut writer = writer;
-        let chunk = vec![b'x'; 64 << 10];
-        for _ in 0..length / chunk.len() {
-            if writer.write_all(&chunk).is_err() {
-                return;
-            }
-        }
-    });
+    let (mut upload, writing) = upload(hostile.inbound(), "/big");
     let mut head = [0; 12];
     upload.read_exact(&mut head).unwrap();
     assert_eq!(&head, b"HTTP/1.1 504");
@@ -1013,31 +1029,8 @@ fn an_answer_before_the_whole_body_reaches_the_client_at_once() {
     let hostile = Hostile::start(app, "protocol = \"http1\"\ntimeout_ms = 10000", "");
     let inbound = hostile.inbound();
 
-    let mut upload = connect(inbound);
-    let length = 64 << 20;
-    let head = format!("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: {length}\r\n\r\n");
-    upload.write_all(head.as_bytes()).unwrap();
-    let writer = upload.try_clone().unwrap();
-    // Writes until the sidecar stops taking the body (the upstream is full, then the
-    // connection closed).
-    let writing = std::thread::spawn(move || {
-        let mut writer = writer;
-        let chunk = vec![b'x'; 64 << 10];
-        for _ in 0..length / chunk.len() {
-            if writer.write_all(&chunk).is_err() {
-                return;
-            }
-        }
-    });
-    let mut answer = Vec::new();
-    let mut chunk = [0; 4096];
-    while !answer.ends_with(b"too big\n") {
-        match upload.read(&mut chunk) {
-            Ok(read @ 1..) => answer.extend_from_slice(&chunk[..read]),
-            end => panic!("{end:?} after {:?}", String::from_utf8_lossy(&answer)),
-        }
-    }
-    let answer = String::from_utf8(answer).unwrap();
+    let (mut upload, writing) = upload(inbound, "/upload");
+    let answer = read_until_ending(&mut upload, "too big\n");
     assert_eq!(statuses(&answer), ["413"], "{answer:?}");
     if own_http1() {
         // (hyper's server closes it once hyper's client is done sending the body: when
@@ -1121,16 +1114,8 @@ fn an_early_2xx_answer_still_gets_the_whole_body() {
         writer.write_all(head.as_bytes()).unwrap();
         writer.write_all(&vec![b'x'; length]).unwrap();
     });
-    let mut answer = Vec::new();
-    let mut chunk = [0; 4096];
-    while !answer.ends_with(b"0\r\n\r\n") {
-        match upload.read(&mut chunk) {
-            Ok(read @ 1..) => answer.extend_from_slice(&chunk[..read]),
-            end => panic!("{end:?} after {:?}", String::from_utf8_lossy(&answer)),
-        }
-    }
+    let answer = read_until_ending(&mut upload, "0\r\n\r\n");
     writing.join().unwrap();
-    let answer = String::from_utf8(answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
     assert!(
         answer.contains(&format!("received {length}\r\n")),
