@@ -7,8 +7,9 @@
 # (functrace_sidecar::h1): what that design costs before the sidecar's own work. The
 # `h2forward` target (benches/src/bin/h2_forward.rs) is `forward` serving HTTP/2 with h2
 # directly, not through hyper's server: what hyper's HTTP/2 server layer costs. The
-# `sidecarhyper` target is the sidecar on hyper's HTTP/1.1 path (`--http1 hyper`). None is in
-# the default TARGETS' comparison of proxies: they are references.
+# `sidecarhyper` target is the sidecar on hyper's HTTP/1.1 path (`--http1 hyper`). The
+# `haproxyids` target is HAProxy adding the request fields the sidecar adds (request id, B3).
+# None is in the default TARGETS' comparison of proxies: they are references.
 #
 # Usage: benches/proxy.sh
 #   DURATION=10s   length of every load run
@@ -207,9 +208,29 @@ start_h2forward() {
 }
 
 start_haproxy() {
-	local h1 h2
+	start_haproxy_as haproxy ""
+}
+
+# HAProxy writing the fields the sidecar adds to each request (a UUID `x-request-id`, B3's
+# trace id, span id and sampled flag), with no span: what the upstream's reading of those
+# fields costs the rate, which the `haproxy` row (fields forwarded as they came) does not
+# pay. A reference, not in the default TARGETS.
+start_haproxyids() {
+	start_haproxy_as haproxyids "$(
+		cat <<-'EOF'
+			    http-request set-header x-request-id %[uuid]
+			    http-request set-header x-b3-traceid %[uuid,regsub(-,,g)]
+			    http-request set-header x-b3-spanid %[uuid,regsub(-,,g),bytes(0,16)]
+			    http-request set-header x-b3-sampled 1
+		EOF
+	)"
+}
+
+# start_haproxy_as NAME BACKEND_LINES: HAProxy as target NAME, BACKEND_LINES in its backend.
+start_haproxy_as() {
+	local name=$1 lines=$2 h1 h2
 	h1=$(free_port) h2=$(free_port)
-	cat >"$TMP/haproxy.cfg" <<-EOF
+	cat >"$TMP/$name.cfg" <<-EOF
 		global
 		    nbthread 1
 		    maxconn 4096
@@ -226,13 +247,14 @@ start_haproxy() {
 		    default_backend upstream
 		backend upstream
 		    server ok $UPSTREAM
+		$lines
 	EOF
 	# -db: stay in the foreground; without a `log` line HAProxy logs nothing.
-	spawn haproxy haproxy -db -f "$TMP/haproxy.cfg"
-	wait_until haproxy port_open "$h1"
-	wait_until haproxy port_open "$h2"
-	URL[h1:haproxy]=http://127.0.0.1:$h1/
-	URL[h2:haproxy]=http://127.0.0.1:$h2/
+	spawn "$name" haproxy -db -f "$TMP/$name.cfg"
+	wait_until "$name" port_open "$h1"
+	wait_until "$name" port_open "$h2"
+	URL[h1:$name]=http://127.0.0.1:$h1/
+	URL[h2:$name]=http://127.0.0.1:$h2/
 }
 
 start_nginx() {
@@ -491,7 +513,7 @@ main() {
 	local t proto
 	[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 	for t in $TARGETS; do
-		[[ $t =~ ^(direct|forward|h1forward|h2forward|sidecar|sidecarhyper|haproxy|nginx)$ ]] || die "unknown target $t"
+		[[ $t =~ ^(direct|forward|h1forward|h2forward|sidecar|sidecarhyper|haproxy|haproxyids|nginx)$ ]] || die "unknown target $t"
 	done
 	install_tools
 	# The latency runs rely on a fixed request rate per client.
