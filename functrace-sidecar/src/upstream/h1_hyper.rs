@@ -132,11 +132,9 @@ pub async fn send(
     end_head(&mut out, Some(framing), false);
     let went = if framing.has_body() {
         let (mut reading, mut to) = peer.split();
-        body_or_answer(
-            &mut reading,
-            send_body(&mut to, &mut out, &mut body, framing),
-        )
-        .await
+        let sending = send_body(&mut to, &mut out, &mut body, framing);
+        // Boxed, as `exchange`'s: most requests have no body.
+        Box::pin(body_or_answer(&mut reading, sending)).await
     } else {
         BodyWent::Sent(send_body(&mut peer.stream, &mut out, &mut body, framing).await)
     };
