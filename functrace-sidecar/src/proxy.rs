@@ -277,14 +277,14 @@ enum Way {
     Own { head: OwnHead, head_limit: usize },
 }
 
-/// Why a request got no answer from its upstream, as the client is told: `body` is how the
-/// client's request body went.
 /// The longest a body's sender may keep its next bytes waiting: a client's request body,
 /// an upstream's answer.
 pub(crate) fn body_timeout(settings: &Settings) -> Duration {
     Duration::from_millis(settings.config.limits.body_timeout_ms)
 }
 
+/// Why a request got no answer from its upstream, as the client is told: `body` is how the
+/// client's request body went.
 pub(crate) fn refusal_of(error: SendError, body: Outcome) -> Refusal {
     match error {
         SendError::Connect(error) => Refusal::ConnectFailed(with_sources(&error)),

@@ -22,7 +22,12 @@ const BATCH_BYTES: usize = 1 << 20;
 /// caller's thread.
 pub(crate) enum Queued {
     Finished(FinishedSpan),
-    Span(Span),
+    /// A structured span, and its text's length as the byte bound counts it (made by
+    /// [`Queued::span`], so counted once).
+    Span {
+        span: Span,
+        text: usize,
+    },
     /// `count` spans already written as JSON lines, normalized. Written straight into the
     /// queue ([`Queue::push_line`]), one after the other into the last such buffer while it
     /// holds less than a batch: a proxy's span costs no allocation of its own, and the export
@@ -54,6 +59,12 @@ pub(crate) struct Queue {
 }
 
 impl Queued {
+    /// `span`, queued.
+    pub(crate) fn span(span: Span) -> Queued {
+        let text = span.text_len();
+        Queued::Span { span, text }
+    }
+
     /// How many spans this is.
     pub(crate) fn spans(&self) -> usize {
         match self {
@@ -68,7 +79,7 @@ impl Queued {
     fn bytes(&self) -> usize {
         match self {
             Queued::Lines { bytes, .. } => bytes.len(),
-            Queued::Span(span) => span.text_len(),
+            Queued::Span { text, .. } => *text,
             Queued::Finished(_) | Queued::Deferred(_) => 0,
         }
     }
@@ -537,8 +548,8 @@ mod tests {
         let at = std::time::SystemTime::now();
         let mut large = Span::new(&context, "x", at, LONG, "svc");
         large.tags.insert("http.path".to_owned(), "/".repeat(2000));
-        queue.push(Queued::Span(large));
-        queue.push(Queued::Span(Span::new(&context, "x", at, LONG, "svc")));
+        queue.push(Queued::span(large));
+        queue.push(Queued::span(Span::new(&context, "x", at, LONG, "svc")));
         assert_eq!((queue.queued(), queue.dropped_full()), (1, 1));
     }
 
@@ -548,7 +559,7 @@ mod tests {
         let context = functrace::TraceContext::new_root(functrace::Sampling::Accept);
         let at = std::time::SystemTime::now();
         queue.push_line(|out| out.extend_from_slice(b"{1}"));
-        queue.push(Queued::Span(Span::new(&context, "x", at, LONG, "svc")));
+        queue.push(Queued::span(Span::new(&context, "x", at, LONG, "svc")));
         queue.push_line(|out| out.extend_from_slice(b"{2}"));
         queue.push_line(|out| out.extend_from_slice(b"{3}"));
         let batch = vec![

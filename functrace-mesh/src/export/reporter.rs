@@ -174,7 +174,7 @@ impl Reporter {
     /// the queue is full the span is dropped and counted. Before export the span is
     /// [normalized](Span::normalize) with this reporter's service name.
     pub fn report(&self, span: Span) {
-        self.inner.queue.push(Queued::Span(span));
+        self.inner.queue.push(Queued::span(span));
     }
 
     /// Queues `span` with `tags` (in key order, each key once) in place of its own, written
@@ -191,7 +191,7 @@ impl Reporter {
                 .into_iter()
                 .map(|(key, value)| (key.as_str().to_owned(), value.as_str().to_owned()))
                 .collect();
-            self.inner.queue.push(Queued::Span(span));
+            self.inner.queue.push(Queued::span(span));
             return;
         }
         span.normalize(self.service_name());
@@ -609,7 +609,7 @@ impl Worker {
                     Queued::Finished(finished) => {
                         Span::from_finished(&finished, &self.service_name)
                     }
-                    Queued::Span(span) => span,
+                    Queued::Span { span, .. } => span,
                     // Only when no destination takes spans (OTLP, an SDK exporter). Usually
                     // the whole batch: taken as it is, not copied.
                     Queued::Lines { bytes, .. } => {

@@ -239,6 +239,8 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    // One timer for the body's waits, made at its first.
+    let mut stall = stall.map(|limit| (limit, Stall::default()));
     let forwarded = async {
         let cut_short = || BodyError::Read(io::ErrorKind::UnexpectedEof.into());
         let mut moved = 0u64;
@@ -246,7 +248,7 @@ where
             Framing::Empty => {}
             Framing::Length(mut left) => {
                 while left > 0 {
-                    if from.data().is_empty() && read(from, to, out, stall).await? == 0 {
+                    if from.data().is_empty() && read(from, to, out, stall.as_mut()).await? == 0 {
                         return Err(cut_short());
                     }
                     let take = from
@@ -281,7 +283,7 @@ where
                         break;
                     }
                     flush_if_full(to, out).await?;
-                    if from.data().is_empty() && read(from, to, out, stall).await? == 0 {
+                    if from.data().is_empty() && read(from, to, out, stall.as_mut()).await? == 0 {
                         return Err(cut_short());
                     }
                 }
@@ -294,7 +296,7 @@ where
                 out.extend_from_slice(from.data());
                 from.consume(from.data().len());
                 flush_if_full(to, out).await?;
-                if read(from, to, out, stall).await? == 0 {
+                if read(from, to, out, stall.as_mut()).await? == 0 {
                     break;
                 }
             },
@@ -315,12 +317,13 @@ where
 /// Reads more of the body, having sent what gathered from the last read: the receiver may
 /// be waiting for it (a body that streams: a slow upload, events). Sent first rather than
 /// only when the read would wait: a read begun and left while the write waits would count
-/// the receiver's slowness against the sender (the body deadline of `conn.rs`, or `stall`).
+/// the receiver's slowness against the sender (the body deadline of `conn.rs`, or `stall`:
+/// the longest wait, and its timer).
 async fn read<R, W>(
     from: &mut Buffered<R>,
     to: &mut W,
     out: &mut Vec<u8>,
-    stall: Option<Duration>,
+    stall: Option<&mut (Duration, Stall)>,
 ) -> Result<usize, BodyError>
 where
     R: AsyncRead + Unpin,
@@ -330,13 +333,15 @@ where
         to.write_all(out).await.map_err(BodyError::Write)?;
         out.clear();
     }
-    let Some(limit) = stall else {
+    let Some((limit, timer)) = stall else {
         return from.fill().await.map_err(BodyError::Read);
     };
-    // The timer is made only if the read has to wait.
-    let mut timer = Stall::default();
+    let limit = *limit;
     let read = std::future::poll_fn(|cx| match from.poll_fill(cx) {
-        Poll::Ready(read) => Poll::Ready(read),
+        Poll::Ready(read) => {
+            timer.moved();
+            Poll::Ready(read)
+        }
         Poll::Pending => {
             ready!(timer.poll(cx, limit));
             Poll::Ready(Err(stalled(limit)))
