@@ -12,7 +12,11 @@
 #   TARGET=forward benches/callgrind.sh        # a reference of benches/proxy.sh instead: forward
 #                                              # (on hyper), h1forward (on the sidecar's codec)
 #                                              # or h2forward (HTTP/2 on h2 without hyper's
-#                                              # server; with PROTOCOL=h2)
+#                                              # server; with PROTOCOL=h2) or h2conn (a
+#                                              # connection's streams in its own task, on
+#                                              # h2's frame codec; with PROTOCOL=h2) or
+#                                              # h2connown (h2conn with the sidecar's codec
+#                                              # as its HTTP/1.1 client)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +29,7 @@ h2) LOAD=(-c 16 -m 10) ;;
 *) echo "unknown PROTOCOL $PROTOCOL (h1, h2)" >&2; exit 2 ;;
 esac
 cargo build -q --release -p functrace-sidecar -p functrace-benches --bin functrace-sidecar \
-	--bin ok_upstream --bin forward_proxy --bin h1_forward --bin h2_forward
+	--bin ok_upstream --bin forward_proxy --bin h1_forward --bin h2_forward --bin h2_conn
 SIDECAR=${SIDECAR:-$TARGET_DIR/release/functrace-sidecar}
 TMP=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$TMP"' EXIT
@@ -49,17 +53,19 @@ instructions() {
 		until grep -q '^ready' "$log"; do sleep 0.1; done
 		address=$(sed -n 's/^inbound //p' "$log")
 		;;
-	forward | h1forward | h2forward)
+	forward | h1forward | h2forward | h2conn | h2connown)
 		local binary=forward_proxy
 		[[ $TARGET == h1forward ]] && binary=h1_forward
 		[[ $TARGET == h2forward ]] && binary=h2_forward
+		[[ $TARGET == h2conn || $TARGET == h2connown ]] && binary=h2_conn
 		taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out" \
-			"$TARGET_DIR/release/$binary" 127.0.0.1:0 "$upstream" >"$log" 2>&1 &
+			"$TARGET_DIR/release/$binary" 127.0.0.1:0 "$upstream" \
+			$([[ $TARGET == h2connown ]] && echo own) >"$log" 2>&1 &
 		pid=$!
 		until grep -q '^listening on ' "$log"; do sleep 0.1; done
 		address=$(sed -n 's/^listening on //p' "$log")
 		;;
-	*) echo "unknown TARGET $TARGET (sidecar, forward, h1forward, h2forward)" >&2; exit 2 ;;
+	*) echo "unknown TARGET $TARGET (sidecar, forward, h1forward, h2forward, h2conn, h2connown)" >&2; exit 2 ;;
 	esac
 	taskset -c 1 h2load "${LOAD[@]}" -n "$n" "http://$address/" >"$TMP/h2load.$n.log"
 	grep -q " 0 failed, 0 errored" "$TMP/h2load.$n.log" ||

@@ -6,7 +6,10 @@
 # target (benches/src/bin/h1_forward.rs) forwards HTTP/1.1 only, on the sidecar's own codec
 # (functrace_sidecar::h1): what that design costs before the sidecar's own work. The
 # `h2forward` target (benches/src/bin/h2_forward.rs) is `forward` serving HTTP/2 with h2
-# directly, not through hyper's server: what hyper's HTTP/2 server layer costs. The
+# directly, not through hyper's server: what hyper's HTTP/2 server layer costs. The `h2conn`
+# target (benches/src/bin/h2_conn.rs) is `h2forward` with a connection's streams kept in its
+# own task, on h2's frame codec: what a task per stream costs; `h2connown` is `h2conn` with the
+# sidecar's codec as its HTTP/1.1 client. The
 # `sidecarhyper` target is the sidecar on hyper's HTTP/1.1 path (`--http1 hyper`). The
 # `haproxyids` target is HAProxy adding the request fields the sidecar adds (request id, B3).
 # None is in the default TARGETS' comparison of proxies: they are references.
@@ -93,6 +96,9 @@ build() {
 	fi
 	if has_target h2forward; then
 		cargo build --release -p functrace-benches --bin h2_forward >&2
+	fi
+	if has_target h2conn || has_target h2connown; then
+		cargo build --release -p functrace-benches --bin h2_conn >&2
 	fi
 	if has_target sidecar || has_target sidecarhyper; then
 		cargo build --release -p functrace-sidecar --bin functrace-sidecar >&2
@@ -205,6 +211,22 @@ start_h2forward() {
 	address=$(listening_on h2forward)
 	URL[h1:h2forward]=http://$address/ # HTTP/2 only: its HTTP/1.1 check fails, and it sits out
 	URL[h2:h2forward]=http://$address/
+}
+
+start_h2conn() {
+	local address
+	spawn h2conn "$TARGET_DIR/release/h2_conn" 127.0.0.1:0 "$UPSTREAM"
+	address=$(listening_on h2conn)
+	URL[h1:h2conn]=http://$address/ # HTTP/2 only: its HTTP/1.1 check fails, and it sits out
+	URL[h2:h2conn]=http://$address/
+}
+
+start_h2connown() {
+	local address
+	spawn h2connown "$TARGET_DIR/release/h2_conn" 127.0.0.1:0 "$UPSTREAM" own
+	address=$(listening_on h2connown)
+	URL[h1:h2connown]=http://$address/ # HTTP/2 only: its HTTP/1.1 check fails, and it sits out
+	URL[h2:h2connown]=http://$address/
 }
 
 start_haproxy() {
@@ -426,9 +448,9 @@ run_protocol() {
 		for t in $(active "$proto"); do measure_peak "$proto" "$t"; done
 	done
 	# Fixed rate: half the peak of the slowest proxy (of direct when no proxy takes part);
-	# `forward`, `h1forward`, `h2forward` and `sidecarhyper` are references, not proxies compared.
+	# `forward`, `h1forward`, `h2forward`, `h2conn`, `h2connown` and `sidecarhyper` are references, not proxies compared.
 	for t in $(active "$proto"); do
-		[[ $t =~ ^(direct|forward|h1forward|h2forward|sidecarhyper)$ ]] || peaks+="$(median "${PEAKS[$proto:$t]}") "
+		[[ $t =~ ^(direct|forward|h1forward|h2forward|h2conn|h2connown|sidecarhyper)$ ]] || peaks+="$(median "${PEAKS[$proto:$t]}") "
 	done
 	[[ -n $peaks ]] || ! has_target direct || peaks=$(median "${PEAKS[$proto:direct]:-}")
 	slowest=$(tr ' ' '\n' <<<"$peaks" | sort -g | awk 'NF && !n++')
@@ -513,7 +535,7 @@ main() {
 	local t proto
 	[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 	for t in $TARGETS; do
-		[[ $t =~ ^(direct|forward|h1forward|h2forward|sidecar|sidecarhyper|haproxy|haproxyids|nginx)$ ]] || die "unknown target $t"
+		[[ $t =~ ^(direct|forward|h1forward|h2forward|h2conn|h2connown|sidecar|sidecarhyper|haproxy|haproxyids|nginx)$ ]] || die "unknown target $t"
 	done
 	install_tools
 	# The latency runs rely on a fixed request rate per client.
