@@ -15,6 +15,12 @@
 //! And in any phase, a write the client does not take: `send_timeout_ms` from the moment a
 //! write has to wait, then closed (the span: the client stopped reading).
 //!
+//! A connection the sidecar closes before the client has is closed in stages (RFC 9112
+//! §9.6, as nginx's lingering close): its write side first, then whatever the client still
+//! sends is read and dropped, until the client closes too or for `LINGER` at most. Closed
+//! at once with bytes unread, the socket would be reset, and a reset throws away what the
+//! kernel has not sent yet: the end of the last answer.
+//!
 //! Why not hyper's own `header_read_timeout`: hyper starts it when it begins to wait for a
 //! head, which on a kept-alive connection is the end of the previous response, so it would
 //! be the keep-alive timeout as well; it closes without a 408; and hyper-util's auto builder
@@ -33,7 +39,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -43,6 +49,11 @@ use tokio::time::Sleep;
 use crate::config::Limits;
 use crate::h1::io::Buffered;
 use crate::stall::Stall;
+
+/// How long a connection the sidecar closes keeps reading what the client still sends. Long
+/// enough for the client to have the last answer; a lingering connection is idle, so the
+/// first closed at the connection limit.
+const LINGER: Duration = Duration::from_secs(2);
 
 const FRESH: u8 = 0;
 const HEAD: u8 = 1;
@@ -176,6 +187,10 @@ pub struct Watched {
     body_timeout: Option<Duration>,
     /// Runs while a read of a request body waits for the client.
     body_stall: Stall,
+    /// The client closed its side: nothing more will come.
+    read_ended: bool,
+    /// The write side is shut: what comes is dropped until the client closes, or `LINGER`.
+    lingering: bool,
 }
 
 impl Watched {
@@ -193,6 +208,8 @@ impl Watched {
             send_stall: Stall::default(),
             body_timeout: None,
             body_stall: Stall::default(),
+            read_ended: false,
+            lingering: false,
         }
     }
 
@@ -323,6 +340,7 @@ impl AsyncRead for Watched {
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         let before = buf.filled().len();
+        let room = buf.remaining() > 0;
         match Pin::new(&mut this.stream).poll_read(cx, buf) {
             Poll::Pending => match this.body_timeout {
                 Some(limit) => match this.body_stall.poll(cx, limit) {
@@ -339,6 +357,8 @@ impl AsyncRead for Watched {
                 if !read.is_empty() {
                     this.body_stall.moved();
                     this.arrived(read);
+                } else if room {
+                    this.read_ended = true;
                 }
                 Poll::Ready(Ok(()))
             }
@@ -405,8 +425,40 @@ impl AsyncWrite for Watched {
         Pin::new(&mut self.stream).poll_flush(cx)
     }
 
+    /// Shuts the write side, then lingers (see the module's doc) unless the client has
+    /// already closed its own.
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
+        let this = &mut *self;
+        if !this.lingering {
+            ready!(Pin::new(&mut this.stream).poll_shutdown(cx))?;
+            if this.read_ended {
+                return Poll::Ready(Ok(()));
+            }
+            this.lingering = true;
+            let until = tokio::time::Instant::now() + LINGER;
+            this.timer.as_mut().reset(until);
+        }
+        this.poll_linger(cx)
+    }
+}
+
+impl Watched {
+    /// Reads and drops what the client sends: ready once it closes (or fails), or once the
+    /// timer, set to the end of the lingering, fires.
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut dropped = [0; 4096];
+        // A bounded number of reads per turn: a client that sends without end shares the
+        // thread, and is checked against the timer.
+        for _ in 0..16 {
+            let mut buf = ReadBuf::new(&mut dropped);
+            match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {}
+                Poll::Ready(_) => return Poll::Ready(Ok(())),
+                Poll::Pending => return self.timer.as_mut().poll(cx).map(Ok),
+            }
+        }
+        cx.waker().wake_by_ref();
+        self.timer.as_mut().poll(cx).map(Ok)
     }
 }
 

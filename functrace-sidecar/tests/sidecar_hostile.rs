@@ -1132,3 +1132,63 @@ fn an_early_2xx_answer_still_gets_the_whole_body() {
     assert_eq!(response.status(), 200);
     assert_eq!(body, format!("received {length}"));
 }
+
+/// RFC 9112 §9.6: a connection the sidecar closes while the client is still sending is
+/// closed in stages: its write side first, then what still comes is read and dropped until
+/// the client closes (or for a while). Closed at once with bytes unread, the socket would
+/// be reset, and a reset throws away what the kernel has not sent yet: the end of the last
+/// answer. Here, an upstream's early 413 (the request body left unread, so the connection
+/// closes after it) to a client with a small receive window that reads the answer only
+/// once it has sent its whole body: it gets the whole answer, then the end. (On hyper's
+/// HTTP/1.1 path, `SIDECAR_HTTP1=hyper`, the connection stays open after such an answer,
+/// the body read on: nothing is closed mid-upload there.)
+#[test]
+fn the_last_answer_of_a_connection_closed_mid_upload_is_not_lost_to_a_reset() {
+    if !own_http1() {
+        return;
+    }
+    const ANSWER: usize = 16 << 10;
+    let app = scripted_upstream(|_, mut stream| {
+        let mut head = Vec::new();
+        let mut chunk = [0; 4096];
+        while !head.windows(4).any(|end| end == b"\r\n\r\n") {
+            match stream.read(&mut chunk) {
+                Ok(read @ 1..) => head.extend_from_slice(&chunk[..read]),
+                _ => return,
+            }
+        }
+        let refusal = format!("HTTP/1.1 413 Content Too Large\r\nContent-Length: {ANSWER}\r\n\r\n");
+        let _ = stream.write_all(refusal.as_bytes());
+        let _ = stream.write_all(&[b'!'; ANSWER]);
+        // Reads the rest, so that its own close is clean.
+        while let Ok(1..) = stream.read(&mut chunk) {}
+    });
+    let hostile = Hostile::start(app, "protocol = \"http1\"", "");
+    let rt = runtime();
+    let client = rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket.connect(hostile.inbound()).await.unwrap()
+    });
+    let mut client = client.into_std().unwrap();
+    client.set_nonblocking(false).unwrap();
+    client.set_read_timeout(Some(PATIENCE)).unwrap();
+
+    let length = 16 << 20;
+    let head = format!("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: {length}\r\n\r\n");
+    client.write_all(head.as_bytes()).unwrap();
+    // The whole body, or as much as goes before the sidecar resets the connection.
+    let chunk = vec![b'x'; 64 << 10];
+    for _ in 0..length / chunk.len() {
+        if client.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    let mut answer = Vec::new();
+    let ending = client.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    let whole = answer.ends_with(&"!".repeat(ANSWER));
+    let shown = answer.replace(&"!".repeat(1024), "(1 KiB of !)");
+    assert!(whole && ending.is_ok(), "{ending:?} after {shown:?}");
+    assert_eq!(statuses(&answer), ["413"], "{answer:?}");
+}
