@@ -18,6 +18,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
+use crate::conn::Busy;
 use crate::upstream::BoxError;
 
 /// What a body's progress came to.
@@ -95,6 +96,9 @@ pin_project! {
         // Made the first time the client keeps the body waiting.
         stall: Option<Pin<Box<Sleep>>>,
         moved: bool,
+        // The connection is busy while the body is read, though its answer may be done:
+        // its bytes are not the start of the next request's head.
+        busy: Option<Busy>,
     }
 }
 
@@ -106,11 +110,14 @@ impl RequestBody {
             timeout,
             stall: None,
             moved: false,
+            busy: None,
         }
     }
 
-    pub fn counting(mut self, progress: &Arc<Progress>) -> RequestBody {
+    /// Counted into `progress`, its connection kept busy by `busy` until it ends.
+    pub fn counting(mut self, progress: &Arc<Progress>, busy: Busy) -> RequestBody {
         self.progress = Some(progress.clone());
+        self.busy = Some(busy);
         self
     }
 }
@@ -168,6 +175,9 @@ impl Body for RequestBody {
             Some(Err(error)) if is_malformed(error) => set_outcome(Outcome::Malformed),
             Some(Err(_)) => {}
             None => set_outcome(Outcome::Ended),
+        }
+        if frame.as_ref().is_none_or(Result::is_err) || inner.is_end_stream() {
+            *this.busy = None;
         }
         Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
     }

@@ -4,7 +4,8 @@
 //!   `handshake_timeout_ms`, then closed;
 //! - head (HTTP/1.1): a request's first bytes read, its head not yet whole:
 //!   `header_read_timeout_ms`, then answered 408 and closed;
-//! - busy: requests in flight. No deadline here: a request body's progress is `body.rs`'s,
+//! - busy: requests in flight (a request's body still coming counts, though its answer
+//!   may be done). No deadline here: a request body's progress is `body.rs`'s,
 //!   the upstream's answer head the route's timeout, its body's quiet time `body_timeout_ms`
 //!   (`h1::io::forward_body`, or `record.rs` on hyper's path);
 //! - idle: no request in flight: `keep_alive_timeout_ms` (HTTP/1.1) or
@@ -157,6 +158,11 @@ impl Conn {
 pub struct Busy(Arc<Conn>);
 
 impl Busy {
+    /// Another guard of the same connection: busy until both are dropped.
+    pub fn another(&self) -> Busy {
+        self.0.request()
+    }
+
     /// Whether the connection was cut off because the client stopped reading.
     pub fn client_stopped_reading(&self) -> bool {
         self.0.stalled.load(Ordering::Relaxed)

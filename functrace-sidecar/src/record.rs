@@ -156,12 +156,14 @@ impl Record {
         }
     }
 
-    /// `body`, counted into the request size when it has any data to count.
+    /// `body`, counted into the request size when it has any data to count; the
+    /// connection stays busy while it is read, though the answer may be done before it.
     pub fn counted(&mut self, body: RequestBody) -> RequestBody {
         if body.is_end_stream() {
             return body;
         }
-        body.counting(self.request_body.get_or_insert_with(Arc::default))
+        let progress = self.request_body.get_or_insert_with(Arc::default);
+        body.counting(progress, self.busy.another())
     }
 
     /// How the request body went (`Ended` when there is none).

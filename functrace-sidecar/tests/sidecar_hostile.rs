@@ -1192,3 +1192,55 @@ fn the_last_answer_of_a_connection_closed_mid_upload_is_not_lost_to_a_reset() {
     assert!(whole && ending.is_ok(), "{ending:?} after {shown:?}");
     assert_eq!(statuses(&answer), ["413"], "{answer:?}");
 }
+
+/// An upstream that answers whole before it has the body, and reads the body after: the
+/// body goes on at the client's pace, longer than the head deadline, and its bytes are
+/// never taken for the next request's head (which would end in a stray 408 after the
+/// answer). The connection then serves the next request. (hyper's HTTP/1.1 path sends such
+/// an answer as it comes; the own path after the body.)
+#[test]
+fn a_body_still_coming_after_its_answer_is_not_taken_for_the_next_head() {
+    let app = scripted_upstream(|_, mut stream| {
+        let mut read = Vec::new();
+        let mut chunk = [0; 4096];
+        loop {
+            let Some(end) = read.windows(4).position(|end| end == b"\r\n\r\n") else {
+                match stream.read(&mut chunk) {
+                    Ok(n @ 1..) => read.extend_from_slice(&chunk[..n]),
+                    _ => return,
+                }
+                continue;
+            };
+            let head = String::from_utf8_lossy(&read[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length: "))
+                .map_or(0, |length| length.parse().unwrap());
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            read.drain(..end + 4);
+            while read.len() < length {
+                match stream.read(&mut chunk) {
+                    Ok(n @ 1..) => read.extend_from_slice(&chunk[..n]),
+                    _ => return,
+                }
+            }
+            read.drain(..length);
+        }
+    });
+    let hostile = Hostile::start(app, "protocol = \"http1\"\ntimeout_ms = 10000", SHORT);
+    let mut client = connect(hostile.inbound());
+    client
+        .write_all(b"POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 8\r\n\r\n")
+        .unwrap();
+    // Eight bytes, 100 ms apart: within the body's deadline (200 ms) each, past the head's
+    // (200 ms) in all.
+    for _ in 0..8 {
+        std::thread::sleep(Duration::from_millis(100));
+        client.write_all(b"x").unwrap();
+    }
+    client
+        .write_all(b"GET /next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let answers = read_until_closed(&mut client);
+    assert_eq!(statuses(&answers), ["200", "200"], "{answers:?}");
+}
