@@ -57,6 +57,20 @@ pub struct Proxy {
     pub conn: Arc<Conn>,
 }
 
+impl Proxy {
+    /// Whether this listener's HTTP/1.1 goes the sidecar's own way under `settings`: so
+    /// configured, and none of its routes speaks HTTP/2 to its upstream.
+    pub fn own_http1(&self, settings: &Settings) -> bool {
+        if settings.config.http1 != Http1::Own {
+            return false;
+        }
+        match self.direction {
+            Direction::Inbound => settings.inbound[self.inbound].protocol != Protocol::Http2,
+            Direction::Outbound => settings.routes.speak_http1(),
+        }
+    }
+}
+
 impl hyper::service::Service<Request<Incoming>> for Proxy {
     type Response = Response<ResponseBody>;
     type Error = Infallible;

@@ -29,7 +29,6 @@ use tokio::sync::watch;
 use tokio::time::Sleep;
 
 use crate::body::Outcome;
-use crate::config::Protocol;
 use crate::conn::Watched;
 use crate::h1::io::{forward_body, forward_body_plain, BodyError, Buffered};
 use crate::h1::write::{end_head, field, origin_form, request_head_start, response_head};
@@ -67,6 +66,9 @@ pub struct Connection {
 enum Next {
     Request,
     Close,
+    /// A reload took the listener off the own path: the request, unread, goes to hyper's
+    /// server with the rest of the connection.
+    HandOver,
 }
 
 impl Connection {
@@ -90,10 +92,19 @@ impl Connection {
     }
 
     /// Serves requests until the client or a failure ends the connection, or the sidecar
-    /// stops (the request in flight finishes first).
-    pub async fn serve(mut self) {
-        while self.read_head().await && self.request().await == Next::Request {}
+    /// stops (the request in flight finishes first). Answers the connection, its next
+    /// request's head unread, when a reload has taken the listener off the own path (a
+    /// route of it now speaks HTTP/2): hyper's server serves it on.
+    pub async fn serve(mut self) -> Option<Buffered<Watched>> {
+        while self.read_head().await {
+            match self.request().await {
+                Next::Request => {}
+                Next::Close => break,
+                Next::HandOver => return Some(self.client),
+            }
+        }
         let _ = self.client.stream.shutdown().await;
+        None
     }
 
     /// Reads until a whole head is parsed: `false` when the connection ends instead (the
@@ -140,6 +151,9 @@ impl Connection {
     async fn request(&mut self) -> Next {
         let proxy = self.proxy.clone();
         let settings = proxy.shared.settings();
+        if !proxy.own_http1(&settings) {
+            return Next::HandOver;
+        }
         let started = Instant::now();
         let (head, buf) = (&self.head, self.client.data());
         let framing = match head.framing(buf) {
@@ -189,14 +203,6 @@ impl Connection {
                 return self.refuse(record, &refusal, unread).await;
             }
         };
-        if route.protocol == Protocol::Http2 {
-            // A reload made this listener's route HTTP/2 after the connection came: new
-            // connections get hyper's server, which speaks it.
-            let refusal =
-                Refusal::BadUpstream("the route's upstream speaks HTTP/2: connect again".into());
-            self.client.consume(self.head.fields.len);
-            return self.refuse(record, &refusal, framing).await;
-        }
         // The upstream sees the context: the same one inbound, the CLIENT span's outbound.
         let upstream = route.pick();
         let tracing = &settings.config.tracing;

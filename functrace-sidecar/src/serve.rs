@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::admin::{self, Readiness};
-use crate::config::{Config, Http1, Limits, Protocol};
+use crate::config::{Config, Limits};
 use crate::conn::{Conn, Deadlines, Prefixed, Watched, H2_PREFACE};
 use crate::flood::FloodGuard;
 use crate::h1::io::Buffered;
@@ -28,7 +28,7 @@ use crate::metrics::Direction;
 use crate::open_files;
 use crate::proxy::Proxy;
 use crate::proxy_h1::Connection;
-use crate::{Settings, Shared};
+use crate::Shared;
 use functrace_mesh::export::{socket_address_text, BuildError, Reporter};
 
 /// A started sidecar.
@@ -250,17 +250,15 @@ impl Accept {
                 peer_text: socket_address_text(peer).into(),
                 conn,
             };
-            if !own_http1(&shared.settings(), direction, inbound) {
-                return Box::pin(serve_hyper(
-                    builder.clone(),
-                    io,
-                    proxy,
-                    header_timeout,
-                    stop,
-                ));
+            let hyper = HyperServers {
+                any: builder.clone(),
+                http2: http2_builder.clone(),
+                header_timeout,
+            };
+            if !proxy.own_http1(&shared.settings()) {
+                return Box::pin(serve_hyper(hyper.any, io, proxy, header_timeout, stop));
             }
-            let http2 = (http2_builder.clone(), header_timeout);
-            Box::pin(serve_own(proxy, io, head_limit, http2, stop))
+            Box::pin(serve_own(proxy, io, head_limit, hyper, stop))
         })
         .await
     }
@@ -408,15 +406,25 @@ async fn serve_hyper<I, S, B>(
     let _ = connection.await;
 }
 
+/// hyper's servers, for the connections of a listener on the own HTTP/1.1 path that it
+/// does not serve.
+struct HyperServers {
+    /// HTTP/1.1 or HTTP/2, told by the first bytes.
+    any: Arc<auto::Builder<TokioExecutor>>,
+    http2: Arc<auto::Builder<TokioExecutor>>,
+    header_timeout: Duration,
+}
+
 /// Serves a connection on the sidecar's own HTTP/1.1 path; one that opens with the HTTP/2
-/// preface goes to hyper's HTTP/2 server (`http2`: its builder and the header timeout).
-/// When the sidecar stops, a connection without a request in flight closes at once; one
-/// with a request finishes it first (and closes after it: `proxy_h1.rs` reads `stop`).
+/// preface goes to hyper's HTTP/2 server, and one whose listener a reload took off the own
+/// path goes on with hyper's server from its next request. When the sidecar stops, a
+/// connection without a request in flight closes at once; one with a request finishes it
+/// first (and closes after it: `proxy_h1.rs` reads `stop`).
 async fn serve_own(
     proxy: Proxy,
     io: Watched,
     head_limit: usize,
-    http2: (Arc<auto::Builder<TokioExecutor>>, Duration),
+    hyper: HyperServers,
     stop: watch::Receiver<bool>,
 ) {
     let mut client = Buffered::new(io, head_limit);
@@ -424,26 +432,30 @@ async fn serve_own(
         opens = opens_with_preface(&mut client) => opens,
         () = stopping(stop.clone()) => return,
     };
-    match opens_http2 {
-        None => {}
-        Some(true) => {
-            let (builder, header_timeout) = http2;
-            let io = Prefixed::new(client);
-            serve_hyper(builder, io, proxy, header_timeout, stop).await;
-        }
+    let (builder, client) = match opens_http2 {
+        None => return,
+        Some(true) => (hyper.http2, client),
         Some(false) => {
             let conn = proxy.conn.clone();
-            let serving = Connection::new(proxy, client, head_limit, stop.clone()).serve();
+            let serving = Connection::new(proxy.clone(), client, head_limit, stop.clone()).serve();
             tokio::pin!(serving);
-            tokio::select! {
-                () = &mut serving => return,
-                () = stopping(stop) => {}
-            }
-            if !conn.is_idle() {
-                serving.await;
+            let handed_over = tokio::select! {
+                handed_over = &mut serving => handed_over,
+                () = stopping(stop.clone()) => {
+                    if !conn.is_idle() {
+                        serving.await;
+                    }
+                    return;
+                }
+            };
+            match handed_over {
+                Some(client) => (hyper.any, client),
+                None => return,
             }
         }
-    }
+    };
+    let io = Prefixed::new(client);
+    serve_hyper(builder, io, proxy, hyper.header_timeout, stop).await;
 }
 
 /// Reads a connection's first bytes until they tell whether it opens with the HTTP/2
@@ -462,18 +474,6 @@ async fn opens_with_preface(client: &mut Buffered<Watched>) -> Option<bool> {
             Ok(0) | Err(_) => return None,
             Ok(_) => {}
         }
-    }
-}
-
-/// Whether a listener's HTTP/1.1 goes the sidecar's own way: so configured, and none of
-/// its routes speaks HTTP/2 to its upstream.
-fn own_http1(settings: &Settings, direction: Direction, inbound: usize) -> bool {
-    if settings.config.http1 != Http1::Own {
-        return false;
-    }
-    match direction {
-        Direction::Inbound => settings.inbound[inbound].protocol != Protocol::Http2,
-        Direction::Outbound => settings.routes.speak_http1(),
     }
 }
 

@@ -152,3 +152,45 @@ fn a_configmap_update_reloads_without_dropping_connections() {
     let (status, _) = sidecar.stop();
     assert!(status.success());
 }
+
+/// A reload that makes a route speak HTTP/2 to its upstream takes the listener off the own
+/// HTTP/1.1 path (which speaks HTTP/1.1 upstream only): a connection kept open across it
+/// goes on with hyper's server from its next request, and that request reaches the new
+/// upstream, over HTTP/2, on the same connection.
+#[test]
+fn a_reload_to_an_http2_upstream_keeps_the_open_connections_serving() {
+    let rt = runtime();
+    let v1 = rt.block_on(echo_app("v1"));
+    let v2 = rt.block_on(serve(|request: Request<Incoming>| async move {
+        let text = format!("app: v2\nversion: {:?}\n", request.version());
+        Response::new(Full::new(Bytes::from(text)))
+    }));
+    let mut volume = ConfigMapVolume::new(&route_to(v1, "v1"));
+    let sidecar = Sidecar::start(&["--config", volume.path().to_str().unwrap()]);
+    let out = sidecar.outbound();
+
+    let mut kept = rt.block_on(keep_alive(out));
+    assert_eq!(rt.block_on(which_app(&mut kept)), "v1");
+    volume.update(&format!("{}protocol = \"http2\"\n", route_to(v2, "v2")));
+    sidecar.stderr_line("config reloaded");
+    for _ in 0..2 {
+        let text = rt.block_on(async {
+            kept.ready().await.expect("the kept connection is open");
+            let request = Request::post("/after")
+                .header("host", "svcb")
+                .body(Full::new(Bytes::from_static(b"a body")))
+                .unwrap();
+            let response = kept.send_request(request).await.expect("an answer");
+            assert_eq!(response.status(), 200);
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            String::from_utf8_lossy(&body).into_owned()
+        });
+        assert_eq!(echoed_header(&text, "app").as_deref(), Some("v2"), "{text}");
+        assert_eq!(echoed_header(&text, "version").as_deref(), Some("HTTP/2.0"));
+    }
+    let connections = sidecar.metric("functrace_sidecar_connections_total");
+    assert_eq!(connections, 1.0, "the kept connection only");
+    let (status, spans) = sidecar.stop();
+    assert!(status.success());
+    assert_eq!(spans.len(), 3, "one span per request: {spans:#?}");
+}

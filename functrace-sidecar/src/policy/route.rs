@@ -139,28 +139,36 @@ pub enum Target<'a> {
 pub struct Routes {
     by_host: HashMap<String, Route>,
     egress: Egress,
+    /// No route speaks HTTP/2 to its upstream (asked at every request of the own path).
+    http1_only: bool,
 }
 
 impl Routes {
     pub fn new(config: &Config) -> Routes {
         let Some(outbound) = &config.outbound else {
-            return Routes::default();
+            return Routes {
+                http1_only: true,
+                ..Routes::default()
+            };
         };
+        let by_host: HashMap<_, _> = outbound
+            .routes
+            .iter()
+            .map(|route| (route.host.to_ascii_lowercase(), Route::new(route)))
+            .collect();
+        let http1_only = by_host
+            .values()
+            .all(|route| route.protocol != config::Protocol::Http2);
         Routes {
-            by_host: outbound
-                .routes
-                .iter()
-                .map(|route| (route.host.to_ascii_lowercase(), Route::new(route)))
-                .collect(),
+            by_host,
             egress: Egress::new(outbound),
+            http1_only,
         }
     }
 
     /// Whether every route sends an HTTP/1.1 request on as HTTP/1.1 (allowed hosts do).
     pub fn speak_http1(&self) -> bool {
-        self.by_host
-            .values()
-            .all(|route| route.protocol != config::Protocol::Http2)
+        self.http1_only
     }
 
     /// The route for `authority` (`HOST` or `HOST:PORT`, as the app wrote it).
