@@ -205,29 +205,20 @@ start_h1forward() {
 	URL[h2:h1forward]=http://$address/ # HTTP/1.1 only: its HTTP/2 check fails, and it sits out
 }
 
-start_h2forward() {
-	local address
-	spawn h2forward "$TARGET_DIR/release/h2_forward" 127.0.0.1:0 "$UPSTREAM"
-	address=$(listening_on h2forward)
-	URL[h1:h2forward]=http://$address/ # HTTP/2 only: its HTTP/1.1 check fails, and it sits out
-	URL[h2:h2forward]=http://$address/
+# A reference serving HTTP/2 only (its HTTP/1.1 check fails, and it sits out): NAME BINARY
+# [ARGUMENTS after the upstream].
+start_http2_reference() {
+	local name=$1 binary=$2 address
+	shift 2
+	spawn "$name" "$TARGET_DIR/release/$binary" 127.0.0.1:0 "$UPSTREAM" "$@"
+	address=$(listening_on "$name")
+	URL[h1:$name]=http://$address/
+	URL[h2:$name]=http://$address/
 }
 
-start_h2conn() {
-	local address
-	spawn h2conn "$TARGET_DIR/release/h2_conn" 127.0.0.1:0 "$UPSTREAM"
-	address=$(listening_on h2conn)
-	URL[h1:h2conn]=http://$address/ # HTTP/2 only: its HTTP/1.1 check fails, and it sits out
-	URL[h2:h2conn]=http://$address/
-}
-
-start_h2connown() {
-	local address
-	spawn h2connown "$TARGET_DIR/release/h2_conn" 127.0.0.1:0 "$UPSTREAM" own
-	address=$(listening_on h2connown)
-	URL[h1:h2connown]=http://$address/ # HTTP/2 only: its HTTP/1.1 check fails, and it sits out
-	URL[h2:h2connown]=http://$address/
-}
+start_h2forward() { start_http2_reference h2forward h2_forward; }
+start_h2conn() { start_http2_reference h2conn h2_conn; }
+start_h2connown() { start_http2_reference h2connown h2_conn own; }
 
 start_haproxy() {
 	start_haproxy_as haproxy ""

@@ -1,11 +1,12 @@
-//! The HTTP/1.1 client side of the reference proxies `forward` and `h2forward`: hyper's
-//! client connections to the upstream, kept for reuse, the request in origin form.
+//! The HTTP/1.1 client side of the reference proxies `forward`, `h2forward` and `h2conn`:
+//! hyper's client connections to the upstream, kept for reuse, the request in origin form;
+//! and what an answer sheds on its way to an HTTP/2 client.
 
 use std::error::Error;
 use std::sync::{Arc, Mutex};
 
 use http::uri::PathAndQuery;
-use http::{header, HeaderValue, Request, Response, Uri, Version};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Request, Response, Uri, Version};
 use hyper::body::{Body, Bytes, Incoming};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
@@ -67,4 +68,18 @@ where
     let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(connection);
     Ok(sender)
+}
+
+/// Removes the fields HTTP/2 forbids (RFC 9113, section 8.2.2) from an HTTP/1.1 answer;
+/// `h2` refuses to send a head with them.
+pub fn strip_connection_fields(headers: &mut HeaderMap) {
+    for name in [
+        header::CONNECTION,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        HeaderName::from_static("keep-alive"),
+        HeaderName::from_static("proxy-connection"),
+    ] {
+        headers.remove(name);
+    }
 }

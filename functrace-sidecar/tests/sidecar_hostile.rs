@@ -142,6 +142,20 @@ fn scripted_upstream(serve: impl Fn(usize, TcpStream) + Send + Sync + 'static) -
     app
 }
 
+/// What a scripted upstream reads of a request up to the end of its head (and maybe more);
+/// `None` if the connection ends first.
+fn read_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut chunk = [0; 4096];
+    while !head.windows(4).any(|end| end == b"\r\n\r\n") {
+        match stream.read(&mut chunk) {
+            Ok(read @ 1..) => head.extend_from_slice(&chunk[..read]),
+            _ => return None,
+        }
+    }
+    Some(head)
+}
+
 /// The status of each response in `answer`, read one after the other by their lengths.
 fn statuses(mut answer: &str) -> Vec<&str> {
     let mut statuses = Vec::new();
@@ -1010,13 +1024,8 @@ fn an_answer_before_the_whole_body_reaches_the_client_at_once() {
     let released = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
     let held = released.clone();
     let app = scripted_upstream(move |_, mut stream| {
-        let mut head = Vec::new();
-        let mut chunk = [0; 4096];
-        while !head.windows(4).any(|end| end == b"\r\n\r\n") {
-            match stream.read(&mut chunk) {
-                Ok(read @ 1..) => head.extend_from_slice(&chunk[..read]),
-                _ => return,
-            }
+        if read_head(&mut stream).is_none() {
+            return;
         }
         let refusal = b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\n\r\ntoo big\n";
         let _ = stream.write_all(refusal);
@@ -1149,14 +1158,10 @@ fn the_last_answer_of_a_connection_closed_mid_upload_is_not_lost_to_a_reset() {
     }
     const ANSWER: usize = 16 << 10;
     let app = scripted_upstream(|_, mut stream| {
-        let mut head = Vec::new();
-        let mut chunk = [0; 4096];
-        while !head.windows(4).any(|end| end == b"\r\n\r\n") {
-            match stream.read(&mut chunk) {
-                Ok(read @ 1..) => head.extend_from_slice(&chunk[..read]),
-                _ => return,
-            }
+        if read_head(&mut stream).is_none() {
+            return;
         }
+        let mut chunk = [0; 4096];
         let refusal = format!("HTTP/1.1 413 Content Too Large\r\nContent-Length: {ANSWER}\r\n\r\n");
         let _ = stream.write_all(refusal.as_bytes());
         let _ = stream.write_all(&[b'!'; ANSWER]);

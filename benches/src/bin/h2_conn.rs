@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use functrace_benches::forward_client::{self, BoxError};
+use functrace_benches::forward_client::{self, strip_connection_fields, BoxError};
 use functrace_sidecar::h1::io::Buffered;
 use functrace_sidecar::h1::{FieldKind, Framing, ResponseHead};
 use futures::stream::{FuturesUnordered, Stream};
@@ -486,19 +486,6 @@ async fn own_exchange(
         pool.borrow_mut().push(peer);
     }
     Ok(Answer::Own(status, fields, body))
-}
-
-/// HTTP/2 forbids these (RFC 9113, section 8.2.2).
-fn strip_connection_fields(headers: &mut HeaderMap) {
-    for name in [
-        header::CONNECTION,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-        HeaderName::from_static("keep-alive"),
-        HeaderName::from_static("proxy-connection"),
-    ] {
-        headers.remove(name);
-    }
 }
 
 async fn serve_connection(mut stream: TcpStream, client: Client, upstream: Arc<str>) {

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
-use functrace_benches::forward_client::{self, BoxError};
+use functrace_benches::forward_client::{self, strip_connection_fields, BoxError};
 use h2::server::SendResponse;
 use h2::{RecvStream, SendStream};
-use http::{header, HeaderMap, HeaderName, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming};
 use tokio::net::{TcpListener, TcpStream};
@@ -105,19 +105,6 @@ async fn send_body(mut body: Incoming, mut out: SendStream<Bytes>) -> Result<(),
     }
     out.send_data(Bytes::new(), true)?;
     Ok(())
-}
-
-/// HTTP/2 forbids these (RFC 9113, section 8.2.2); `h2` refuses to send a head with them.
-fn strip_connection_fields(headers: &mut HeaderMap) {
-    for name in [
-        header::CONNECTION,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-        HeaderName::from_static("keep-alive"),
-        HeaderName::from_static("proxy-connection"),
-    ] {
-        headers.remove(name);
-    }
 }
 
 /// A connection's streams, each its own task; accepting also drives the connection's I/O.
