@@ -50,11 +50,13 @@ pub async fn start(config: Config) -> io::Result<Running> {
     let proxied = Limit::new(fitted_max_connections(&limits));
     let readiness = Arc::new(Readiness::new(proxied.clone()));
     let (stop, stopped) = watch::channel(false);
-    let builder = Arc::new(connection_builder(&limits));
-    let http2_builder = Arc::new(connection_builder(&limits).http2_only());
+    let hyper = Arc::new(HyperServers {
+        any: connection_builder(&limits),
+        http2: connection_builder(&limits).http2_only(),
+        header_timeout: Duration::from_millis(limits.header_read_timeout_ms),
+    });
     let deadlines = Deadlines::new(&limits);
     let drain = Duration::from_millis(limits.drain_timeout_ms);
-    let header_timeout = Duration::from_millis(limits.header_read_timeout_ms);
     let mut listeners = Vec::new();
     let mut tasks = Vec::new();
     tokio::spawn(keep_a_timer_near(stopped.clone()));
@@ -72,13 +74,11 @@ pub async fn start(config: Config) -> io::Result<Running> {
         let accept = Accept {
             listener,
             shared: shared.clone(),
-            builder: builder.clone(),
-            http2_builder: http2_builder.clone(),
+            hyper: hyper.clone(),
             limit: proxied.clone(),
             deadlines,
             stop: stopped.clone(),
             drain,
-            header_timeout,
             last_complaint: None,
         };
         tasks.push(tokio::spawn(accept.proxy(direction, index)));
@@ -91,13 +91,11 @@ pub async fn start(config: Config) -> io::Result<Running> {
         let accept = Accept {
             listener,
             shared: shared.clone(),
-            builder: builder.clone(),
-            http2_builder: http2_builder.clone(),
+            hyper: hyper.clone(),
             limit: Limit::new(limits.admin_max_connections),
             deadlines,
             stop: stopped.clone(),
             drain,
-            header_timeout,
             last_complaint: None,
         };
         tasks.push(tokio::spawn(accept.admin(readiness.clone())));
@@ -224,14 +222,11 @@ fn fitted_max_connections(limits: &Limits) -> usize {
 struct Accept {
     listener: TcpListener,
     shared: Arc<Shared>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    /// For HTTP/2 connections of a listener on the sidecar's own HTTP/1.1 path.
-    http2_builder: Arc<auto::Builder<TokioExecutor>>,
+    hyper: Arc<HyperServers>,
     limit: Arc<Limit>,
     deadlines: Deadlines,
     stop: watch::Receiver<bool>,
     drain: Duration,
-    header_timeout: Duration,
     /// When a failed accept was last told on stderr.
     last_complaint: Option<Instant>,
 }
@@ -242,8 +237,7 @@ type Serving = Pin<Box<dyn Future<Output = ()> + Send>>;
 impl Accept {
     async fn proxy(self, direction: Direction, inbound: usize) {
         let shared = self.shared.clone();
-        let (builder, http2_builder) = (self.builder.clone(), self.http2_builder.clone());
-        let (header_timeout, head_limit) = (self.header_timeout, self.head_limit());
+        let (hyper, head_limit) = (self.hyper.clone(), self.head_limit());
         self.run(true, move |io, peer, conn, stop| {
             let proxy = Proxy {
                 shared: shared.clone(),
@@ -253,22 +247,17 @@ impl Accept {
                 peer_text: socket_address_text(peer).into(),
                 conn,
             };
-            let hyper = HyperServers {
-                any: builder.clone(),
-                http2: http2_builder.clone(),
-                header_timeout,
-            };
             if !proxy.own_http1(&shared.settings()) {
-                return Box::pin(serve_hyper(hyper.any, io, proxy, header_timeout, stop));
+                return Box::pin(serve_hyper(hyper.clone(), false, io, proxy, stop));
             }
-            Box::pin(serve_own(proxy, io, head_limit, hyper, stop))
+            Box::pin(serve_own(proxy, io, head_limit, hyper.clone(), stop))
         })
         .await
     }
 
     async fn admin(self, readiness: Arc<Readiness>) {
         let shared = self.shared.clone();
-        let (builder, header_timeout) = (self.builder.clone(), self.header_timeout);
+        let hyper = self.hyper.clone();
         self.run(false, move |io, _, conn, stop| {
             let (shared, readiness) = (shared.clone(), readiness.clone());
             let service = service_fn(move |request| {
@@ -280,13 +269,7 @@ impl Accept {
                     answer
                 }
             });
-            Box::pin(serve_hyper(
-                builder.clone(),
-                io,
-                service,
-                header_timeout,
-                stop,
-            ))
+            Box::pin(serve_hyper(hyper.clone(), false, io, service, stop))
         })
         .await
     }
@@ -376,14 +359,14 @@ impl Accept {
     }
 }
 
-/// Serves a connection with hyper (HTTP/1.1 or HTTP/2, told by its first bytes), until it
-/// ends or the sidecar stops: then gracefully (HTTP/1.1: after the request in flight;
-/// HTTP/2: GOAWAY, and the streams in flight finish).
+/// Serves a connection with hyper (HTTP/1.1 or HTTP/2, told by its first bytes; HTTP/2
+/// only when `http2`), until it ends or the sidecar stops: then gracefully (HTTP/1.1: after
+/// the request in flight; HTTP/2: GOAWAY, and the streams in flight finish).
 async fn serve_hyper<I, S, B>(
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    servers: Arc<HyperServers>,
+    http2: bool,
     io: I,
     service: S,
-    header_timeout: Duration,
     stop: watch::Receiver<bool>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -398,7 +381,8 @@ async fn serve_hyper<I, S, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let io = TokioIo::new(FloodGuard::new(io, header_timeout));
+    let io = TokioIo::new(FloodGuard::new(io, servers.header_timeout));
+    let builder = if http2 { &servers.http2 } else { &servers.any };
     let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
     tokio::select! {
@@ -409,12 +393,13 @@ async fn serve_hyper<I, S, B>(
     let _ = connection.await;
 }
 
-/// hyper's servers, for the connections of a listener on the own HTTP/1.1 path that it
-/// does not serve.
+/// hyper's servers, shared by the listeners: for the admin listener, the proxy listeners
+/// off the own HTTP/1.1 path, and the connections of those on it that hyper serves.
 struct HyperServers {
     /// HTTP/1.1 or HTTP/2, told by the first bytes.
-    any: Arc<auto::Builder<TokioExecutor>>,
-    http2: Arc<auto::Builder<TokioExecutor>>,
+    any: auto::Builder<TokioExecutor>,
+    /// HTTP/2 only: connections the own path found opening with the preface.
+    http2: auto::Builder<TokioExecutor>,
     header_timeout: Duration,
 }
 
@@ -427,7 +412,7 @@ async fn serve_own(
     proxy: Proxy,
     io: Watched,
     head_limit: usize,
-    hyper: HyperServers,
+    hyper: Arc<HyperServers>,
     stop: watch::Receiver<bool>,
 ) {
     let mut client = Buffered::new(io, head_limit);
@@ -435,9 +420,9 @@ async fn serve_own(
         opens = opens_with_preface(&mut client) => opens,
         () = stopping(stop.clone()) => return,
     };
-    let (builder, client) = match opens_http2 {
+    let (http2, client) = match opens_http2 {
         None => return,
-        Some(true) => (hyper.http2, client),
+        Some(true) => (true, client),
         Some(false) => {
             let conn = proxy.conn.clone();
             let serving = Connection::new(proxy.clone(), client, head_limit, stop.clone()).serve();
@@ -452,13 +437,13 @@ async fn serve_own(
                 }
             };
             match handed_over {
-                Some(client) => (hyper.any, client),
+                Some(client) => (false, client),
                 None => return,
             }
         }
     };
     let io = Prefixed::new(client);
-    serve_hyper(builder, io, proxy, hyper.header_timeout, stop).await;
+    serve_hyper(hyper, http2, io, proxy, stop).await;
 }
 
 /// Reads a connection's first bytes until they tell whether it opens with the HTTP/2

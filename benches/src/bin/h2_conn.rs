@@ -25,6 +25,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use functrace_benches::forward_client::{self, strip_connection_fields, BoxError};
 use functrace_sidecar::h1::io::Buffered;
+use functrace_sidecar::h1::write::{end_head, field};
 use functrace_sidecar::h1::{FieldKind, Framing, ResponseHead};
 use futures::stream::{FuturesUnordered, Stream};
 use h2::frame::{
@@ -428,18 +429,13 @@ async fn own_exchange(
     head.extend_from_slice(b" HTTP/1.1\r\n");
     if let Some(authority) = request.uri().authority() {
         if !request.headers().contains_key(header::HOST) {
-            head.extend_from_slice(b"host: ");
-            head.extend_from_slice(authority.as_str().as_bytes());
-            head.extend_from_slice(b"\r\n");
+            field(&mut head, b"host", authority.as_str().as_bytes());
         }
     }
     for (name, value) in request.headers() {
-        head.extend_from_slice(name.as_str().as_bytes());
-        head.extend_from_slice(b": ");
-        head.extend_from_slice(value.as_bytes());
-        head.extend_from_slice(b"\r\n");
+        field(&mut head, name.as_str().as_bytes(), value.as_bytes());
     }
-    head.extend_from_slice(b"\r\n");
+    end_head(&mut head, None, false);
     let idle = pool.borrow_mut().pop();
     let mut peer = match idle {
         Some(peer) => peer,
