@@ -184,13 +184,10 @@ fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // The header-read timeout is `conn.rs`'s (hyper's also runs while a connection is idle
     // between requests); without this, hyper would keep its own default of 30 s.
-    // A client's half-close after its request is the end of what it sends, not the client
-    // gone: without `half_close`, hyper drops the request in flight and answers nothing.
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(None)
-        .half_close(true)
         .max_buf_size(limits.max_header_bytes);
     // HTTP/2 floods: h2 ends these in GOAWAY ENHANCE_YOUR_CALM by itself (its defaults,
     // spelled out): streams the client resets before they are accepted (rapid reset), streams

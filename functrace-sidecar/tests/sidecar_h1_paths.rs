@@ -12,7 +12,10 @@
 //!
 //! A case's bytes are followed by [`LAST`], a request that asks for the connection's end:
 //! each path reads as far as it reads, answers, and closes by itself. Only the cases that
-//! end mid-message (`incomplete_*`) end with the client's half-close instead.
+//! end mid-message (`incomplete_*`) end with the client's half-close instead, since hyper's
+//! server (which the sidecar runs without `half_close`) takes a half-close after a whole
+//! request as the client gone: it drops the request in flight, which the upstream may or
+//! may not have received by then, and answers nothing.
 //!
 //! Every response of `tests/h1_corpus/response/` is the upstream's answer to one `GET /`
 //! (`HEAD /` for `head_*`) through each path: the status, the body (whatever the framing

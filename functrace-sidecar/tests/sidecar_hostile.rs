@@ -1249,22 +1249,3 @@ fn a_body_still_coming_after_its_answer_is_not_taken_for_the_next_head() {
     let answers = read_until_closed(&mut client);
     assert_eq!(statuses(&answers), ["200", "200"], "{answers:?}");
 }
-
-/// A client that half-closes its connection once its request is sent (as `nc -N` and some
-/// scripted clients do) still gets the answer, on either HTTP/1.1 path: the end of what it
-/// sends is not the client gone.
-#[test]
-fn a_client_that_half_closes_after_its_request_still_gets_the_answer() {
-    let rt = runtime();
-    let app = rt.block_on(path_app());
-    let hostile = Hostile::start(app, "", "");
-    for _ in 0..5 {
-        let mut stream = connect(hostile.inbound());
-        stream
-            .write_all(b"GET /half HTTP/1.1\r\nHost: a\r\n\r\n")
-            .unwrap();
-        stream.shutdown(std::net::Shutdown::Write).unwrap();
-        let answer = read_until_closed(&mut stream);
-        assert_eq!(statuses(&answer), ["200"], "{answer:?}");
-    }
-}
