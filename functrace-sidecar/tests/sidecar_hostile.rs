@@ -1157,16 +1157,21 @@ fn the_last_answer_of_a_connection_closed_mid_upload_is_not_lost_to_a_reset() {
         return;
     }
     const ANSWER: usize = 16 << 10;
-    let app = scripted_upstream(|_, mut stream| {
+    let released = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    let held = released.clone();
+    let app = scripted_upstream(move |_, mut stream| {
         if read_head(&mut stream).is_none() {
             return;
         }
-        let mut chunk = [0; 4096];
         let refusal = format!("HTTP/1.1 413 Content Too Large\r\nContent-Length: {ANSWER}\r\n\r\n");
         let _ = stream.write_all(refusal.as_bytes());
         let _ = stream.write_all(&[b'!'; ANSWER]);
-        // Reads the rest, so that its own close is clean.
-        while let Ok(1..) = stream.read(&mut chunk) {}
+        // Holds the connection open, reading no more of the body, until the test is done:
+        // the body cannot all go before the sidecar sees the answer (and then the
+        // connection would rightly stay open), nor is the answer cut by a reset.
+        let (lock, done) = &*held;
+        let guard = lock.lock().unwrap();
+        let _ = done.wait_timeout_while(guard, PATIENCE, |released| !*released);
     });
     let hostile = Hostile::start(app, "protocol = \"http1\"", "");
     let rt = runtime();
@@ -1196,6 +1201,9 @@ fn the_last_answer_of_a_connection_closed_mid_upload_is_not_lost_to_a_reset() {
     let shown = answer.replace(&"!".repeat(1024), "(1 KiB of !)");
     assert!(whole && ending.is_ok(), "{ending:?} after {shown:?}");
     assert_eq!(statuses(&answer), ["413"], "{answer:?}");
+    let (lock, done) = &*released;
+    *lock.lock().unwrap() = true;
+    done.notify_all();
 }
 
 /// An upstream that answers whole before it has the body, and reads the body after: the
