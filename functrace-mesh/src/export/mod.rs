@@ -89,8 +89,8 @@ pub use otel::{to_span_data, ZipkinExporter};
 pub use otlp::{OtlpProtocol, TRACES_PATH};
 pub use reporter::{
     BuildError, DeferredSpan, Reporter, ReporterBuilder, ReporterGuard, Stats, Tag,
-    DEFAULT_BATCH_SIZE, DEFAULT_INTERVAL, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_SIZE,
-    DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_BATCH_SIZE, DEFAULT_INTERVAL, DEFAULT_LINES_BATCH_SIZE, DEFAULT_QUEUE_BYTES,
+    DEFAULT_QUEUE_SIZE, DEFAULT_REQUEST_TIMEOUT,
 };
 #[cfg(any(feature = "otel", feature = "otlp"))]
 pub use semconv::{otlp_server_span_id, trace_id_bytes};

@@ -25,8 +25,17 @@ pub const DEFAULT_QUEUE_SIZE: usize = 10_000;
 /// proxy's spans of about 500 bytes, and no more of those its clients made large (a path of
 /// 60 KiB in the name and a tag) while a sink stalls.
 pub const DEFAULT_QUEUE_BYTES: usize = 4 << 20;
-/// Spans per write or `POST`, by default.
+/// Spans per `POST` (or per export to an SDK exporter), by default: each request to a
+/// collector stays small.
 pub const DEFAULT_BATCH_SIZE: usize = 100;
+/// Spans per write, by default, when every destination is JSON lines (a file or stdout):
+/// about half a mebibyte of a proxy's spans, and a tenth of the default queue. A write to a
+/// file costs the kernel more per call than per byte: under a proxy's load, the export
+/// thread's system time per span was 1.8–2.3 µs at 100 spans per write, 0.7–1.0 µs at 1,000
+/// and 0.5–0.8 µs at 2,000; but the two buffers that take turns (one filling, one being
+/// written) hold a batch each, and at 2,000 the proxy's resident memory under HTTP/2 load
+/// went past 20 MiB.
+pub const DEFAULT_LINES_BATCH_SIZE: usize = 1_000;
 /// How long a span waits for its batch to fill, by default.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a `POST` to the collector may take, by default.
@@ -96,7 +105,8 @@ pub struct ReporterBuilder {
     otlp_protocol: super::otlp::OtlpProtocol,
     queue_size: usize,
     queue_bytes: usize,
-    batch_size: usize,
+    /// Set by [`batch_size`](ReporterBuilder::batch_size); else by the destinations.
+    batch_size: Option<usize>,
     interval: Duration,
     request_timeout: Duration,
 }
@@ -164,7 +174,7 @@ impl Reporter {
             otlp_protocol: super::otlp::OtlpProtocol::default(),
             queue_size: DEFAULT_QUEUE_SIZE,
             queue_bytes: DEFAULT_QUEUE_BYTES,
-            batch_size: DEFAULT_BATCH_SIZE,
+            batch_size: None,
             interval: DEFAULT_INTERVAL,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
@@ -405,9 +415,11 @@ impl ReporterBuilder {
         self
     }
 
-    /// How many spans go in one write or `POST` (at least 1).
+    /// How many spans go in one write or `POST` (at least 1). By default
+    /// [`DEFAULT_BATCH_SIZE`], or [`DEFAULT_LINES_BATCH_SIZE`] when every destination is
+    /// JSON lines.
     pub fn batch_size(mut self, spans: usize) -> ReporterBuilder {
-        self.batch_size = spans.max(1);
+        self.batch_size = Some(spans.max(1));
         self
     }
 
@@ -492,7 +504,15 @@ impl ReporterBuilder {
             }
             None => None,
         };
-        let batch_size = self.batch_size.min(self.queue_size);
+        let posts = structured || collector.is_some();
+        let batch_size = self
+            .batch_size
+            .unwrap_or(if posts {
+                DEFAULT_BATCH_SIZE
+            } else {
+                DEFAULT_LINES_BATCH_SIZE
+            })
+            .min(self.queue_size);
         let queue = Arc::new(Queue::new(
             self.queue_size,
             self.queue_bytes,
@@ -706,5 +726,30 @@ impl Worker {
         #[cfg(not(any(feature = "otlp", feature = "otel")))]
         let _ = spans;
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch_size(builder: ReporterBuilder) -> usize {
+        let reporter = builder.build().unwrap();
+        let size = reporter.inner.queue.batch_size();
+        reporter.shutdown();
+        size
+    }
+
+    #[test]
+    fn batches_are_large_for_json_lines_only_and_small_for_collectors_unless_set() {
+        let lines = || Reporter::builder("batches").stdout();
+        assert_eq!(batch_size(lines()), DEFAULT_LINES_BATCH_SIZE);
+        // Never more than the queue holds.
+        assert_eq!(batch_size(lines().queue_size(500)), 500);
+        // Building a collector's sink connects nothing.
+        let posting = || lines().collector("http://127.0.0.1:9");
+        assert_eq!(batch_size(posting()), DEFAULT_BATCH_SIZE);
+        assert_eq!(batch_size(lines().batch_size(7)), 7);
+        assert_eq!(batch_size(posting().batch_size(700)), 700);
     }
 }
