@@ -515,7 +515,7 @@ report() {
 	echo
 	echo "Versions:"
 	echo '```'
-	has_target haproxy && haproxy -v | head -n1
+	has_target haproxy && haproxy -v | sed -n 1p # reads it all: head leaving early can fail the pipe
 	has_target nginx && nginx -v 2>&1
 	wrk -v 2>&1 | head -n1 || true
 	h2load --version

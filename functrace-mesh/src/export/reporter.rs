@@ -29,13 +29,13 @@ pub const DEFAULT_QUEUE_BYTES: usize = 4 << 20;
 /// collector stays small.
 pub const DEFAULT_BATCH_SIZE: usize = 100;
 /// Spans per write, by default, when every destination is JSON lines (a file or stdout):
-/// about half a mebibyte of a proxy's spans, and a tenth of the default queue. A write to a
-/// file costs the kernel more per call than per byte: under a proxy's load, the export
-/// thread's system time per span was 1.8–2.3 µs at 100 spans per write, 0.7–1.0 µs at 1,000
-/// and 0.5–0.8 µs at 2,000; but the two buffers that take turns (one filling, one being
-/// written) hold a batch each, and at 2,000 the proxy's resident memory under HTTP/2 load
-/// went past 20 MiB.
-pub const DEFAULT_LINES_BATCH_SIZE: usize = 1_000;
+/// about a quarter of a mebibyte of a proxy's spans, and a twentieth of the default queue.
+/// A write to a file costs the kernel more per call than per byte: under a proxy's load the
+/// export thread's system time per span was 1.7–2.3 µs at 100 spans per write, 0.6–1.2 µs at
+/// 500, 0.5–1.0 µs at 1,000 and 2,000. Larger batches cost memory: the two buffers that take
+/// turns (one filling, one being written) hold a batch each, and at 1,000 the proxy's peak
+/// resident memory under HTTP/2 load went past 20 MiB.
+pub const DEFAULT_LINES_BATCH_SIZE: usize = 500;
 /// How long a span waits for its batch to fill, by default.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a `POST` to the collector may take, by default.
