@@ -31,8 +31,8 @@ pub const DEFAULT_BATCH_SIZE: usize = 100;
 /// Spans per write, by default, when every destination is JSON lines (a file or stdout):
 /// about a quarter of a mebibyte of a proxy's spans, and a twentieth of the default queue.
 /// A write to a file costs the kernel more per call than per byte: under a proxy's load the
-/// export thread's system time per span was 1.2–2.3 µs at 100 spans per write, 0.6–1.2 µs at
-/// 500, 0.5–1.0 µs at 1,000 and 2,000. Larger batches cost memory: the two buffers that take
+/// export thread's system time per span was 1.1–2.3 µs at 100 spans per write, 0.6–1.2 µs at
+/// 500, 0.5–1.0 µs at 1,000, 0.3–0.8 µs at 2,000. Larger batches cost memory: the two buffers that take
 /// turns (one filling, one being written) hold a batch each, and at 1,000 the proxy's peak
 /// resident memory under HTTP/2 load went past 20 MiB.
 pub const DEFAULT_LINES_BATCH_SIZE: usize = 500;
