@@ -1014,6 +1014,26 @@ fn an_upstream_answer_head_past_the_limit_is_a_502() {
     assert_eq!(status, 502);
 }
 
+/// A scripted upstream's connection held open (the upstream reading no more of it) until the
+/// test releases it, or `PATIENCE` at most.
+#[derive(Clone, Default)]
+struct Held(std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+
+impl Held {
+    /// On the upstream's thread: waits for the release.
+    fn wait(&self) {
+        let (released, changed) = &*self.0;
+        let guard = released.lock().unwrap();
+        let _ = changed.wait_timeout_while(guard, PATIENCE, |released| !*released);
+    }
+
+    fn release(&self) {
+        let (released, changed) = &*self.0;
+        *released.lock().unwrap() = true;
+        changed.notify_all();
+    }
+}
+
 /// An upstream may refuse a request before it has its body (413, 401) and read no more of
 /// it: its answer reaches the client at once, and the connection closes after it (the rest
 /// of the body unread), rather than a 504 at the route's timeout once the body stops
@@ -1021,8 +1041,8 @@ fn an_upstream_answer_head_past_the_limit_is_a_502() {
 /// `SIDECAR_HTTP1=hyper`) and HTTP/2 clients (the own client under hyper's server).
 #[test]
 fn an_answer_before_the_whole_body_reaches_the_client_at_once() {
-    let released = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
-    let held = released.clone();
+    let held = Held::default();
+    let released = held.clone();
     let app = scripted_upstream(move |_, mut stream| {
         if read_head(&mut stream).is_none() {
             return;
@@ -1030,9 +1050,7 @@ fn an_answer_before_the_whole_body_reaches_the_client_at_once() {
         let refusal = b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\n\r\ntoo big\n";
         let _ = stream.write_all(refusal);
         // Holds the connection open, reading no more of the body, until the test is done.
-        let (lock, done) = &*held;
-        let guard = lock.lock().unwrap();
-        let _ = done.wait_timeout_while(guard, PATIENCE, |released| !*released);
+        held.wait();
     });
     // A 504 would come at the route's timeout: 10 s.
     let hostile = Hostile::start(app, "protocol = \"http1\"\ntimeout_ms = 10000", "");
@@ -1060,9 +1078,7 @@ fn an_answer_before_the_whole_body_reaches_the_client_at_once() {
     });
     assert_eq!(status, 413);
 
-    let (lock, done) = &*released;
-    *lock.lock().unwrap() = true;
-    done.notify_all();
+    released.release();
     let (status, spans) = hostile.sidecar.stop();
     assert!(status.success());
     for path in ["/upload", "/upload-h2"] {
@@ -1157,8 +1173,8 @@ fn the_last_answer_of_a_connection_closed_mid_upload_is_not_lost_to_a_reset() {
         return;
     }
     const ANSWER: usize = 16 << 10;
-    let released = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
-    let held = released.clone();
+    let held = Held::default();
+    let released = held.clone();
     let app = scripted_upstream(move |_, mut stream| {
         if read_head(&mut stream).is_none() {
             return;
@@ -1169,9 +1185,7 @@ fn the_last_answer_of_a_connection_closed_mid_upload_is_not_lost_to_a_reset() {
         // Holds the connection open, reading no more of the body, until the test is done:
         // the body cannot all go before the sidecar sees the answer (and then the
         // connection would rightly stay open), nor is the answer cut by a reset.
-        let (lock, done) = &*held;
-        let guard = lock.lock().unwrap();
-        let _ = done.wait_timeout_while(guard, PATIENCE, |released| !*released);
+        held.wait();
     });
     let hostile = Hostile::start(app, "protocol = \"http1\"", "");
     let rt = runtime();
@@ -1201,9 +1215,7 @@ fn the_last_answer_of_a_connection_closed_mid_upload_is_not_lost_to_a_reset() {
     let shown = answer.replace(&"!".repeat(1024), "(1 KiB of !)");
     assert!(whole && ending.is_ok(), "{ending:?} after {shown:?}");
     assert_eq!(statuses(&answer), ["413"], "{answer:?}");
-    let (lock, done) = &*released;
-    *lock.lock().unwrap() = true;
-    done.notify_all();
+    released.release();
 }
 
 /// An upstream that answers whole before it has the body, and reads the body after: the
