@@ -97,8 +97,9 @@ impl Record {
         describe: impl FnOnce() -> Described,
         request_id: HeaderValue,
     ) -> Record {
-        let sampled = context.sampling.is_sampled() && proxy.shared.reporter.is_some();
-        let sampled = sampled.then(|| {
+        let reporter = proxy.shared.reporter.as_ref();
+        let reporter = reporter.filter(|_| context.sampling.is_sampled());
+        let sampled = reporter.map(|reporter| {
             let kind = match proxy.direction {
                 Direction::Inbound => Kind::Server,
                 Direction::Outbound => Kind::Client,
@@ -109,6 +110,13 @@ impl Record {
                 path,
                 protocol,
             } = describe();
+            // Left out when it is the reporter's (a reload may change it), which writes its
+            // own without a copy per span.
+            let service = if service == reporter.service_name() {
+                String::new()
+            } else {
+                service.to_owned()
+            };
             let mut span = Span::new(&context, name, SystemTime::now(), Duration::ZERO, service)
                 .with_kind(kind);
             span.shared = (kind == Kind::Server && joined).then_some(true);

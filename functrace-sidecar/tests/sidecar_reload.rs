@@ -194,3 +194,28 @@ fn a_reload_to_an_http2_upstream_keeps_the_open_connections_serving() {
     assert!(status.success());
     assert_eq!(spans.len(), 3, "one span per request: {spans:#?}");
 }
+
+/// Spans name the service the config names when the request came in, lowercase: the
+/// reporter's own (the one the sidecar started with), then, after a reload that renames it,
+/// the new one, though the reporter was made with the first.
+#[test]
+fn a_reload_that_renames_the_service_renames_it_in_the_spans_that_follow() {
+    let rt = runtime();
+    let app = rt.block_on(echo_app("app"));
+    let config = |service: &str| format!("service = \"{service}\"\n{}", route_to(app, "v1"));
+    let mut volume = ConfigMapVolume::new(&config("Checkout"));
+    let sidecar = Sidecar::start(&["--config", volume.path().to_str().unwrap()]);
+    let out = sidecar.outbound();
+    let mut kept = rt.block_on(keep_alive(out));
+    assert_eq!(rt.block_on(which_app(&mut kept)), "app");
+    volume.update(&config("Payments"));
+    sidecar.stderr_line("config reloaded");
+    assert_eq!(rt.block_on(which_app(&mut kept)), "app");
+    let (status, spans) = sidecar.stop();
+    assert!(status.success());
+    let services: Vec<Option<&str>> = spans
+        .iter()
+        .map(|span| span.local_endpoint.service_name.as_deref())
+        .collect();
+    assert_eq!(services, [Some("checkout"), Some("payments")], "{spans:#?}");
+}

@@ -15,14 +15,16 @@ pub(crate) fn write_span(out: &mut Vec<u8>, span: &Span) {
         .tags
         .iter()
         .map(|(key, value)| (Text::Escaped(key), Text::Escaped(value)));
-    write_span_with_tags(out, span, tags);
+    write_span_with_tags(out, span, None, tags);
 }
 
 /// Appends `span` as one JSON object with `tags` (in key order, each key once) in place of
 /// its own: for a caller that has its tags at hand and need not build a map of them.
+/// `local_service`: the local endpoint's service name when the span has none of its own.
 pub(super) fn write_span_with_tags<'a>(
     out: &mut Vec<u8>,
     span: &Span,
+    local_service: Option<&str>,
     tags: impl IntoIterator<Item = (Text<'a>, Text<'a>)>,
 ) {
     // A proxy's span takes about 500 bytes, more with long ids and paths: one check of the
@@ -59,10 +61,10 @@ pub(super) fn write_span_with_tags<'a>(
     out.extend_from_slice(b",\"duration\":");
     out.extend_from_slice(digits.format(span.duration).as_bytes());
     out.extend_from_slice(b",\"localEndpoint\":");
-    endpoint(out, &span.local_endpoint);
+    endpoint(out, &span.local_endpoint, local_service);
     if let Some(remote) = &span.remote_endpoint {
         out.extend_from_slice(b",\"remoteEndpoint\":");
-        endpoint(out, remote);
+        endpoint(out, remote, None);
     }
     if !span.annotations.is_empty() {
         out.extend_from_slice(b",\"annotations\":[");
@@ -135,7 +137,8 @@ impl<'a> Text<'a> {
     }
 }
 
-fn endpoint(out: &mut Vec<u8>, endpoint: &Endpoint) {
+/// `service`: the service name when the endpoint has none.
+fn endpoint(out: &mut Vec<u8>, endpoint: &Endpoint, service: Option<&str>) {
     out.push(b'{');
     let empty = out.len();
     // Each field after the first is preceded by a comma.
@@ -145,7 +148,7 @@ fn endpoint(out: &mut Vec<u8>, endpoint: &Endpoint) {
         }
         out.extend_from_slice(name);
     };
-    if let Some(name) = &endpoint.service_name {
+    if let Some(name) = endpoint.service_name.as_deref().or(service) {
         field(out, b"\"serviceName\":");
         string(out, name);
     }
@@ -364,17 +367,51 @@ mod tests {
         let tags = [("http.method", "GET"), ("peer.address", "10.0.0.7:8080")];
         let mut escaped = Vec::new();
         let escape = |(k, v)| (Text::Escaped(k), Text::Escaped(v));
-        write_span_with_tags(&mut escaped, span, tags.map(escape));
+        write_span_with_tags(&mut escaped, span, None, tags.map(escape));
         let mut plain = Vec::new();
         write_span_with_tags(
             &mut plain,
             span,
+            None,
             tags.map(|(k, v)| (Text::Plain(k), Text::Plain(v))),
         );
         assert_eq!(
             String::from_utf8(plain).unwrap(),
             String::from_utf8(escaped).unwrap()
         );
+    }
+
+    #[test]
+    fn a_span_without_a_service_is_written_with_the_one_given_and_its_own_wins() {
+        for span in spans() {
+            let mut unnamed = span.clone();
+            unnamed.local_endpoint.service_name = None;
+            let mut filled = span.clone();
+            filled.local_endpoint.service_name = Some("de\"fault".into());
+            let mut ours = Vec::new();
+            write_span_with_tags(&mut ours, &unnamed, Some("de\"fault"), []);
+            let serde = serde_json::to_vec(&Span {
+                tags: Default::default(),
+                ..filled
+            })
+            .unwrap();
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                String::from_utf8(serde).unwrap()
+            );
+
+            let mut ours = Vec::new();
+            write_span_with_tags(&mut ours, &span, Some("ignored"), []);
+            let serde = serde_json::to_vec(&Span {
+                tags: Default::default(),
+                ..span.clone()
+            })
+            .unwrap();
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                String::from_utf8(serde).unwrap()
+            );
+        }
     }
 
     #[test]

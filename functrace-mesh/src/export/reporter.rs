@@ -72,6 +72,9 @@ pub struct Reporter {
 struct Inner {
     queue: Arc<Queue>,
     service_name: String,
+    /// `service_name` lowercase, as spans without a service name of their own are written
+    /// with it: made once here rather than per span.
+    local_service: String,
     /// Spans must reach the export thread as spans, not as JSON (an OTLP destination).
     structured: bool,
     worker: Mutex<Option<JoinHandle<()>>>,
@@ -204,10 +207,11 @@ impl Reporter {
             self.inner.queue.push(Queued::span(span));
             return;
         }
-        span.normalize(self.service_name());
+        let unnamed = span.normalize_but_a_missing_service();
+        let local_service = unnamed.then_some(self.inner.local_service.as_str());
         self.inner
             .queue
-            .push_line(|lines| json::write_span_with_tags(lines, &span, tags));
+            .push_line(|lines| json::write_span_with_tags(lines, &span, local_service, tags));
     }
 
     /// Queues a span kept in its recorder's own form, which the export thread writes: the
@@ -534,6 +538,7 @@ impl ReporterBuilder {
         Ok(Reporter {
             inner: Arc::new(Inner {
                 queue,
+                local_service: self.service_name.to_lowercase(),
                 service_name: self.service_name,
                 structured,
                 worker: Mutex::new(Some(worker)),
@@ -646,13 +651,18 @@ impl Worker {
                         let structured = self.structured();
                         deferred.write(&mut |span, tags| {
                             if !structured {
-                                json::write_span_with_tags(&mut lines, span, tags);
+                                json::write_span_with_tags(&mut lines, span, None, tags);
                                 lines.push(b'\n');
                                 return;
                             }
                             let tags: Vec<Tag<'_>> = tags.collect();
                             if json {
-                                json::write_span_with_tags(&mut lines, span, tags.iter().copied());
+                                json::write_span_with_tags(
+                                    &mut lines,
+                                    span,
+                                    None,
+                                    tags.iter().copied(),
+                                );
                                 lines.push(b'\n');
                             }
                             let mut span = span.clone();

@@ -271,10 +271,25 @@ impl Span {
     /// is set (`default_service` when missing), service and span names are lowercase, the
     /// duration is at least 1µs, and repeated annotations are removed.
     pub fn normalize(&mut self, default_service: &str) {
-        match &mut self.local_endpoint.service_name {
-            Some(name) if !name.is_empty() => lowercase(name),
-            missing => *missing = Some(default_service.to_lowercase()),
+        if self.normalize_but_a_missing_service() {
+            self.local_endpoint.service_name = Some(default_service.to_lowercase());
         }
+    }
+
+    /// [`normalize`](Span::normalize), but a missing (or empty) local service name is left
+    /// out rather than filled: for a writer that has the default at hand, lowercase, and
+    /// need not copy it into every span. Answers whether it is missing.
+    pub(crate) fn normalize_but_a_missing_service(&mut self) -> bool {
+        let missing = match &mut self.local_endpoint.service_name {
+            Some(name) if !name.is_empty() => {
+                lowercase(name);
+                false
+            }
+            missing => {
+                *missing = None;
+                true
+            }
+        };
         if let Some(name) = self
             .remote_endpoint
             .as_mut()
@@ -292,6 +307,7 @@ impl Span {
             }
             new
         });
+        missing
     }
 }
 
