@@ -13,6 +13,8 @@
 #   ROUNDS=3       rounds of a run of each; medians and B/A ratios at the end
 #   SPANS=file     where the spans go: file (every request traced, as proxy.sh), devnull, or
 #                  none (no span destination: no span recorded at all)
+#   SPANS_A, SPANS_B   the same for one build only: `SPANS_B=none benches/ab.sh X X` is what
+#                  spans cost build X
 #   TARGET_DIR=<workspace>/target   cargo target dir of ok_upstream; revisions are built in
 #                  TARGET_DIR/ab, so that the workspace's own build is left as it is
 # The markdown table goes to stdout, progress to stderr. Needs wrk, curl, taskset, python3.
@@ -23,6 +25,8 @@ DURATION=${DURATION:-5s}
 WARMUP=${WARMUP:-2s}
 ROUNDS=${ROUNDS:-3}
 SPANS=${SPANS:-file}
+SPANS_A=${SPANS_A:-$SPANS}
+SPANS_B=${SPANS_B:-$SPANS}
 TARGET_DIR=${TARGET_DIR:-$ROOT/target}
 CLK_TCK=$(getconf CLK_TCK)
 (($# == 2)) || { sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
@@ -81,8 +85,8 @@ run() {
 	port=$(free_port) admin=$(free_port)
 	printf '[[inbound]]\nlisten = "127.0.0.1:%s"\napp = "%s"\nprotocol = "http1"\n' \
 		"$port" "$UPSTREAM" >"$TMP/sidecar.toml"
-	local destination=()
-	case $SPANS in
+	local destination=() spans=SPANS_${name^^}
+	case ${!spans} in
 	file)
 		# The last run's spans written out and gone before this one starts.
 		rm -f "$TMP/spans.jsonl" && sync
@@ -90,7 +94,7 @@ run() {
 		;;
 	devnull) destination=(--spans-file /dev/null) ;;
 	none) ;;
-	*) die "SPANS=$SPANS: file, devnull or none" ;;
+	*) die "$spans=${!spans}: file, devnull or none" ;;
 	esac
 	taskset -c 0 "$TMP/$name" --service bench --config "$TMP/sidecar.toml" \
 		--admin "127.0.0.1:$admin" "${destination[@]}" --sample 1.0 >"$TMP/$name.log" 2>&1 &
@@ -137,7 +141,7 @@ for _ in $(seq 200); do grep -q '^listening on ' "$TMP/upstream.log" && break; s
 UPSTREAM=$(sed -n 's/^listening on //p' "$TMP/upstream.log")
 [[ -n $UPSTREAM ]] || die "ok_upstream did not come up"
 
-echo "A: $1, B: $2; spans: $SPANS; $ROUNDS rounds of wrk -t1 -c64 -d$DURATION (after $WARMUP)"
+echo "A: $1 (spans: $SPANS_A), B: $2 (spans: $SPANS_B); $ROUNDS rounds of wrk -t1 -c64 -d$DURATION (after $WARMUP)"
 echo
 echo "| round | build | req/s | runtime thread µs/req (user + sys) | export thread µs/req | all threads µs/req |"
 echo "|---|---|--:|--:|--:|--:|"
