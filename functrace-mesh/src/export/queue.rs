@@ -77,13 +77,15 @@ impl Queued {
     }
 
     /// The bytes of text this holds, as the queue's byte bound counts them: a lines
-    /// buffer's length, a structured span's strings. A traced call's span and a deferred
-    /// one count none: their recorders bound them.
+    /// buffer's length, a structured span's strings, a traced call's error (its name is
+    /// static; the error is whatever the `Err` it returned says). A deferred span counts
+    /// none: its recorder bounds it.
     fn bytes(&self) -> usize {
         match self {
             Queued::Lines { bytes, .. } => bytes.len(),
             Queued::Span { text, .. } => *text,
-            Queued::Finished(_) | Queued::Deferred(_) => 0,
+            Queued::Finished(finished) => finished.error.as_ref().map_or(0, String::len),
+            Queued::Deferred(_) => 0,
         }
     }
 }
@@ -565,6 +567,26 @@ mod tests {
         queue.push(Queued::span(large));
         queue.push(Queued::span(Span::new(&context, "x", at, LONG, "svc")));
         assert_eq!((queue.queued(), queue.dropped_full()), (1, 1));
+    }
+
+    #[test]
+    fn a_traced_call_s_span_counts_its_error_against_the_byte_bound() {
+        let queue = Queue::new(10, 1000, 4, LONG);
+        let failed = |error: &str| {
+            Queued::Finished(functrace::FinishedSpan {
+                name: "app::handler",
+                context: functrace::TraceContext::new_root(functrace::Sampling::Accept),
+                start: std::time::SystemTime::now(),
+                duration: LONG,
+                task: 1,
+                error: Some(error.to_owned()),
+            })
+        };
+        queue.push(failed(&"e".repeat(600)));
+        queue.push(failed(&"e".repeat(600)));
+        queue.push(failed("short"));
+        assert_eq!((queue.queued(), queue.dropped_full()), (2, 1));
+        assert_eq!(queue.lock().bytes, 605);
     }
 
     #[test]

@@ -413,7 +413,7 @@ impl ReporterBuilder {
     }
 
     /// How many bytes of spans' text may wait for export: a JSON line's length, a structured
-    /// span's strings (at least 1); a span past it is dropped.
+    /// span's strings, a traced call's error (at least 1); a span past it is dropped.
     pub fn queue_bytes(mut self, bytes: usize) -> ReporterBuilder {
         self.queue_bytes = bytes.max(1);
         self
