@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# A/B of two builds of functrace-sidecar on HTTP/1.1, in benches/proxy.sh's layout: benches'
-# ok_upstream and the sidecar on CPU 0, `wrk -t1 -c64` on CPU 1. Rounds are interleaved
+# A/B of two builds of functrace-sidecar, in benches/proxy.sh's layout: benches' ok_upstream
+# and the sidecar on CPU 0, the load on CPU 1 (`wrk -t1 -c64`; HTTP/2 clients: `h2load -c64
+# -m10`, the sidecar sending HTTP/1.1 upstream as proxy.sh has it). Rounds are interleaved
 # (A B, B A, A B ...), each build started afresh per run and warmed up first. For every run it
 # reports the rate and the CPU time per request of each of the sidecar's threads (from
 # /proc/PID/task/TID/stat): the runtime's thread, user + system, and the span export thread.
@@ -11,19 +12,22 @@
 #   A, B           a functrace-sidecar binary, or a git revision (built in a worktree)
 #   DURATION=5s    length of every measured run (after WARMUP=2s of load)
 #   ROUNDS=3       rounds of a run of each; medians and B/A ratios at the end
+#   PROTOCOL=h1    the clients' protocol: h1 (HTTP/1.1) or h2 (HTTP/2, prior knowledge)
 #   SPANS=file     where the spans go: file (every request traced, as proxy.sh), devnull, or
 #                  none (no span destination: no span recorded at all)
 #   SPANS_A, SPANS_B   the same for one build only: `SPANS_B=none benches/ab.sh X X` is what
 #                  spans cost build X
 #   TARGET_DIR=<workspace>/target   cargo target dir of ok_upstream; revisions are built in
 #                  TARGET_DIR/ab, so that the workspace's own build is left as it is
-# The markdown table goes to stdout, progress to stderr. Needs wrk, curl, taskset, python3.
+# The markdown table goes to stdout, progress to stderr. Needs wrk (h1) or h2load (h2), curl,
+# taskset, python3.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${DURATION:-5s}
 WARMUP=${WARMUP:-2s}
 ROUNDS=${ROUNDS:-3}
+PROTOCOL=${PROTOCOL:-h1}
 SPANS=${SPANS:-file}
 SPANS_A=${SPANS_A:-$SPANS}
 SPANS_B=${SPANS_B:-$SPANS}
@@ -78,6 +82,30 @@ ticks() {
 	done
 }
 
+# load DURATION URL: the protocol's load generator on CPU 1, its report on stdout.
+load() {
+	case $PROTOCOL in
+	h1) taskset -c 1 wrk -t1 -c64 -d"$1" "$2" ;;
+	h2) taskset -c 1 h2load -c64 -m10 -D "$1" "$2" ;;
+	esac
+}
+
+# counted REPORT: "requests req/s" from a load generator's report; fails on any error.
+counted() {
+	case $PROTOCOL in
+	h1)
+		! grep -q 'Non-2xx\|Socket errors' "$1" || return 1
+		awk '/requests in/ { n = $1 } /^Requests\/sec/ { printf "%s %.0f\n", n, $2 }' "$1"
+		;;
+	h2)
+		# requests: N total, N started, N done, N succeeded, 0 failed, 0 errored, 0 timeout
+		awk '/^requests:/ { bad += $10 + $12 + $14; n = $8 } /^status codes:/ { bad += $5 + $7 + $9 }
+			/^finished in/ { rate = $4 }
+			END { if (bad || !n) exit 1; printf "%s %.0f\n", n, rate }' "$1"
+		;;
+	esac
+}
+
 # run NAME: one measured run of $TMP/NAME; prints "req/s runtime-user runtime-sys export
 # total", CPU time in µs per request: the runtime's thread, the export thread, all threads.
 run() {
@@ -105,16 +133,14 @@ run() {
 		kill -0 "$pid" 2>/dev/null || { cat "$TMP/$name.log" >&2; die "$name exited"; }
 		sleep 0.05
 	done
-	taskset -c 1 wrk -t1 -c64 -d"$WARMUP" "http://127.0.0.1:$port/" >/dev/null
+	load "$WARMUP" "http://127.0.0.1:$port/" >/dev/null
 	before=$(ticks "$pid")
-	taskset -c 1 wrk -t1 -c64 -d"$DURATION" "http://127.0.0.1:$port/" >"$TMP/wrk.txt"
+	load "$DURATION" "http://127.0.0.1:$port/" >"$TMP/load.txt"
 	after=$(ticks "$pid")
 	kill -TERM "$pid"
 	wait "$pid" || true
-	grep -q 'Non-2xx\|Socket errors' "$TMP/wrk.txt" && { cat "$TMP/wrk.txt" >&2; die "$name: errors under load"; }
-	requests=$(awk '/requests in/ { print $1 }' "$TMP/wrk.txt")
 	local rate
-	rate=$(awk '/^Requests\/sec/ { printf "%.0f", $2 }' "$TMP/wrk.txt")
+	read -r requests rate < <(counted "$TMP/load.txt") || { cat "$TMP/load.txt" >&2; die "$name: errors under load"; }
 	# Each thread's ticks during the run (a thread born during it: all of its own).
 	printf '%s\n---\n%s\n' "$before" "$after" | awk -v n="$requests" -v tck="$CLK_TCK" -v rate="$rate" -v pid="$pid" '
 		$0 == "---" { during = 1; next }
@@ -131,7 +157,11 @@ run() {
 		}'
 }
 
-command -v wrk >/dev/null || die "wrk is missing (apt-get install wrk)"
+case $PROTOCOL in
+h1) command -v wrk >/dev/null || die "wrk is missing (apt-get install wrk)" ;;
+h2) command -v h2load >/dev/null || die "h2load is missing (apt-get install nghttp2-client)" ;;
+*) die "PROTOCOL=$PROTOCOL: h1 or h2" ;;
+esac
 binary a "$1"
 binary b "$2"
 (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET_DIR cargo build -q --release -p functrace-benches --bin ok_upstream >&2)
@@ -141,7 +171,7 @@ for _ in $(seq 200); do grep -q '^listening on ' "$TMP/upstream.log" && break; s
 UPSTREAM=$(sed -n 's/^listening on //p' "$TMP/upstream.log")
 [[ -n $UPSTREAM ]] || die "ok_upstream did not come up"
 
-echo "A: $1 (spans: $SPANS_A), B: $2 (spans: $SPANS_B); $ROUNDS rounds of wrk -t1 -c64 -d$DURATION (after $WARMUP)"
+echo "A: $1 (spans: $SPANS_A), B: $2 (spans: $SPANS_B); $PROTOCOL; $ROUNDS rounds of $DURATION (after $WARMUP)"
 echo
 echo "| round | build | req/s | runtime thread µs/req (user + sys) | export thread µs/req | all threads µs/req |"
 echo "|---|---|--:|--:|--:|--:|"
