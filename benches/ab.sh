@@ -24,6 +24,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=benches/lib.sh
+source "$ROOT/benches/lib.sh"
 DURATION=${DURATION:-5s}
 WARMUP=${WARMUP:-2s}
 ROUNDS=${ROUNDS:-3}
@@ -45,11 +47,6 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
-log() { echo "[ab.sh] $*" >&2; }
-die() {
-	log "error: $*"
-	exit 1
-}
 
 # binary NAME SPEC: the sidecar binary for SPEC (a file, or a revision built now) as $TMP/NAME.
 binary() {
@@ -65,10 +62,6 @@ binary() {
 		-p functrace-sidecar --bin functrace-sidecar >&2)
 	cp "$TARGET_DIR/ab/release/functrace-sidecar" "$TMP/$name"
 	git -C "$ROOT" worktree remove --force "$TMP/tree-$name"
-}
-
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # ticks PID: "TID name utime stime" per thread, in clock ticks.
@@ -87,22 +80,6 @@ load() {
 	case $PROTOCOL in
 	h1) taskset -c 1 wrk -t1 -c64 -d"$1" "$2" ;;
 	h2) taskset -c 1 h2load -c64 -m10 -D "$1" "$2" ;;
-	esac
-}
-
-# counted REPORT: "requests req/s" from a load generator's report; fails on any error.
-counted() {
-	case $PROTOCOL in
-	h1)
-		! grep -q 'Non-2xx\|Socket errors' "$1" || return 1
-		awk '/requests in/ { n = $1 } /^Requests\/sec/ { printf "%s %.0f\n", n, $2 }' "$1"
-		;;
-	h2)
-		# requests: N total, N started, N done, N succeeded, 0 failed, 0 errored, 0 timeout
-		awk '/^requests:/ { bad += $10 + $12 + $14; n = $8 } /^status codes:/ { bad += $5 + $7 + $9 }
-			/^finished in/ { rate = $4 }
-			END { if (bad || !n) exit 1; printf "%s %.0f\n", n, rate }' "$1"
-		;;
 	esac
 }
 
@@ -139,8 +116,10 @@ run() {
 	after=$(ticks "$pid")
 	kill -TERM "$pid"
 	wait "$pid" || true
-	local rate
-	read -r requests rate < <(counted "$TMP/load.txt") || { cat "$TMP/load.txt" >&2; die "$name: errors under load"; }
+	local rate errors
+	read -r rate errors requests < <("parse_${LOADER}" <"$TMP/load.txt")
+	((errors == 0 && requests > 0)) || { cat "$TMP/load.txt" >&2; die "$name: errors under load"; }
+	rate=$(printf "%.0f" "$rate")
 	# Each thread's ticks during the run (a thread born during it: all of its own).
 	printf '%s\n---\n%s\n' "$before" "$after" | awk -v n="$requests" -v tck="$CLK_TCK" -v rate="$rate" -v pid="$pid" '
 		$0 == "---" { during = 1; next }
@@ -158,10 +137,11 @@ run() {
 }
 
 case $PROTOCOL in
-h1) command -v wrk >/dev/null || die "wrk is missing (apt-get install wrk)" ;;
-h2) command -v h2load >/dev/null || die "h2load is missing (apt-get install nghttp2-client)" ;;
+h1) LOADER=wrk ;;
+h2) LOADER=h2load ;;
 *) die "PROTOCOL=$PROTOCOL: h1 or h2" ;;
 esac
+command -v "$LOADER" >/dev/null || die "$LOADER is missing (apt-get install ${LOADER/h2load/nghttp2-client})"
 binary a "$1"
 binary b "$2"
 (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET_DIR cargo build -q --release -p functrace-benches --bin ok_upstream >&2)
@@ -175,6 +155,7 @@ echo "A: $1 (spans: $SPANS_A), B: $2 (spans: $SPANS_B); $PROTOCOL; $ROUNDS round
 echo
 echo "| round | build | req/s | runtime thread µs/req (user + sys) | export thread µs/req | all threads µs/req |"
 echo "|---|---|--:|--:|--:|--:|"
+declare -A RATES CPUS
 for ((round = 1; round <= ROUNDS; round++)); do
 	# Each build goes first in every other round: a run leaves the next one the kernel's work
 	# of writing out its spans, and a warmer or cooler machine.
@@ -185,20 +166,14 @@ for ((round = 1; round <= ROUNDS; round++)); do
 		run "$name" >"$TMP/run"
 		read -r rate user sys export total <"$TMP/run"
 		echo "| $round | ${name^^} | $rate | $user + $sys | $export | $total |"
-		echo "$name $rate $total" >>"$TMP/results"
+		RATES[$name]+="$rate " CPUS[$name]+="$total "
 	done
 done
 # Medians of each build, and B against A.
 echo
-awk '
-	function median(list, n,   i, j, t) {
-		for (i = 2; i <= n; i++) for (j = i; j > 1 && list[j - 1] > list[j]; j--) { t = list[j]; list[j] = list[j - 1]; list[j - 1] = t }
-		return n % 2 ? list[(n + 1) / 2] : (list[n / 2] + list[n / 2 + 1]) / 2
-	}
-	$1 == "a" { ra[++na] = $2; ca[na] = $3 }
-	$1 == "b" { rb[++nb] = $2; cb[nb] = $3 }
-	END {
-		rate_a = median(ra, na); rate_b = median(rb, nb); cpu_a = median(ca, na); cpu_b = median(cb, nb)
-		printf "Medians: A %.0f req/s, %.2f µs/req; B %.0f req/s, %.2f µs/req. B/A: rate %.3fx, CPU per request %.3fx.\n",
-			rate_a, cpu_a, rate_b, cpu_b, rate_b / rate_a, cpu_b / cpu_a
-	}' "$TMP/results"
+rate_a=$(median "${RATES[a]}") rate_b=$(median "${RATES[b]}")
+cpu_a=$(median "${CPUS[a]}") cpu_b=$(median "${CPUS[b]}")
+awk -v ra="$rate_a" -v rb="$rate_b" -v ca="$cpu_a" -v cb="$cpu_b" 'BEGIN {
+	printf "Medians: A %.0f req/s, %.2f µs/req; B %.0f req/s, %.2f µs/req. B/A: rate %.3fx, CPU per request %.3fx.\n",
+		ra, ca, rb, cb, rb / ra, cb / ca
+}'

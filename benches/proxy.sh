@@ -31,6 +31,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=benches/lib.sh
+source "$ROOT/benches/lib.sh"
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 TARGETS=${TARGETS:-direct forward sidecar haproxy nginx}
@@ -48,11 +50,6 @@ LOAD_PID= # the running load generator
 declare -A PID_OF URL IDLE_KB HWM_KB SKIP PEAKS P50S P99S ERRORS RATE USER_US SYS_US
 CLK_TCK=$(getconf CLK_TCK)
 
-log() { echo "[proxy.sh] $*" >&2; }
-die() {
-	log "error: $*"
-	exit 1
-}
 
 cleanup() {
 	local pid
@@ -116,11 +113,6 @@ warn_if_busy() {
 			for (i = 2; i <= NF; i++) total[NR] += $i }
 		END { printf "%.0f", 100 * (1 - (idle[2] - idle[1]) / (total[2] - total[1])) }')
 	((BUSY < 10)) || log "warning: the CPUs were $BUSY% busy before the benchmark started"
-}
-
-# Asks the kernel for a free port; the small window before the server binds it is harmless here.
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # spawn NAME CMD...: starts a server on the server CPU, output in $TMP/NAME.log.
@@ -344,24 +336,6 @@ h2load_cmd() { # h2load_cmd PROTO URL [EXTRA...]
 	fi
 }
 
-# Prints "REQ_PER_S ERRORS REQUESTS" of a wrk run's output.
-parse_wrk() {
-	awk '/^Requests\/sec:/ { rps = $2 }
-		/ requests in / { requests = $1 }
-		/Non-2xx or 3xx responses:/ { err += $NF }
-		/Socket errors:/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
-		END { print rps + 0, err + 0, requests + 0 }'
-}
-
-# Prints "REQ_PER_S ERRORS REQUESTS" of an h2load run's output. h2load counts 4xx, 5xx and
-# broken streams as failed, 3xx as succeeded.
-parse_h2load() {
-	awk '/^finished in/ { rps = $4 }
-		/^requests:/ { failed = $10; done = $6 }
-		/^status codes:/ { redirects = $5 }
-		END { print rps + 0, failed + redirects, done + 0 }'
-}
-
 # "USER SYSTEM": the CPU time a process has used, in clock ticks (/proc/PID/stat fields 14
 # and 15; the name in parentheses may hold spaces).
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12, $13 }'; }
@@ -419,11 +393,6 @@ measure_fixed() {
 	P50S[$proto:$t]+="$p50 " P99S[$proto:$t]+="$p99 "
 	add_errors "$proto:$t" "$err"
 	log "$(proto_name "$proto") $t at $rps req/s: p50 ${p50} µs, p99 ${p99} µs, $err errors"
-}
-
-median() {
-	tr ' ' '\n' <<<"$*" | sort -g | awk 'NF { v[++n] = $1 }
-		END { if (n == 0) print "nan"; else if (n % 2) print v[(n + 1) / 2]; else print (v[n / 2] + v[n / 2 + 1]) / 2 }'
 }
 
 # Targets that take part in PROTO's runs.

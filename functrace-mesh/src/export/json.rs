@@ -383,34 +383,25 @@ mod tests {
 
     #[test]
     fn a_span_without_a_service_is_written_with_the_one_given_and_its_own_wins() {
+        let ours = |span: &Span, service| {
+            let mut out = Vec::new();
+            write_span_with_tags(&mut out, span, Some(service), []);
+            String::from_utf8(out).unwrap()
+        };
+        let serde = |span: Span| {
+            let span = Span {
+                tags: Default::default(),
+                ..span
+            };
+            String::from_utf8(serde_json::to_vec(&span).unwrap()).unwrap()
+        };
         for span in spans() {
             let mut unnamed = span.clone();
             unnamed.local_endpoint.service_name = None;
             let mut filled = span.clone();
             filled.local_endpoint.service_name = Some("de\"fault".into());
-            let mut ours = Vec::new();
-            write_span_with_tags(&mut ours, &unnamed, Some("de\"fault"), []);
-            let serde = serde_json::to_vec(&Span {
-                tags: Default::default(),
-                ..filled
-            })
-            .unwrap();
-            assert_eq!(
-                String::from_utf8(ours).unwrap(),
-                String::from_utf8(serde).unwrap()
-            );
-
-            let mut ours = Vec::new();
-            write_span_with_tags(&mut ours, &span, Some("ignored"), []);
-            let serde = serde_json::to_vec(&Span {
-                tags: Default::default(),
-                ..span.clone()
-            })
-            .unwrap();
-            assert_eq!(
-                String::from_utf8(ours).unwrap(),
-                String::from_utf8(serde).unwrap()
-            );
+            assert_eq!(ours(&unnamed, "de\"fault"), serde(filled));
+            assert_eq!(ours(&span, "ignored"), serde(span));
         }
     }
 
