@@ -94,7 +94,7 @@ run() {
 	case ${!spans} in
 	file)
 		# The last run's spans written out and gone before this one starts.
-		rm -f "$TMP/spans.jsonl" && sync
+		rm -f "$TMP/spans.jsonl" && settle
 		destination=(--spans-file "$TMP/spans.jsonl")
 		;;
 	devnull) destination=(--spans-file /dev/null) ;;

@@ -12,6 +12,11 @@ free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# Writes out what earlier runs left in the page cache (the sidecar's spans file), so that the
+# kernel's writeback, which starts 30 s after a page is written (vm.dirty_expire_centisecs),
+# does not run during the next measured run and is charged to whichever target that is.
+settle() { sync; }
+
 # Prints "REQ_PER_S ERRORS REQUESTS" of a wrk run's output.
 parse_wrk() {
 	awk '/^Requests\/sec:/ { rps = $2 }

@@ -27,6 +27,8 @@
 #   1. peak requests/s: wrk (HTTP/1.1) or h2load (HTTP/2), 64 connections;
 #   2. latency at a fixed rate of half the slowest proxy's peak: h2load --rps --log-file,
 #      p50/p99 computed from the per-request times.
+# Every run starts with the page cache written out (sync, `settle` in benches/lib.sh), so
+# that no run pays for the kernel writing out the spans file of the run before it.
 # The markdown table goes to stdout, progress to stderr.
 set -euo pipefail
 
@@ -361,6 +363,7 @@ add_errors() {
 # process only (`direct`: the upstream's).
 measure_peak() {
 	local proto=$1 t=$2 rps err requests user0 sys0 user1 sys1
+	settle
 	read -r user0 sys0 < <(cpu_ticks "${PID_OF[$t]}")
 	if [[ $proto == h1 ]]; then
 		run_load "$(wrk_cmd "${URL[h1:$t]}")"
@@ -387,6 +390,7 @@ percentiles() {
 measure_fixed() {
 	local proto=$1 t=$2 rps err p50 p99
 	rm -f "$TMP/requests.tsv"
+	settle
 	run_load "$(h2load_cmd "$proto" "${URL[$proto:$t]}" --rps "${RATE[$proto]}" --log-file "$TMP/requests.tsv")"
 	read -r rps err _ < <(parse_h2load <"$TMP/last.out")
 	read -r p50 p99 < <(percentiles "$TMP/requests.tsv")
@@ -502,6 +506,9 @@ main() {
 	# Not `h2load --help | grep -q`: grep leaving early fails the pipe under pipefail.
 	[[ $(h2load --help) == *--rps* ]] || die "this h2load has no --rps"
 	build
+	# The first one writes out what the build left, which can take minutes.
+	log "writing out the page cache (sync)"
+	settle
 	start_upstream
 	for t in $TARGETS; do [[ $t == direct ]] || "start_$t"; done
 	for t in $TARGETS; do IDLE_KB[$t]=$(status_kb "${PID_OF[$t]}" VmRSS); done
