@@ -39,6 +39,7 @@ mod record;
 mod refusal;
 mod serve;
 mod stall;
+mod stopping;
 mod upstream;
 
 use std::sync::{Arc, RwLock};

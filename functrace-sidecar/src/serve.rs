@@ -28,6 +28,7 @@ use crate::metrics::Direction;
 use crate::open_files;
 use crate::proxy::Proxy;
 use crate::proxy_h1::Connection;
+use crate::stopping::stopping;
 use crate::Shared;
 use functrace_mesh::export::{socket_address_text, BuildError, Reporter};
 
@@ -459,13 +460,6 @@ async fn opens_with_preface(client: &mut Buffered<Watched>) -> Option<bool> {
             Ok(0) | Err(_) => return None,
             Ok(_) => {}
         }
-    }
-}
-
-/// Resolves once the sidecar stops (never, should the sender be gone without saying so).
-async fn stopping(mut stop: watch::Receiver<bool>) {
-    if stop.wait_for(|&stopped| stopped).await.is_err() {
-        std::future::pending::<()>().await;
     }
 }
 
