@@ -124,6 +124,7 @@ mod tests {
     async fn stopping_ends_a_task_that_other_things_woke_many_times_before() {
         let (stop, stopped) = watch::channel(false);
         let (poke, mut poked) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let (heard, mut was_heard) = tokio::sync::mpsc::unbounded_channel::<()>();
         let task = tokio::spawn(async move {
             let waiting = stopping(stopped);
             tokio::pin!(waiting);
@@ -131,13 +132,16 @@ mod tests {
             loop {
                 tokio::select! {
                     () = &mut waiting => return wakeups,
-                    Some(()) = poked.recv() => wakeups += 1,
+                    Some(()) = poked.recv() => {
+                        wakeups += 1;
+                        heard.send(()).unwrap();
+                    }
                 }
             }
         });
         for _ in 0..5 {
             poke.send(()).unwrap();
-            tokio::task::yield_now().await;
+            was_heard.recv().await.unwrap();
         }
         stop.send(true).unwrap();
         // A bound on a failure, not a wait for success: the task ends as soon as it is woken.
