@@ -192,8 +192,8 @@ fn sighup_under_load_fails_no_request() {
 }
 
 /// A minute of steady load, with clients that misbehave beside it: resident memory grows
-/// by at most 20% between the second ten seconds and the last ten, no request fails, and
-/// every answered request has its span.
+/// by at most 20%, or by at most 24 bytes per request answered, between the second ten
+/// seconds and the last ten; no request fails, and every answered request has its span.
 ///
 /// Resident memory is compared by the floor of each window: the lowest of samples taken
 /// every 250 ms. Above it, memory moves by up to a quarter as the export queue fills and
@@ -202,7 +202,11 @@ fn sighup_under_load_fails_no_request() {
 /// differed by more than 20% in two runs of five. A leak raises the floor, which the
 /// rhythm does not (the floors of one run: 22.1 to 24.8 MiB after the first ten seconds).
 /// A leak of 32 bytes per request fails it (tried: floors +38%; the same build without
-/// it, +3.6%).
+/// it, +3.6%). On a later machine the floors of builds without a leak grew by 6% to 24%
+/// over runs, 2 to 11 bytes per request answered, and with the 32-byte leak by 66%, 39
+/// bytes per request: a leak grows with the requests, the allocator's drift by a few MiB
+/// whatever their count, so growth past 20% fails only when it is also past 24 bytes per
+/// request.
 #[test]
 fn a_minute_of_load_keeps_memory_flat_and_every_span() {
     let rt = runtime();
@@ -247,8 +251,10 @@ fn a_minute_of_load_keeps_memory_flat_and_every_span() {
     };
     soak(&mut seen, Duration::from_secs(10));
     let warm = soak(&mut seen, Duration::from_secs(10));
+    let answered_when_warm = seen.len();
     soak(&mut seen, Duration::from_secs(30));
     let end = soak(&mut seen, Duration::from_secs(10));
+    let answered_since_warm = (seen.len() - answered_when_warm).max(1) as u64;
     stop.store(true, Ordering::Relaxed);
     for thread in threads {
         thread.join().unwrap();
@@ -256,13 +262,14 @@ fn a_minute_of_load_keeps_memory_flat_and_every_span() {
     seen.extend(answered.try_iter());
     let (status, spans) = sidecar.stop();
     assert!(status.success());
+    let grown_per_request = end.saturating_sub(warm) * 1024 / answered_since_warm;
     eprintln!(
-        "{} requests answered; resident memory (floor) {warm} KiB in 10-20 s, {end} KiB in 50-60 s",
+        "{} requests answered; resident memory (floor) {warm} KiB in 10-20 s, {end} KiB in 50-60 s ({grown_per_request} bytes per request answered since)",
         seen.len()
     );
     assert!(
-        end * 10 <= warm * 12,
-        "resident memory grew from {warm} KiB to {end} KiB"
+        end * 10 <= warm * 12 || grown_per_request <= 24,
+        "resident memory grew from {warm} KiB to {end} KiB, {grown_per_request} bytes per request"
     );
     let failures: Vec<String> = failed.try_iter().collect();
     assert!(failures.is_empty(), "failed requests: {failures:?}");
