@@ -52,7 +52,6 @@ LOAD_PID= # the running load generator
 declare -A PID_OF URL IDLE_KB HWM_KB SKIP PEAKS P50S P99S ERRORS RATE USER_US SYS_US
 CLK_TCK=$(getconf CLK_TCK)
 
-
 cleanup() {
 	local pid
 	for pid in $LOAD_PID "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -343,11 +342,12 @@ h2load_cmd() { # h2load_cmd PROTO URL [EXTRA...]
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12, $13 }'; }
 
 # run_load CMD: runs a load command (a string, so that it can be listed in the report; no
-# argument contains spaces) and keeps its output in $TMP/last.out. It runs in the background
-# so that an interrupt reaches the trap at once rather than after the run.
+# argument contains spaces), after `settle`, and keeps its output in $TMP/last.out. It runs
+# in the background so that an interrupt reaches the trap at once rather than after the run.
 run_load() {
 	local template="${1% *} URL" # the URL is the last word
 	grep -qxF -- "$template" "$TMP/load-commands" || echo "$template" >>"$TMP/load-commands"
+	settle
 	$1 >"$TMP/last.out" 2>&1 &
 	LOAD_PID=$!
 	wait "$LOAD_PID" || { cat "$TMP/last.out" >&2; die "load run failed: $1"; }
@@ -363,7 +363,6 @@ add_errors() {
 # process only (`direct`: the upstream's).
 measure_peak() {
 	local proto=$1 t=$2 rps err requests user0 sys0 user1 sys1
-	settle
 	read -r user0 sys0 < <(cpu_ticks "${PID_OF[$t]}")
 	if [[ $proto == h1 ]]; then
 		run_load "$(wrk_cmd "${URL[h1:$t]}")"
@@ -390,7 +389,6 @@ percentiles() {
 measure_fixed() {
 	local proto=$1 t=$2 rps err p50 p99
 	rm -f "$TMP/requests.tsv"
-	settle
 	run_load "$(h2load_cmd "$proto" "${URL[$proto:$t]}" --rps "${RATE[$proto]}" --log-file "$TMP/requests.tsv")"
 	read -r rps err _ < <(parse_h2load <"$TMP/last.out")
 	read -r p50 p99 < <(percentiles "$TMP/requests.tsv")
