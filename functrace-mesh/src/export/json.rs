@@ -18,13 +18,33 @@ pub(crate) fn write_span(out: &mut Vec<u8>, span: &Span) {
     write_span_with_tags(out, span, None, tags);
 }
 
+/// The service a reporter names spans that have none of their own, with their local
+/// endpoint's JSON when it holds nothing else: rendered once here rather than per span
+/// (about 300 of the 2,600 instructions of a proxy's span line, 160 fewer with the copy).
+pub(super) struct LocalService {
+    name: String,
+    endpoint: Vec<u8>,
+}
+
+impl LocalService {
+    pub(super) fn new(name: String) -> LocalService {
+        let mut endpoint = Vec::new();
+        self::endpoint(&mut endpoint, &Endpoint::default(), Some(&name));
+        LocalService { name, endpoint }
+    }
+
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+}
+
 /// Appends `span` as one JSON object with `tags` (in key order, each key once) in place of
 /// its own: for a caller that has its tags at hand and need not build a map of them.
-/// `local_service`: the local endpoint's service name when the span has none of its own.
+/// `local_service`: the local endpoint's service when the span has none of its own.
 pub(super) fn write_span_with_tags<'a>(
     out: &mut Vec<u8>,
     span: &Span,
-    local_service: Option<&str>,
+    local_service: Option<&LocalService>,
     tags: impl IntoIterator<Item = (Text<'a>, Text<'a>)>,
 ) {
     // A proxy's span takes about 500 bytes, more with long ids and paths: one check of the
@@ -61,7 +81,16 @@ pub(super) fn write_span_with_tags<'a>(
     out.extend_from_slice(b",\"duration\":");
     out.extend_from_slice(digits.format(span.duration).as_bytes());
     out.extend_from_slice(b",\"localEndpoint\":");
-    endpoint(out, &span.local_endpoint, local_service);
+    match local_service {
+        Some(local) if span.local_endpoint == Endpoint::default() => {
+            out.extend_from_slice(&local.endpoint);
+        }
+        _ => endpoint(
+            out,
+            &span.local_endpoint,
+            local_service.map(LocalService::name),
+        ),
+    }
     if let Some(remote) = &span.remote_endpoint {
         out.extend_from_slice(b",\"remoteEndpoint\":");
         endpoint(out, remote, None);
@@ -383,9 +412,10 @@ mod tests {
 
     #[test]
     fn a_span_without_a_service_is_written_with_the_one_given_and_its_own_wins() {
-        let ours = |span: &Span, service| {
+        let ours = |span: &Span, service: &str| {
             let mut out = Vec::new();
-            write_span_with_tags(&mut out, span, Some(service), []);
+            let local = LocalService::new(service.to_owned());
+            write_span_with_tags(&mut out, span, Some(&local), []);
             String::from_utf8(out).unwrap()
         };
         let serde = |span: Span| {
@@ -395,6 +425,8 @@ mod tests {
             };
             String::from_utf8(serde_json::to_vec(&span).unwrap()).unwrap()
         };
+        // Most of these spans' local endpoints hold a service only, so they are written
+        // pre-rendered once unnamed; the server span's holds an address too.
         for span in spans() {
             let mut unnamed = span.clone();
             unnamed.local_endpoint.service_name = None;

@@ -74,7 +74,7 @@ struct Inner {
     service_name: String,
     /// `service_name` lowercase, as spans without a service name of their own are written
     /// with it: made once here rather than per span.
-    local_service: String,
+    local_service: json::LocalService,
     /// Spans must reach the export thread as spans, not as JSON (an OTLP destination).
     structured: bool,
     worker: Mutex<Option<JoinHandle<()>>>,
@@ -208,7 +208,7 @@ impl Reporter {
             return;
         }
         let unnamed = span.normalize_but_a_missing_service();
-        let local_service = unnamed.then_some(self.inner.local_service.as_str());
+        let local_service = unnamed.then_some(&self.inner.local_service);
         self.inner
             .queue
             .push_line(|lines| json::write_span_with_tags(lines, &span, local_service, tags));
@@ -538,7 +538,7 @@ impl ReporterBuilder {
         Ok(Reporter {
             inner: Arc::new(Inner {
                 queue,
-                local_service: self.service_name.to_lowercase(),
+                local_service: json::LocalService::new(self.service_name.to_lowercase()),
                 service_name: self.service_name,
                 structured,
                 worker: Mutex::new(Some(worker)),
