@@ -453,6 +453,25 @@ report_row() {
 		"${ERRORS[$proto:$t]:-0}"
 }
 
+# One target's peaks in round order, flagged when the fastest round is more than 1.1 times
+# the slowest.
+round_peaks() {
+	local proto=$1 t=$2 peaks
+	[[ -z ${SKIP[$proto:$t]:-} ]] || return 0
+	peaks=${PEAKS[$proto:$t]}
+	awk -v name="$(proto_name "$proto") $t" -v peaks="$peaks" 'BEGIN {
+		n = split(peaks, v, " ")
+		lo = hi = v[1]
+		for (i = 1; i <= n; i++) {
+			line = line (i > 1 ? ", " : "") sprintf("%.0f", v[i])
+			if (v[i] < lo) lo = v[i]
+			if (v[i] > hi) hi = v[i]
+		}
+		flag = (lo > 0 && hi / lo > 1.1) ? sprintf(" **uneven: the fastest round is %.2fx the slowest**", hi / lo) : ""
+		printf "- %s: %s%s\n", name, line, flag
+	}'
+}
+
 report() {
 	local proto t
 	echo "## Proxy load benchmark (benches/proxy.sh)"
@@ -473,6 +492,13 @@ report() {
 	echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
 	for proto in $PROTOCOLS; do
 		for t in $TARGETS; do report_row "$proto" "$t"; done
+	done
+	echo
+	echo "Peaks by round, req/s (a target whose rounds differ by more than a tenth is flagged: the" \
+		"machine changed speed during the run, and its medians say little; run it again):"
+	echo
+	for proto in $PROTOCOLS; do
+		for t in $TARGETS; do round_peaks "$proto" "$t"; done
 	done
 	if has_target sidecar; then
 		echo
