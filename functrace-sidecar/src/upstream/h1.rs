@@ -3,7 +3,6 @@
 //! the final answer's head. What comes after the head (writing it on, the body) is the
 //! caller's: it decides what the client's connection becomes.
 
-use std::collections::hash_map::Entry;
 use std::future::Future;
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -24,11 +23,40 @@ pub type Peer = Buffered<TcpStream>;
 /// connection back.
 #[derive(Default, Clone)]
 pub struct Pool {
-    idle: Arc<Mutex<FnvHashMap<Arc<str>, Vec<Idle>>>>,
+    idle: Arc<Mutex<Upstreams>>,
 }
 
 /// A kept connection, and since when it is idle.
 type Idle = (Peer, Instant);
+
+/// Each upstream's idle connections, and the upstream used last: most requests go where the
+/// one before went, and hashing the address (byte by byte) to find its connections cost more
+/// than taking one.
+#[derive(Default)]
+struct Upstreams {
+    index: FnvHashMap<Arc<str>, usize>,
+    idle: Vec<(Arc<str>, Vec<Idle>)>,
+    last: usize,
+}
+
+impl Upstreams {
+    /// `address`'s idle connections, a place for them made if it has none.
+    fn of(&mut self, address: &Arc<str>) -> &mut Vec<Idle> {
+        // `Arc<str>`'s `==` compares the pointers first: a route's requests share its address.
+        let same = self
+            .idle
+            .get(self.last)
+            .is_some_and(|(at, _)| at == address);
+        if !same {
+            let idle = &mut self.idle;
+            self.last = *self.index.entry(address.clone()).or_insert_with(|| {
+                idle.push((address.clone(), Vec::new()));
+                idle.len() - 1
+            });
+        }
+        &mut self.idle[self.last].1
+    }
+}
 
 impl Pool {
     /// The most recently used idle connection to `address` that is still open. An upstream
@@ -37,7 +65,7 @@ impl Pool {
     /// an end of stream, or bytes nobody asked for, that it is not.
     pub fn take(&self, address: &Arc<str>) -> Option<Peer> {
         let mut pool = lock(&self.idle);
-        let idle = pool.get_mut(address)?;
+        let idle = pool.of(address);
         while let Some((peer, since)) = idle.pop() {
             let open = matches!(peer.stream.try_read(&mut [0; 1]),
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock);
@@ -51,10 +79,7 @@ impl Pool {
     /// Keeps `peer`, whose last exchange ended whole, for the next request to `address`.
     pub fn put(&self, address: &Arc<str>, peer: Peer) {
         let mut pool = lock(&self.idle);
-        let idle = match pool.entry(address.clone()) {
-            Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => entry.insert(Vec::new()),
-        };
+        let idle = pool.of(address);
         if idle.len() < MAX_IDLE {
             idle.push((peer, Instant::now()));
         }
@@ -291,4 +316,55 @@ fn cut_short() -> io::Error {
         io::ErrorKind::UnexpectedEof,
         "the upstream closed the connection mid-answer",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A connection to `listener`, with the listener's end kept open beside it.
+    async fn peer(listener: &TcpListener) -> (Peer, TcpStream) {
+        let client = TcpStream::connect(listener.local_addr().unwrap());
+        let (client, accepted) = tokio::join!(client, listener.accept());
+        (
+            Buffered::starting_small(client.unwrap(), 1024),
+            accepted.unwrap().0,
+        )
+    }
+
+    #[tokio::test]
+    async fn each_upstream_gets_back_its_own_connections_in_any_order() {
+        let (a, b) = (
+            TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        );
+        let address = |listener: &TcpListener| -> Arc<str> {
+            listener.local_addr().unwrap().to_string().into()
+        };
+        let (to_a, to_b) = (address(&a), address(&b));
+        // Equal to `to_a` but not the same `Arc`: a reload's.
+        let reloaded = address(&a);
+        let pool = Pool::default();
+        assert!(pool.take(&to_a).is_none());
+        let mut kept = Vec::new();
+        for (listener, to) in [(&a, &to_a), (&b, &to_b), (&a, &reloaded), (&b, &to_b)] {
+            let (peer, server_end) = peer(listener).await;
+            pool.put(to, peer);
+            kept.push(server_end);
+        }
+        let upstream = |peer: Option<Peer>| peer.map(|peer| peer.stream.peer_addr().unwrap());
+        let (at_a, at_b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        for (to, expected) in [
+            (&to_b, Some(at_b)),
+            (&to_a, Some(at_a)),
+            (&reloaded, Some(at_a)),
+            (&to_a, None),
+            (&to_b, Some(at_b)),
+            (&to_b, None),
+        ] {
+            assert_eq!(upstream(pool.take(to)), expected, "taken for {to}");
+        }
+    }
 }
