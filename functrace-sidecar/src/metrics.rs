@@ -53,6 +53,7 @@ struct Series {
 }
 
 impl Labels {
+    /// Whether these are the labels of a request with these values.
     fn are(
         &self,
         direction: Direction,

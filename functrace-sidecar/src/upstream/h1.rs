@@ -23,23 +23,23 @@ pub type Peer = Buffered<TcpStream>;
 /// connection back.
 #[derive(Default, Clone)]
 pub struct Pool {
-    idle: Arc<Mutex<Upstreams>>,
+    idle: Arc<Mutex<ByUpstream>>,
 }
 
 /// A kept connection, and since when it is idle.
 type Idle = (Peer, Instant);
 
 /// Each upstream's idle connections, and the upstream used last: most requests go where the
-/// one before went, and hashing the address (byte by byte) to find its connections cost more
-/// than taking one.
+/// one before went, and finding its connections by the address's hash (byte by byte) cost a
+/// hashed look-up to take one and another to put it back.
 #[derive(Default)]
-struct Upstreams {
+struct ByUpstream {
     index: FnvHashMap<Arc<str>, usize>,
     idle: Vec<(Arc<str>, Vec<Idle>)>,
     last: usize,
 }
 
-impl Upstreams {
+impl ByUpstream {
     /// `address`'s idle connections, a place for them made if it has none.
     fn of(&mut self, address: &Arc<str>) -> &mut Vec<Idle> {
         // `Arc<str>`'s `==` compares the pointers first: a route's requests share its address.
