@@ -31,6 +31,7 @@ mod conn;
 mod date;
 mod flood;
 mod hop_by_hop;
+mod keyed;
 mod limit;
 mod policy;
 mod proxy;

@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fnv::FnvHashMap;
-
 use functrace_mesh::export::Reporter;
+
+use crate::keyed::Keyed;
 
 /// Upper bounds of the latency histogram, in seconds.
 const BUCKETS: [f64; 14] = [
@@ -70,21 +70,10 @@ impl Labels {
     }
 }
 
-/// The requests' series, and the one counted into last: a proxy's requests mostly repeat
-/// their labels, and finding a series by its labels' hash (route and version hashed byte by
-/// byte) cost more than the rest of the count.
-#[derive(Default)]
-struct Requests {
-    /// FNV rather than SipHash: the keys are the sidecar's own labels.
-    index: FnvHashMap<Labels, usize>,
-    series: Vec<(Labels, Series)>,
-    last: usize,
-}
-
 /// The sidecar's counters.
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<Requests>,
+    requests: Mutex<Keyed<Labels, Series>>,
     open_connections: AtomicU64,
     connections: AtomicU64,
     connections_shed: AtomicU64,
@@ -137,27 +126,15 @@ impl Metrics {
             .iter()
             .position(|&bound| latency.as_secs_f64() <= bound);
         let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-        let Requests {
-            index,
-            series,
-            last,
-        } = &mut *requests;
-        let same = series
-            .get(*last)
-            .is_some_and(|(labels, _)| labels.are(direction, route, version, code));
-        if !same {
-            let labels = Labels {
+        let series = requests.of(
+            |labels| labels.are(direction, route, version, code),
+            || Labels {
                 direction,
                 route: route.cloned(),
                 version: version.cloned(),
                 code,
-            };
-            *last = *index.entry(labels).or_insert_with_key(|labels| {
-                series.push((labels.clone(), Series::default()));
-                series.len() - 1
-            });
-        }
-        let series = &mut series[*last].1;
+            },
+        );
         series.count += 1;
         series.sum += latency;
         if let Some(bucket) = bucket {
@@ -170,7 +147,7 @@ impl Metrics {
         let mut out = String::new();
         let mut requests: Vec<(Labels, Series)> = {
             let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-            requests.series.clone()
+            requests.entries().to_vec()
         };
         requests.sort_by(|a, b| a.0.cmp(&b.0));
 

@@ -8,12 +8,12 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use fnv::FnvHashMap;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::h1::io::{forward_body, BodyError, Buffered, Reading};
 use crate::h1::{Framing, ResponseHead};
+use crate::keyed::Keyed;
 use crate::upstream::{connect, lock, SendError, IDLE_TIMEOUT, MAX_IDLE};
 
 /// A connection to an upstream, with its read buffer.
@@ -23,40 +23,11 @@ pub type Peer = Buffered<TcpStream>;
 /// connection back.
 #[derive(Default, Clone)]
 pub struct Pool {
-    idle: Arc<Mutex<ByUpstream>>,
+    idle: Arc<Mutex<Keyed<Arc<str>, Vec<Idle>>>>,
 }
 
 /// A kept connection, and since when it is idle.
 type Idle = (Peer, Instant);
-
-/// Each upstream's idle connections, and the upstream used last: most requests go where the
-/// one before went, and finding its connections by the address's hash (byte by byte) cost a
-/// hashed look-up to take one and another to put it back.
-#[derive(Default)]
-struct ByUpstream {
-    index: FnvHashMap<Arc<str>, usize>,
-    idle: Vec<(Arc<str>, Vec<Idle>)>,
-    last: usize,
-}
-
-impl ByUpstream {
-    /// `address`'s idle connections, a place for them made if it has none.
-    fn of(&mut self, address: &Arc<str>) -> &mut Vec<Idle> {
-        // `Arc<str>`'s `==` compares the pointers first: a route's requests share its address.
-        let same = self
-            .idle
-            .get(self.last)
-            .is_some_and(|(at, _)| at == address);
-        if !same {
-            let idle = &mut self.idle;
-            self.last = *self.index.entry(address.clone()).or_insert_with(|| {
-                idle.push((address.clone(), Vec::new()));
-                idle.len() - 1
-            });
-        }
-        &mut self.idle[self.last].1
-    }
-}
 
 impl Pool {
     /// The most recently used idle connection to `address` that is still open. An upstream
@@ -65,7 +36,7 @@ impl Pool {
     /// an end of stream, or bytes nobody asked for, that it is not.
     pub fn take(&self, address: &Arc<str>) -> Option<Peer> {
         let mut pool = lock(&self.idle);
-        let idle = pool.of(address);
+        let idle = idle_of(&mut pool, address);
         while let Some((peer, since)) = idle.pop() {
             let open = matches!(peer.stream.try_read(&mut [0; 1]),
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock);
@@ -79,11 +50,17 @@ impl Pool {
     /// Keeps `peer`, whose last exchange ended whole, for the next request to `address`.
     pub fn put(&self, address: &Arc<str>, peer: Peer) {
         let mut pool = lock(&self.idle);
-        let idle = pool.of(address);
+        let idle = idle_of(&mut pool, address);
         if idle.len() < MAX_IDLE {
             idle.push((peer, Instant::now()));
         }
     }
+}
+
+/// `address`'s idle connections in `pool`.
+fn idle_of<'a>(pool: &'a mut Keyed<Arc<str>, Vec<Idle>>, address: &Arc<str>) -> &'a mut Vec<Idle> {
+    // `Arc<str>`'s `==` compares the pointers first: a route's requests share its address.
+    pool.of(|at| at == address, || address.clone())
 }
 
 /// A new connection to `address`, its read buffer `buffer` bytes (the longest head).
